@@ -1,0 +1,85 @@
+import { isIPv4 } from 'node:net';
+import { posix } from 'node:path';
+import { LifeboatError } from '../../core/errors.js';
+
+/**
+ * The typed description of an NFS share: which directories, where in the NFSv4 namespace, for whom.
+ * Both renderers (ganesha config, kernel exports file) read only this, so the two servers cannot
+ * drift apart on who may read or write what.
+ */
+export interface NfsExport {
+  /** Directory on the server, absolute. */
+  path: string;
+  /** Where the export appears in the NFSv4 namespace (ganesha); the kernel server serves `path`. */
+  pseudo: string;
+  /** 'ro' for the image store that restores read; 'rw' for the area captures write into. */
+  access: 'ro' | 'rw';
+  /**
+   * 'none' (default): root on an allowed client stays root. 'root': root becomes nobody.
+   * The default is 'none' because the image files are root-owned with mode 0600 and the rescue
+   * agent runs as root: with root squashed a restore cannot read its own image.
+   */
+  squash?: 'none' | 'root';
+}
+
+export interface NfsShareSpec {
+  /** IPv4 address the server listens on; it must already be on an interface. */
+  bindAddress: string;
+  /** Clients allowed, as IPv4 CIDRs (10.77.0.0/24) or single addresses; everyone else is refused. */
+  clients: string[];
+  exports: NfsExport[];
+}
+
+function invalid(message: string, details: Record<string, unknown> = {}): LifeboatError {
+  return new LifeboatError('LB_INVALID', message, details);
+}
+
+/** Characters that neither ganesha's quoted strings nor exports(5) carry without escapes we avoid. */
+const UNSAFE_PATH = /["\\\u0000-\u001f\u007f]/;
+
+export function isIpv4Cidr(text: string): boolean {
+  const [addr, bits, ...rest] = text.split('/');
+  if (rest.length > 0 || addr === undefined || !isIPv4(addr)) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,2}$/.test(bits) && Number(bits) <= 32;
+}
+
+/** Checks a share description and returns it with defaults filled in, or throws LB_INVALID naming the field. */
+export function validateShareSpec(spec: NfsShareSpec): NfsShareSpec {
+  if (!isIPv4(spec.bindAddress)) {
+    throw invalid(`NFS bind address '${spec.bindAddress}' is not an IPv4 address: give the test-bed address of this server (e.g. 10.77.0.1)`);
+  }
+  if (spec.bindAddress === '0.0.0.0') {
+    throw invalid('NFS bind address 0.0.0.0 would listen on every network: give the test-bed address of this server');
+  }
+  if (spec.clients.length === 0) {
+    throw invalid('NFS share has no allowed clients: give the test-bed subnet as a CIDR (e.g. 10.77.0.0/24)');
+  }
+  for (const c of spec.clients) {
+    if (!isIpv4Cidr(c)) throw invalid(`NFS client '${c}' is not an IPv4 CIDR or address: write it as 10.77.0.0/24`, { client: c });
+  }
+  if (spec.exports.length === 0) throw invalid('NFS share has no exports: give at least the image store');
+  // Nested pseudo paths are refused: ganesha would need the inner one's directory to exist inside
+  // the outer export, and the kernel server has no pseudo namespace at all.
+  const pseudos: string[] = [];
+  const exports = spec.exports.map((e) => {
+    if (!posix.isAbsolute(e.path) || UNSAFE_PATH.test(e.path)) {
+      throw invalid(`NFS export path '${e.path}' must be an absolute path without quotes, backslashes or control characters`, { path: e.path });
+    }
+    if (!/^(\/[\w.@+-]+)+$/.test(e.pseudo)) {
+      throw invalid(`NFS pseudo path '${e.pseudo}' must look like /store or /captures/new (letters, digits, . _ - @ +), and cannot be / itself`, { pseudo: e.pseudo });
+    }
+    if (e.access !== 'ro' && e.access !== 'rw') throw invalid(`NFS export ${e.pseudo}: access must be 'ro' or 'rw', not '${String(e.access)}'`);
+    const squash = e.squash ?? 'none';
+    if (squash !== 'none' && squash !== 'root') throw invalid(`NFS export ${e.pseudo}: squash must be 'none' or 'root', not '${String(squash)}'`);
+    for (const other of pseudos) {
+      if (other === e.pseudo) throw invalid(`NFS pseudo path ${e.pseudo} is given twice: give each export its own`, { pseudo: e.pseudo });
+      if (e.pseudo.startsWith(`${other}/`) || other.startsWith(`${e.pseudo}/`)) {
+        throw invalid(`NFS pseudo paths ${other} and ${e.pseudo} nest: give each export its own top-level path`, { pseudo: e.pseudo });
+      }
+    }
+    pseudos.push(e.pseudo);
+    return { path: posix.normalize(e.path), pseudo: e.pseudo, access: e.access, squash };
+  });
+  return { bindAddress: spec.bindAddress, clients: [...spec.clients], exports };
+}
