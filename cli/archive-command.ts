@@ -1,0 +1,82 @@
+import { archiveImage } from '../images/archive/archive-image.js';
+import { parseCompression } from '../images/archive/tar-options.js';
+import { LifeboatError } from '../core/errors.js';
+import { parseSize } from '../core/sizes.js';
+import { flag, listOption, parseCommand, renderHelp, requiredString, stringOption, type CommandSpec } from './args.js';
+import { createProgressSink } from './progress-display.js';
+import { storeOption } from './store-option.js';
+
+export const archiveSpec: CommandSpec = {
+  name: 'archive',
+  summary: 'Archive a whole Linux system (layout + every filesystem) as a new image version in a store.',
+  usage: 'lifeboat archive --store DIR --image NAME [--root /] [--disk PATH]... [--exclude PATH]... [--scratch DIR] [--volume-size SIZE] [--compress zstd[:LEVEL]|gzip|none] [--json]',
+  description: [
+    'Live mode (no --disk) archives the local filesystems mounted at or under --root; network, pseudo',
+    'and FUSE filesystems, the store and the scratch directory are left out automatically. --disk archives',
+    'an unmounted block device or raw disk image file: attached and mounted read-only, never written.',
+    'The version appears in the store only when it is complete; an interrupted archive leaves nothing listed.',
+  ].join('\n'),
+  options: {
+    store: { type: 'string', value: 'DIR', description: 'image store directory (or $LIFEBOAT_STORE)' },
+    image: { type: 'string', value: 'NAME', description: 'image name: letters, digits, . _ -' },
+    root: { type: 'string', value: 'DIR', description: 'root of the mounted system to archive', default: '/' },
+    disk: { type: 'string', value: 'PATH', multiple: true, description: 'unmounted disk or raw disk image to archive instead of the live system' },
+    exclude: { type: 'string', value: 'PATH', multiple: true, description: 'absolute path on the archived system to leave out' },
+    scratch: { type: 'string', value: 'DIR', description: 'working directory for mounts (left out of the archive)' },
+    'volume-size': { type: 'string', value: 'SIZE', description: 'split each filesystem archive into volumes of SIZE (e.g. 4G); default: one file' },
+    compress: { type: 'string', value: 'ALGO', description: 'zstd[:LEVEL], gzip[:LEVEL] or none', default: 'zstd:3' },
+    json: { type: 'boolean', description: 'progress and result as JSON lines on stdout' },
+  },
+  examples: [
+    'lifeboat archive --store /srv/lifeboat/store --image web01',
+    'lifeboat archive --store /srv/store --image golden --disk /var/lib/vm/golden.img --json',
+  ],
+};
+
+export async function runArchive(argv: string[]): Promise<number> {
+  const p = parseCommand(archiveSpec, argv);
+  if (p.help) {
+    process.stdout.write(renderHelp(archiveSpec));
+    return 0;
+  }
+  const store = storeOption(p, archiveSpec);
+  const image = requiredString(p, archiveSpec, 'image');
+  let compression;
+  try {
+    compression = parseCompression(stringOption(p, 'compress') ?? 'zstd:3');
+  } catch (e) {
+    throw new LifeboatError('LB_USAGE', (e as Error).message);
+  }
+  const volumeSizeText = stringOption(p, 'volume-size');
+  const volumeSize = volumeSizeText ? parseSize(volumeSizeText, '--volume-size') : null;
+  const excludes = listOption(p, 'exclude');
+  for (const e of excludes) if (!e.startsWith('/')) throw new LifeboatError('LB_USAGE', `--exclude ${e} must be an absolute path on the archived system`);
+  const json = flag(p, 'json');
+  const sink = createProgressSink({ json });
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const scratch = stringOption(p, 'scratch');
+    const version = await archiveImage({
+      store,
+      image,
+      root: stringOption(p, 'root') ?? '/',
+      disks: listOption(p, 'disk'),
+      excludes,
+      ...(scratch ? { scratch } : {}),
+      volumeSize,
+      compression,
+      onEvent: (e) => sink.event(e),
+      signal: controller.signal,
+    });
+    sink.stop();
+    if (!json) process.stdout.write(`${version.image}@${version.version}\n`);
+    return 0;
+  } finally {
+    sink.stop();
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}

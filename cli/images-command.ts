@@ -1,0 +1,180 @@
+import { join } from 'node:path';
+import { LifeboatError } from '../core/errors.js';
+import { formatBytes } from '../core/sizes.js';
+import { listImages, listVersions, loadVersion, pruneStore, resolveVersion } from '../images/store/image-store.js';
+import { verifyVersion } from '../images/store/verify.js';
+import { restoreByHandCommand } from '../images/archive/tar-options.js';
+import type { Manifest } from '../images/store/manifest.js';
+import { flag, parseCommand, renderHelp, stringOption, type CommandSpec } from './args.js';
+import { createProgressSink } from './progress-display.js';
+import { storeOption } from './store-option.js';
+
+const storeOpt = { type: 'string' as const, value: 'DIR', description: 'image store directory (or $LIFEBOAT_STORE)' };
+const jsonOpt = { type: 'boolean' as const, description: 'machine-readable JSON on stdout' };
+
+export const imagesSpecs: Record<string, CommandSpec> = {
+  list: {
+    name: 'images list',
+    summary: 'List the published versions of every image (or one image) with size and age.',
+    usage: 'lifeboat images list [NAME] --store DIR [--json]',
+    options: { store: storeOpt, json: jsonOpt },
+    positionals: { min: 0, max: 1 },
+  },
+  show: {
+    name: 'images show',
+    summary: 'Show one version readably: source machine, disks, filesystems, volumes, and how to restore by hand.',
+    usage: 'lifeboat images show NAME[@VERSION] --store DIR [--json]',
+    options: { store: storeOpt, json: jsonOpt },
+    positionals: { min: 1, max: 1 },
+  },
+  verify: {
+    name: 'images verify',
+    summary: 'Verify checksums, zstd integrity and tar listings; exits non-zero naming the exact broken file.',
+    usage: 'lifeboat images verify NAME[@VERSION] | --all --store DIR [--json]',
+    options: { store: storeOpt, all: { type: 'boolean', description: 'verify every version of every image' }, json: jsonOpt },
+    positionals: { min: 0, max: 1 },
+  },
+  prune: {
+    name: 'images prune',
+    summary: 'Remove incomplete versions left by interrupted archives and, with --keep, all but the newest N versions.',
+    usage: 'lifeboat images prune [NAME] --store DIR [--keep N] [--dry-run] [--json]',
+    options: {
+      store: storeOpt,
+      keep: { type: 'string', value: 'N', description: 'keep the newest N versions of each image' },
+      'dry-run': { type: 'boolean', description: 'say what would be removed, remove nothing' },
+      json: jsonOpt,
+    },
+    positionals: { min: 0, max: 1 },
+  },
+};
+
+const imagesUsage = `Usage: lifeboat images <list|show|verify|prune> [options]
+
+Manage the image store.
+${Object.values(imagesSpecs).map((s) => `  ${s.name.split(' ')[1]!.padEnd(8)} ${s.summary}`).join('\n')}
+
+Run lifeboat images <command> --help for its options.
+`;
+
+function age(d: Date): string {
+  const s = (Date.now() - d.getTime()) / 1000;
+  if (s < 120) return `${Math.round(s)}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
+export async function runImages(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(imagesUsage);
+    return sub ? 0 : 2;
+  }
+  const spec = imagesSpecs[sub];
+  if (!spec) throw new LifeboatError('LB_USAGE', `images: unknown command "${sub}"; use one of ${Object.keys(imagesSpecs).join(', ')}`);
+  const p = parseCommand(spec, rest);
+  if (p.help) {
+    process.stdout.write(renderHelp(spec));
+    return 0;
+  }
+  const store = storeOption(p, spec);
+  const json = flag(p, 'json');
+  switch (sub) {
+    case 'list':
+      return listCommand(store, p.positionals[0], json);
+    case 'show':
+      return showCommand(store, p.positionals[0]!, json);
+    case 'verify':
+      return verifyCommand(store, p.positionals[0], flag(p, 'all'), json);
+    default:
+      return pruneCommand(store, p.positionals[0], stringOption(p, 'keep'), flag(p, 'dry-run'), json);
+  }
+}
+
+async function listCommand(store: string, image: string | undefined, json: boolean): Promise<number> {
+  const images = image ? [{ image, versions: await listVersions(store, image) }] : await listImages(store);
+  if (json) {
+    process.stdout.write(`${JSON.stringify(images.map((i) => ({ image: i.image, versions: i.versions.map((v) => ({ version: v.version, bytes: v.bytes, createdAt: v.createdAt.toISOString(), dir: v.dir })) })))}\n`);
+    return 0;
+  }
+  const rows = [['IMAGE', 'VERSION', 'SIZE', 'AGE']];
+  for (const i of images) for (const v of i.versions) rows.push([i.image, v.version, formatBytes(v.bytes), age(v.createdAt)]);
+  if (rows.length === 1) process.stdout.write(`no published image versions in ${store}\n`);
+  else process.stdout.write(table(rows));
+  return 0;
+}
+
+export function renderManifest(m: Manifest, dir: string): string {
+  const out: string[] = [];
+  out.push(`${m.image}@${m.version}  (${m.format})`);
+  out.push(`  created   ${m.createdAt} → ${m.completedAt} by lifeboat ${m.creator.version} on ${m.creator.hostname}`);
+  out.push(`  source    ${m.source.mode}${m.source.root ? ` ${m.source.root}` : ''}${m.source.disks ? ` ${m.source.disks.join(', ')}` : ''}`);
+  const h = m.layout.host;
+  out.push(`  host      ${h.hostname ?? '?'} — ${h.osRelease.PRETTY_NAME ?? 'unknown OS'}${h.kernel ? `, kernel ${h.kernel}` : ''}${h.arch ? `, ${h.arch}` : ''}`);
+  out.push(`  boot      ${m.layout.bootloader.firmware}, ${m.layout.bootloader.kind}`);
+  out.push('', 'Disks:');
+  for (const d of m.layout.disks) {
+    out.push(`  ${d.path}  ${formatBytes(d.size)}  ${d.table ? `${d.table.type} ${d.table.id}` : 'no partition table'}${d.model ? `  ${d.model}` : ''}`);
+    for (const part of d.table?.partitions ?? []) {
+      out.push(`    ${String(part.number).padStart(2)}  ${part.path.padEnd(16)} start ${String(part.start).padStart(10)}  ${formatBytes(part.size * d.table!.sectorSize).padStart(10)}  type ${part.type}${part.name ? `  "${part.name}"` : ''}`);
+    }
+  }
+  out.push('', 'Filesystems:');
+  const rows = [['MOUNT', 'TYPE', 'DEVICE', 'UUID', 'LABEL', 'USED', 'STORED', 'VOLUMES']];
+  for (const a of m.archives) {
+    const stored = a.volumes.reduce((s, v) => s + v.bytes, 0);
+    rows.push([a.mountpoint, a.fstype, a.device, a.uuid ?? '-', a.label ?? '-', formatBytes(a.usedBytes), formatBytes(stored), String(a.volumes.length)]);
+  }
+  out.push(...table(rows).trimEnd().split('\n').map((l) => `  ${l}`));
+  if (m.layout.swaps.length) out.push('', `Swap: ${m.layout.swaps.map((s) => `${s.device} ${formatBytes(s.size)}${s.uuid ? ` UUID=${s.uuid}` : ''}`).join(', ')}`);
+  if (m.warnings.length) out.push('', `Warnings (${m.warnings.length}):`, ...m.warnings.slice(0, 20).map((w) => `  ${w}`));
+  out.push('', 'Restore a filesystem by hand (mkfs it, mount it at /mnt/target, then):');
+  for (const a of m.archives) {
+    const glob = a.volumes.length > 1 ? `${join(dir, 'data', a.volumes[0]!.path.split('/').pop()!.replace(/\.\d{3}$/, ''))}.*` : join(dir, a.volumes[0]!.path);
+    out.push(`  # ${a.mountpoint}`, `  ${restoreByHandCommand(a.compression, glob, '/mnt/target')}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+async function showCommand(store: string, ref: string, json: boolean): Promise<number> {
+  const { info, manifest } = await loadVersion(store, ref);
+  process.stdout.write(json ? `${JSON.stringify(manifest, null, 2)}\n` : renderManifest(manifest, info.dir));
+  return 0;
+}
+
+async function verifyCommand(store: string, ref: string | undefined, all: boolean, json: boolean): Promise<number> {
+  if (!ref && !all) throw new LifeboatError('LB_USAGE', `images verify: name an image (NAME[@VERSION]) or pass --all; usage: ${imagesSpecs.verify!.usage}`);
+  const targets = all ? (await listImages(store)).flatMap((i) => i.versions) : [await resolveVersion(store, ref!)];
+  const sink = createProgressSink({ json });
+  let failed = 0;
+  for (const v of targets) {
+    const report = await verifyVersion(v.dir, { onEvent: (e) => sink.event({ ...e, id: `${v.image}@${v.version}` }) });
+    sink.stop();
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ type: 'verified', image: v.image, version: v.version, ok: report.ok, problems: report.problems, archives: report.archives })}\n`);
+    } else if (report.ok) {
+      process.stdout.write(`OK      ${v.image}@${v.version}  ${report.archives.map((a) => `${a.id}: ${a.members} entries`).join(', ')}\n`);
+    } else {
+      process.stdout.write(`BROKEN  ${v.image}@${v.version}\n`);
+      for (const pr of report.problems) process.stdout.write(`  ${join(v.dir, pr.path)}: ${pr.problem}\n`);
+    }
+    if (!report.ok) failed++;
+  }
+  if (targets.length === 0) process.stdout.write(`no published image versions in ${store}\n`);
+  return failed > 0 ? 5 : 0;
+}
+
+async function pruneCommand(store: string, image: string | undefined, keepText: string | undefined, dryRun: boolean, json: boolean): Promise<number> {
+  const keep = keepText === undefined ? undefined : Number(keepText);
+  if (keepText !== undefined && !/^\d+$/.test(keepText)) throw new LifeboatError('LB_USAGE', `--keep "${keepText}" is not a whole number`);
+  const actions = await pruneStore(store, { ...(image ? { image } : {}), ...(keep !== undefined ? { keep } : {}), dryRun });
+  if (json) process.stdout.write(`${JSON.stringify({ dryRun, removed: actions })}\n`);
+  else if (actions.length === 0) process.stdout.write('nothing to prune\n');
+  else for (const a of actions) process.stdout.write(`${dryRun ? 'would remove' : 'removed'} ${a.path}: ${a.reason}\n`);
+  return 0;
+}

@@ -1,0 +1,264 @@
+import { mkdir, mkdtemp, realpath, rm, statfs, writeFile, stat } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LifeboatError, hasErrno } from '../../core/errors.js';
+import { componentLogger } from '../../core/log.js';
+import { probeLayout } from '../layout/probe.js';
+import type { Layout } from '../layout/model.js';
+import { attachDiskImage } from '../source/disk-image.js';
+import { mountReadOnly } from '../source/mount-readonly.js';
+import { MANIFEST_FORMAT, type ArchiveEntry, type Compression, type Manifest, checkManifest } from '../store/manifest.js';
+import { beginIncoming, discardIncoming, publishIncoming, type VersionInfo } from '../store/image-store.js';
+import type { ArchiveEvent } from './archive-events.js';
+import { disksHolding, listMounts } from './live-mounts.js';
+import { archiveIdFor, selectSources, type ArchiveSource, LOCAL_FSTYPES } from './select-sources.js';
+import { archiveSuffix } from './tar-options.js';
+import { createTarArchive } from './tar-stream.js';
+import { VolumeWriter } from './volume-writer.js';
+import { LIFEBOAT_VERSION } from '../../core/version.js';
+
+/**
+ * `lifeboat archive`: probe → write layout evidence → one tar stream per filesystem → manifest →
+ * publish. Everything lands in an incoming directory first; only a finished, fsynced version is
+ * renamed into place, and any failure removes the incoming directory (prune removes what a kill
+ * -9 leaves).
+ */
+const log = componentLogger('archive');
+
+export interface ArchiveRequest {
+  store: string;
+  image: string;
+  /** Live mode: the root of the system to archive (default /). */
+  root?: string;
+  /** Disk mode: unmounted block devices or raw disk image files. */
+  disks?: string[];
+  excludes?: string[];
+  scratch?: string;
+  volumeSize?: number | null;
+  compression?: Compression;
+  onEvent?: (event: ArchiveEvent) => void;
+  signal?: AbortSignal;
+}
+
+async function existingDir(path: string, what: string): Promise<string> {
+  try {
+    const real = await realpath(path);
+    if (!(await stat(real)).isDirectory()) throw new LifeboatError('LB_USAGE', `${what} ${path} is not a directory`);
+    return real;
+  } catch (e) {
+    if (hasErrno(e, 'ENOENT')) throw new LifeboatError('LB_USAGE', `${what} ${path} does not exist`);
+    throw e;
+  }
+}
+
+async function usedBytes(dir: string): Promise<number> {
+  const s = await statfs(dir);
+  return (s.blocks - s.bfree) * s.bsize;
+}
+
+export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo> {
+  const started = Date.now();
+  const emit = (e: ArchiveEvent) => request.onEvent?.(e);
+  const compression = request.compression ?? { kind: 'zstd', level: 3 };
+  const volumeSize = request.volumeSize ?? null;
+  const disks = request.disks ?? [];
+  if (disks.length > 0 && request.root && request.root !== '/') {
+    throw new LifeboatError('LB_USAGE', '--root and --disk cannot be combined: --root archives a mounted system, --disk an unmounted disk');
+  }
+  await mkdir(request.store, { recursive: true });
+  const store = await existingDir(request.store, 'store');
+  const scratch = request.scratch ? await existingDir(request.scratch, 'scratch directory') : undefined;
+
+  const cleanups: Array<() => Promise<void>> = [];
+  const incoming = await beginIncoming(store, request.image);
+  log.info({ image: request.image, incoming: incoming.dir }, 'archive started');
+  try {
+    let layout: Layout;
+    let raw: Record<string, string>;
+    let sources: ArchiveSource[];
+    let mode: 'live' | 'disk';
+    let root: string | undefined;
+
+    if (disks.length === 0) {
+      mode = 'live';
+      root = await existingDir(request.root ?? '/', 'root');
+      const selected = selectSources(await listMounts(), { root, excludes: request.excludes ?? [], storeDir: store, ...(scratch ? { scratchDir: scratch } : {}) });
+      for (const s of selected.skipped) emit({ type: 'skipped', target: s.target, reason: s.reason });
+      sources = selected.sources;
+      if (sources.length === 0) {
+        throw new LifeboatError('LB_USAGE', `no local disk filesystem is mounted at or under ${root}: nothing to archive (skipped: ${selected.skipped.map((s) => `${s.target} ${s.reason}`).join('; ') || 'none'})`);
+      }
+      emit({ type: 'stage', stage: 'probe', message: `probing the system at ${root}` });
+      // The whole machine for /; for a system mounted elsewhere, only the disks under it.
+      ({ layout, raw } = await probeLayout(root === '/' ? { root } : { root, disks: await disksHolding(sources.map((s) => s.device)) }));
+    } else {
+      mode = 'disk';
+      // Mount points live outside the store, so that prune can never walk into a mounted disk.
+      const mountBase = await mkdtemp(join(scratch ?? tmpdir(), 'lifeboat-mnt-'));
+      cleanups.push(() => rm(mountBase, { recursive: true, force: true }));
+      ({ layout, raw, sources } = await prepareDisks(disks, mountBase, request.excludes ?? [], cleanups, emit));
+    }
+
+    const layoutDir = join(incoming.dir, 'layout');
+    await mkdir(layoutDir);
+    for (const [name, text] of Object.entries(raw)) await writeFile(join(layoutDir, name.replace(/[^A-Za-z0-9._-]/g, '_')), text);
+    await mkdir(join(incoming.dir, 'data'));
+
+    const used = new Map<string, number>();
+    for (const s of sources) used.set(s.id, await usedBytes(s.directory));
+    const totalBytes = [...used.values()].reduce((a, b) => a + b, 0);
+    emit({ type: 'start', filesystems: sources.map((s) => ({ id: s.id, mountpoint: s.mountpoint, usedBytes: used.get(s.id)! })), totalBytes });
+
+    const sums = new Map<string, string>();
+    const entries: ArchiveEntry[] = [];
+    let doneBytes = 0;
+    let storedBytes = 0;
+    for (const source of sources) {
+      emit({ type: 'stage', stage: 'archive', message: `archiving ${source.mountpoint} (${source.device}, ${source.fstype})` });
+      const fsStarted = Date.now();
+      const writer = new VolumeWriter(incoming.dir, `data/${source.id}${archiveSuffix(compression)}`, volumeSize);
+      let result;
+      try {
+        result = await createTarArchive({
+          directory: source.directory,
+          excludes: source.excludes,
+          compression,
+          writer,
+          live: mode === 'live',
+          ...(request.signal ? { signal: request.signal } : {}),
+          onProgress: (bytes) => emit({ type: 'progress', id: source.id, bytes: doneBytes + bytes, totalBytes, storedBytes: storedBytes + writer.totalBytes }),
+        });
+      } catch (e) {
+        writer.abandon();
+        throw e;
+      }
+      const volumes = writer.finish();
+      for (const v of volumes) sums.set(v.path, v.sha256);
+      doneBytes += result.tarBytes;
+      storedBytes += writer.totalBytes;
+      for (const w of result.warnings) emit({ type: 'warning', message: `${source.mountpoint}: ${w}` });
+      const fs = layout.filesystems.find((f) => f.device === source.device);
+      entries.push({
+        id: source.id,
+        mountpoint: source.mountpoint,
+        device: source.device,
+        fstype: source.fstype,
+        ...(fs?.uuid ? { uuid: fs.uuid } : {}),
+        ...(fs?.label ? { label: fs.label } : {}),
+        format: 'gnu-tar-posix',
+        compression,
+        tarBytes: result.tarBytes,
+        usedBytes: used.get(source.id)!,
+        excludes: source.excludes,
+        volumes,
+        warnings: result.warnings,
+      });
+      emit({ type: 'filesystem', id: source.id, tarBytes: result.tarBytes, storedBytes: writer.totalBytes, volumes: volumes.length, seconds: (Date.now() - fsStarted) / 1000 });
+    }
+
+    emit({ type: 'stage', stage: 'publish', message: 'writing the manifest and checksums, then publishing' });
+    const now = new Date();
+    const manifest: Manifest = checkManifest(
+      {
+        format: MANIFEST_FORMAT,
+        image: request.image,
+        version: 'pending',
+        createdAt: new Date(started).toISOString(),
+        completedAt: now.toISOString(),
+        creator: { tool: 'lifeboat', version: LIFEBOAT_VERSION, hostname: hostname() },
+        source: { mode, ...(root ? { root } : {}), ...(mode === 'disk' ? { disks } : {}) },
+        layout,
+        volumeSize,
+        archives: entries,
+        warnings: entries.flatMap((e) => e.warnings.map((w) => `${e.mountpoint}: ${w}`)),
+      },
+      'the manifest being written',
+    );
+    // The version name is decided at publish; the manifest names it so a copied directory still says what it is.
+    const version = await publishWithManifest(incoming, manifest, sums, now);
+    const seconds = (Date.now() - started) / 1000;
+    emit({ type: 'published', image: request.image, version: version.version, dir: version.dir, bytes: version.bytes, seconds });
+    log.info({ image: request.image, version: version.version, bytes: version.bytes, seconds }, 'archive published');
+    return version;
+  } catch (e) {
+    await discardIncoming(incoming).catch(() => undefined);
+    if (hasErrno(e, 'ENOSPC') || hasErrno(e, 'EDQUOT')) {
+      throw new LifeboatError('LB_STORE_FULL', `the store ${store} is full (${(e as Error).message}); the incomplete version was removed: free space or choose another --store`, {}, { cause: e });
+    }
+    if (request.signal?.aborted && !(e instanceof LifeboatError && e.code === 'LB_INTERRUPTED')) {
+      throw new LifeboatError('LB_INTERRUPTED', 'the archive was interrupted; no version was published', {}, { cause: e });
+    }
+    throw e;
+  } finally {
+    emit({ type: 'stage', stage: 'cleanup', message: 'unmounting and detaching' });
+    for (const c of cleanups.reverse()) await c().catch((err) => log.warn({ err }, 'cleanup step failed'));
+  }
+}
+
+async function publishWithManifest(incoming: Awaited<ReturnType<typeof beginIncoming>>, manifest: Manifest, sums: Map<string, string>, now: Date): Promise<VersionInfo> {
+  const { formatVersion } = await import('../store/image-store.js');
+  manifest.version = formatVersion(now);
+  await writeFile(join(incoming.dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
+  const published = await publishIncoming(incoming, sums, now);
+  if (published.version !== manifest.version) {
+    // Another version took this second's name: the manifest must carry the name it is published under.
+    manifest.version = published.version;
+    await writeFile(join(published.dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
+  }
+  return published;
+}
+
+/**
+ * --disk: attach each disk read-only, mount its filesystems read-only in scratch, probe with the
+ * source's fstab telling where each belongs.
+ */
+async function prepareDisks(
+  disks: string[],
+  mountBase: string,
+  excludes: string[],
+  cleanups: Array<() => Promise<void>>,
+  emit: (e: ArchiveEvent) => void,
+): Promise<{ layout: Layout; raw: Record<string, string>; sources: ArchiveSource[] }> {
+  emit({ type: 'stage', stage: 'mount', message: `attaching ${disks.join(', ')} read-only` });
+  const devices: string[] = [];
+  for (const d of disks) {
+    const attached = await attachDiskImage(d, { readOnly: true });
+    cleanups.push(() => attached.detach());
+    devices.push(attached.device);
+  }
+  emit({ type: 'stage', stage: 'probe', message: `probing ${devices.join(', ')}` });
+  const first = await probeLayout({ disks: devices });
+  await mkdir(mountBase, { recursive: true });
+  const mountpoints: Record<string, string> = {};
+  for (const [i, fs] of first.layout.filesystems.entries()) {
+    if (!LOCAL_FSTYPES.has(fs.type)) continue;
+    const target = join(mountBase, `fs${i}`);
+    await mkdir(target, { recursive: true });
+    const unmount = await mountReadOnly(fs.device, fs.type, target);
+    cleanups.push(async () => {
+      await unmount();
+      await rm(target, { recursive: false, force: true }).catch(() => undefined);
+    });
+    mountpoints[fs.device] = target;
+  }
+  const { layout, raw } = await probeLayout({ disks: devices, mountpoints });
+  const sources: ArchiveSource[] = [];
+  const ids = new Set<string>();
+  for (const fs of layout.filesystems) {
+    const directory = mountpoints[fs.device];
+    if (!directory) continue;
+    const mountpoint = fs.mountpoint ?? `/mnt/${fs.device.split('/').pop()}`;
+    let id = fs.mountpoint ? archiveIdFor(mountpoint) : `dev-${fs.device.split('/').pop()}`;
+    for (let n = 2; ids.has(id); n++) id = `${archiveIdFor(mountpoint)}-${n}`;
+    ids.add(id);
+    sources.push({ id, mountpoint, directory, device: fs.device, fstype: fs.type, excludes: [] });
+  }
+  if (sources.length === 0) throw new LifeboatError('LB_USAGE', `no filesystem found on ${disks.join(', ')}: nothing to archive`);
+  // Each exclude belongs to the deepest filesystem whose mountpoint holds it.
+  const under = (p: string, dir: string) => p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
+  for (const e of excludes) {
+    const owner = sources.filter((s) => under(e, s.mountpoint)).sort((a, b) => b.mountpoint.length - a.mountpoint.length)[0];
+    if (owner && e !== owner.mountpoint) owner.excludes.push(`./${e.slice(owner.mountpoint.length).replace(/^\/+/, '')}`);
+  }
+  return { layout, raw, sources: sources.sort((a, b) => a.mountpoint.localeCompare(b.mountpoint)) };
+}

@@ -1,0 +1,83 @@
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { LifeboatError } from '../../core/errors.js';
+import { checkFinished, lastLines, startTool } from '../../core/run-tool.js';
+import type { ArchiveEntry } from '../store/manifest.js';
+import { TAR_EXTRACT_OPTIONS, decompressProgram } from './tar-options.js';
+
+/**
+ * Streams an archive's volumes, in order, into tar (list or extract), hashing every volume on the
+ * way through. The hash of a volume is known only once it has been read, so callers that must not
+ * touch a disk before the image is proven (the rescue agent) run a verify pass first; this pass
+ * still reports which volume was damaged when tar or the decompressor chokes on it.
+ */
+export interface ReadArchiveOptions {
+  mode: 'list' | 'extract';
+  /** Target directory for extract. */
+  target?: string;
+  onProgress?: (compressedBytes: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface ReadArchiveResult {
+  /** Volumes whose bytes do not hash to the manifest's sha256. */
+  damaged: Array<{ path: string; expected: string; actual: string }>;
+  /** Members tar listed (list mode). */
+  members: number;
+  /** Error from tar or the decompressor, if the stream did not read back cleanly. */
+  streamError: LifeboatError | null;
+}
+
+export function tarReadArgs(entry: Pick<ArchiveEntry, 'compression'>, mode: 'list' | 'extract', target?: string): string[] {
+  const program = decompressProgram(entry.compression);
+  return [
+    mode === 'list' ? '--list' : '--extract',
+    '--file=-',
+    ...(program ? [`--use-compress-program=${program}`] : []),
+    ...(mode === 'extract' ? [`--directory=${target}`, ...TAR_EXTRACT_OPTIONS] : []),
+  ];
+}
+
+export async function readArchive(versionDir: string, entry: ArchiveEntry, options: ReadArchiveOptions): Promise<ReadArchiveResult> {
+  if (options.mode === 'extract' && !options.target) throw new LifeboatError('LB_USAGE', 'extract needs a target directory');
+  const args = tarReadArgs(entry, options.mode, options.target);
+  const tar = startTool('tar', args, { stdin: 'pipe', stdout: options.mode === 'list' ? 'pipe' : 'ignore', stderr: 'pipe', ...(options.signal ? { cancelSignal: options.signal } : {}) });
+  let stderr = '';
+  tar.stderr!.setEncoding('utf8');
+  tar.stderr!.on('data', (t: string) => (stderr = lastLines(stderr + t, 20)));
+  let members = 0;
+  if (tar.stdout) {
+    tar.stdout.on('data', (b: Buffer) => {
+      for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) members++;
+    });
+  }
+
+  const damaged: ReadArchiveResult['damaged'] = [];
+  let stdinClosed = false;
+  tar.stdin!.on('error', () => (stdinClosed = true)); // tar stopped reading: its exit status says why
+  let done = 0;
+  for (const volume of entry.volumes) {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(join(versionDir, volume.path), { highWaterMark: 1 << 20 })) {
+      hash.update(chunk as Buffer);
+      done += (chunk as Buffer).length;
+      options.onProgress?.(done);
+      if (!stdinClosed && !tar.stdin!.write(chunk)) {
+        await Promise.race([once(tar.stdin!, 'drain'), once(tar.stdin!, 'close')]);
+      }
+    }
+    const actual = hash.digest('hex');
+    if (actual !== volume.sha256) damaged.push({ path: volume.path, expected: volume.sha256, actual });
+  }
+  tar.stdin!.end();
+  const result = await tar;
+  let streamError: LifeboatError | null = null;
+  try {
+    checkFinished('tar', args, result as never, stderr, { purpose: `${options.mode} ${entry.id}` });
+  } catch (e) {
+    streamError = e as LifeboatError;
+  }
+  return { damaged, members, streamError };
+}

@@ -1,0 +1,114 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { LifeboatError, hasErrno } from '../../core/errors.js';
+import { readArchive } from '../archive/tar-read.js';
+import { parseSha256Sums, sha256File } from './checksums.js';
+import { readManifest, type Manifest } from './manifest.js';
+
+/**
+ * Proves a version whole: the manifest is valid, every file is listed in SHA256SUMS with the hash
+ * it has, every volume hashes to the manifest's sha256, and every archive decompresses and lists
+ * cleanly. Each problem names the exact file, so the operator knows what is broken.
+ */
+export interface VerifyProblem {
+  path: string;
+  problem: string;
+}
+
+export interface VerifyReport {
+  dir: string;
+  ok: boolean;
+  problems: VerifyProblem[];
+  archives: Array<{ id: string; members: number; bytes: number }>;
+  manifest: Manifest | null;
+}
+
+export type VerifyEvent =
+  | { type: 'checking'; path: string }
+  | { type: 'progress'; bytes: number; totalBytes: number };
+
+async function allFiles(dir: string, base = dir): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await allFiles(p, base)));
+    else out.push(relative(base, p));
+  }
+  return out.sort();
+}
+
+export async function verifyVersion(dir: string, options: { deep?: boolean; onEvent?: (e: VerifyEvent) => void; signal?: AbortSignal } = {}): Promise<VerifyReport> {
+  const deep = options.deep ?? true;
+  const problems: VerifyProblem[] = [];
+  const report = (path: string, problem: string) => problems.push({ path, problem });
+  let manifest: Manifest | null = null;
+  try {
+    manifest = await readManifest(dir);
+  } catch (e) {
+    report('manifest.json', (e as Error).message);
+  }
+
+  let sums = new Map<string, string>();
+  try {
+    sums = parseSha256Sums(await readFile(join(dir, 'SHA256SUMS'), 'utf8'), join(dir, 'SHA256SUMS'));
+  } catch (e) {
+    report('SHA256SUMS', hasErrno(e, 'ENOENT') ? 'is missing: the version was never completed' : (e as Error).message);
+  }
+
+  const files = (await allFiles(dir)).filter((f) => f !== 'SHA256SUMS');
+  const volumePaths = new Set(manifest?.archives.flatMap((a) => a.volumes.map((v) => v.path)) ?? []);
+  for (const f of files) if (!sums.has(f) && sums.size > 0) report(f, 'is not listed in SHA256SUMS');
+  for (const f of sums.keys()) if (!files.includes(f)) report(f, 'is listed in SHA256SUMS but missing');
+
+  // Volumes are hashed while they stream through tar below; everything else is hashed here.
+  for (const f of files) {
+    if (volumePaths.has(f) || !sums.has(f)) continue;
+    options.onEvent?.({ type: 'checking', path: f });
+    const actual = await sha256File(join(dir, f));
+    if (actual !== sums.get(f)) report(f, `fails its checksum (expected ${sums.get(f)!.slice(0, 12)}…, got ${actual.slice(0, 12)}…): the image is damaged; restore another version`);
+  }
+
+  const archives: VerifyReport['archives'] = [];
+  if (manifest) {
+    const totalBytes = manifest.archives.reduce((a, e) => a + e.volumes.reduce((b, v) => b + v.bytes, 0), 0);
+    let before = 0;
+    for (const entry of manifest.archives) {
+      for (const v of entry.volumes) {
+        if (sums.size > 0 && sums.get(v.path) !== undefined && sums.get(v.path) !== v.sha256) {
+          report(v.path, 'has a different sha256 in manifest.json and SHA256SUMS: one of them was altered');
+        }
+      }
+      const missing = entry.volumes.filter((v) => !files.includes(v.path));
+      if (missing.length > 0) {
+        for (const v of missing) report(v.path, 'is missing');
+        continue;
+      }
+      options.onEvent?.({ type: 'checking', path: entry.volumes[0]!.path });
+      const base = before;
+      const result = await readArchive(dir, entry, {
+        mode: 'list',
+        onProgress: (b) => options.onEvent?.({ type: 'progress', bytes: base + b, totalBytes }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      before += entry.volumes.reduce((b, v) => b + v.bytes, 0);
+      for (const d of result.damaged) {
+        report(d.path, `fails its checksum (expected ${d.expected.slice(0, 12)}…, got ${d.actual.slice(0, 12)}…): the image is damaged; restore another version`);
+      }
+      if (!deep) continue;
+      if (result.streamError) {
+        report(entry.volumes[0]!.path, `does not decompress and list cleanly (${entry.volumes.length} volume(s)): ${result.streamError.message}`);
+      } else if (result.members === 0) {
+        report(entry.volumes[0]!.path, 'holds an empty archive: not even the filesystem root was recorded');
+      }
+      archives.push({ id: entry.id, members: result.members, bytes: entry.tarBytes });
+    }
+  }
+  return { dir, ok: problems.length === 0, problems, archives, manifest };
+}
+
+/** Throws LB_IMAGE_CORRUPT naming the first broken file; for callers that must not go on. */
+export function assertVerified(report: VerifyReport): void {
+  if (report.ok) return;
+  const first = report.problems[0]!;
+  throw new LifeboatError('LB_IMAGE_CORRUPT', `${first.path} ${first.problem}`, { problems: report.problems });
+}
