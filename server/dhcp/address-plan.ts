@@ -1,0 +1,218 @@
+import { LifeboatError } from '../../core/errors.js';
+import { normalizeMac } from './packet.js';
+
+/**
+ * The pure part of full mode: which addresses exist, which one to offer, and whether a REQUEST is
+ * ACKed, NAKed or left unanswered (RFC 2131 §4.3). No clock, no database, no sockets: callers pass
+ * the lease lookups and "now", so every decision is testable on its own.
+ */
+
+export type LeaseState = 'bound' | 'released' | 'declined';
+
+export interface Lease {
+  address: string;
+  mac: string;
+  state: LeaseState;
+  /** Unix seconds: end of the lease, or for a declined address the end of its quarantine. */
+  expiresAt: number;
+  hostname: string | null;
+}
+
+export interface AddressPlan {
+  serverAddress: number;
+  mask: number;
+  network: number;
+  first: number;
+  last: number;
+  /** mac → address */
+  reservationByMac: Map<string, number>;
+  /** address → mac */
+  reservationByAddress: Map<number, string>;
+}
+
+export function ipToInt(ip: string): number {
+  const parts = ip.split('.');
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
+    throw new LifeboatError('LB_USAGE', `"${ip}" is not an IPv4 address: write it as four numbers 0-255, e.g. 10.0.0.1`);
+  }
+  return parts.reduce((n, p) => n * 256 + Number(p), 0);
+}
+
+export function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+function maskIsContiguous(mask: number): boolean {
+  const inverted = ~mask >>> 0;
+  return (inverted & (inverted + 1)) === 0;
+}
+
+export interface AddressPlanInput {
+  serverAddress: string;
+  subnetMask: string;
+  range: { first: string; last: string };
+  reservations?: Array<{ mac: string; address: string }>;
+}
+
+/** Validates the operator's pool settings; errors say which setting is wrong and how to fix it. */
+export function makeAddressPlan(input: AddressPlanInput): AddressPlan {
+  const serverAddress = ipToInt(input.serverAddress);
+  const mask = ipToInt(input.subnetMask);
+  if (!maskIsContiguous(mask) || mask === 0) {
+    throw new LifeboatError('LB_USAGE', `subnet mask ${input.subnetMask} is not a contiguous netmask: use e.g. 255.255.255.0`);
+  }
+  const network = (serverAddress & mask) >>> 0;
+  const broadcast = (network | (~mask >>> 0)) >>> 0;
+  const inSubnet = (n: number) => ((n & mask) >>> 0) === network && n !== network && n !== broadcast;
+  const first = ipToInt(input.range.first);
+  const last = ipToInt(input.range.last);
+  const subnet = `${intToIp(network)}/${input.subnetMask}`;
+  if (first > last) throw new LifeboatError('LB_USAGE', `DHCP range ${input.range.first}-${input.range.last} is backwards: give the lower address first`);
+  if (!inSubnet(first) || !inSubnet(last)) {
+    throw new LifeboatError('LB_USAGE', `DHCP range ${input.range.first}-${input.range.last} is not inside the server's subnet ${subnet}: pick a range on the interface's network`);
+  }
+  const reservationByMac = new Map<string, number>();
+  const reservationByAddress = new Map<number, string>();
+  for (const r of input.reservations ?? []) {
+    const mac = normalizeMac(r.mac);
+    const address = ipToInt(r.address);
+    if (!inSubnet(address)) throw new LifeboatError('LB_USAGE', `reservation ${r.mac} → ${r.address} is outside the subnet ${subnet}: reserve an address on the interface's network`);
+    if (address === serverAddress) throw new LifeboatError('LB_USAGE', `reservation ${r.mac} → ${r.address} is the server's own address: reserve another`);
+    const other = reservationByAddress.get(address);
+    if (other && other !== mac) throw new LifeboatError('LB_USAGE', `address ${r.address} is reserved twice (${other} and ${mac}): keep one reservation per address`);
+    reservationByMac.set(mac, address);
+    reservationByAddress.set(address, mac);
+  }
+  return { serverAddress, mask, network, first, last, reservationByMac, reservationByAddress };
+}
+
+export function inSubnet(plan: AddressPlan, address: number): boolean {
+  const broadcast = (plan.network | (~plan.mask >>> 0)) >>> 0;
+  return ((address & plan.mask) >>> 0) === plan.network && address !== plan.network && address !== broadcast;
+}
+
+export function inPool(plan: AddressPlan, address: number): boolean {
+  return address >= plan.first && address <= plan.last && address !== plan.serverAddress;
+}
+
+/** Whether an address with this lease record may be given to `mac` now. */
+export function isFreeFor(lease: Lease | undefined, mac: string, now: number): boolean {
+  if (!lease) return true;
+  if (lease.state === 'declined') return lease.expiresAt <= now;
+  if (lease.mac === mac) return true;
+  return lease.state === 'released' || lease.expiresAt <= now;
+}
+
+export interface LeaseView {
+  byAddress(address: string): Lease | undefined;
+  byMac(mac: string): Lease | undefined;
+  /** An address offered to another client a moment ago and not yet requested. */
+  offeredTo(address: string): string | undefined;
+}
+
+function availableFor(plan: AddressPlan, view: LeaseView, mac: string, address: number, now: number): boolean {
+  const reservedFor = plan.reservationByAddress.get(address);
+  if (reservedFor !== undefined) return reservedFor === mac;
+  if (!inPool(plan, address)) return false;
+  const ip = intToIp(address);
+  const heldBy = view.offeredTo(ip);
+  if (heldBy !== undefined && heldBy !== mac) return false;
+  return isFreeFor(view.byAddress(ip), mac, now);
+}
+
+/**
+ * The address to OFFER (RFC 2131 §4.3.1): the client's reservation, else the address it held
+ * before, else the one it asks for, else the first never-used address, else the longest-expired
+ * one. Null when the pool is exhausted.
+ */
+export function chooseOfferAddress(plan: AddressPlan, view: LeaseView, mac: string, requested: string | null, now: number): string | null {
+  const reserved = plan.reservationByMac.get(mac);
+  if (reserved !== undefined) {
+    const lease = view.byAddress(intToIp(reserved));
+    return lease?.state === 'declined' && lease.expiresAt > now ? null : intToIp(reserved);
+  }
+  const previous = view.byMac(mac);
+  if (previous && previous.state !== 'declined' && availableFor(plan, view, mac, ipToInt(previous.address), now)) return previous.address;
+  if (requested !== null) {
+    const r = safeIpToInt(requested);
+    if (r !== null && availableFor(plan, view, mac, r, now)) return requested;
+  }
+  let oldest: { ip: string; expiresAt: number } | null = null;
+  for (let a = plan.first; a <= plan.last; a++) {
+    if (a === plan.serverAddress || plan.reservationByAddress.has(a)) continue;
+    const ip = intToIp(a);
+    const held = view.offeredTo(ip);
+    if (held !== undefined && held !== mac) continue;
+    const lease = view.byAddress(ip);
+    if (!lease) return ip;
+    if (isFreeFor(lease, mac, now) && (!oldest || lease.expiresAt < oldest.expiresAt)) oldest = { ip, expiresAt: lease.expiresAt };
+  }
+  return oldest?.ip ?? null;
+}
+
+function safeIpToInt(ip: string): number | null {
+  try {
+    return ipToInt(ip);
+  } catch {
+    return null;
+  }
+}
+
+export type RequestDecision =
+  | { kind: 'ack'; address: string; state: RequestState }
+  | { kind: 'nak'; reason: string; state: RequestState }
+  | { kind: 'ignore'; reason: string; state: RequestState };
+
+export type RequestState = 'selecting' | 'init-reboot' | 'renewing' | 'unknown';
+
+export interface RequestFacts {
+  mac: string;
+  serverId: string | null;
+  requested: string | null;
+  ciaddr: string;
+}
+
+/**
+ * RFC 2131 §4.3.2. SELECTING (server id present): ACK our offer, or stay quiet when the client
+ * chose another server. INIT-REBOOT (requested address, no server id) and RENEWING/REBINDING
+ * (ciaddr): NAK a wrong network, another client's address or an address outside this server's
+ * pool; stay silent when this server has no record of the client, so that two servers on one wire
+ * do not fight.
+ */
+export function decideRequest(plan: AddressPlan, view: LeaseView, facts: RequestFacts, now: number): RequestDecision {
+  const ours = intToIp(plan.serverAddress);
+  const { mac } = facts;
+  if (facts.serverId !== null) {
+    const state = 'selecting';
+    if (facts.serverId !== ours) return { kind: 'ignore', reason: `client chose server ${facts.serverId}`, state };
+    if (facts.requested === null) return { kind: 'nak', reason: 'REQUEST in SELECTING state names no requested address', state };
+    const r = safeIpToInt(facts.requested);
+    if (r === null || !inSubnet(plan, r)) return { kind: 'nak', reason: `requested address ${facts.requested} is not on this network`, state };
+    if (!availableFor(plan, view, mac, r, now)) return { kind: 'nak', reason: `requested address ${facts.requested} is not free for this client`, state };
+    return { kind: 'ack', address: facts.requested, state };
+  }
+  const state: RequestState = facts.requested !== null ? 'init-reboot' : facts.ciaddr !== '0.0.0.0' ? 'renewing' : 'unknown';
+  if (state === 'unknown') return { kind: 'ignore', reason: 'REQUEST names no server, no requested address and no ciaddr', state };
+  const address = state === 'init-reboot' ? facts.requested! : facts.ciaddr;
+  const a = safeIpToInt(address);
+  if (a === null || !inSubnet(plan, a)) return { kind: 'nak', reason: `address ${address} is on the wrong network (this server serves ${intToIp(plan.network)}/${intToIp(plan.mask)})`, state };
+  const reservedFor = plan.reservationByAddress.get(a);
+  if (reservedFor !== undefined && reservedFor !== mac) return { kind: 'nak', reason: `address ${address} is reserved for ${reservedFor}`, state };
+  const lease = view.byAddress(address);
+  if (lease && lease.mac !== mac && !isFreeFor(lease, mac, now)) return { kind: 'nak', reason: `address ${address} is leased to another client`, state };
+  if (reservedFor === mac) return { kind: 'ack', address, state };
+  if (!inPool(plan, a)) return { kind: 'nak', reason: `address ${address} is not in this server's pool`, state };
+  if (lease && lease.mac === mac) {
+    if (lease.state === 'declined') return { kind: 'nak', reason: `client declined ${address} earlier`, state };
+    if (!availableFor(plan, view, mac, a, now)) return { kind: 'nak', reason: `address ${address} was offered to another client`, state };
+    return { kind: 'ack', address, state };
+  }
+  const own = view.byMac(mac);
+  if (own && own.state === 'bound' && own.expiresAt > now) return { kind: 'nak', reason: `client's lease is ${own.address}, not ${address}`, state };
+  return { kind: 'ignore', reason: `no record of this client for ${address} (RFC 2131 §4.3.2: stay silent)`, state };
+}
+
+/** T1 and T2 as RFC 2131 §4.4.5 suggests: half and seven eighths of the lease. */
+export function renewalTimes(leaseSeconds: number): { t1: number; t2: number } {
+  return { t1: Math.floor(leaseSeconds * 0.5), t2: Math.floor(leaseSeconds * 0.875) };
+}
