@@ -1,0 +1,252 @@
+import dgram from 'node:dgram';
+import { isIP } from 'node:net';
+import { stat } from 'node:fs/promises';
+import { LifeboatError, hasErrno } from '../../core/errors.js';
+import { componentLogger, type Logger } from '../../core/log.js';
+import { openInsideRoot, resolveTftpPath } from './path-policy.js';
+import { parseRequest, serializeError, serializeReadRequest, TFTP_ERROR, type TftpRequest } from './request-packet.js';
+import { checkTftpPackage, startReadTransfer, type TransferTiming } from './tftp-package.js';
+import {
+  DEFAULT_CLIENT_RECEIVE_BUFFER,
+  negotiateOptions,
+  PROTOCOL_MAX_BLKSIZE,
+  PROTOCOL_MAX_WINDOWSIZE,
+  type OptionLimits,
+} from './transfer-options.js';
+
+/**
+ * Lifeboat's TFTP server: read-only, confined to one root, for the iPXE binaries a PXE ROM fetches
+ * first. The listener reads as a story: receive a request, refuse what policy refuses (each with a
+ * log line and an error packet saying why), tell the server wiring who asked for what, open the
+ * file inside the root, settle the options, and hand the transfer to the npm `tftp` package's
+ * engine. Which machine boots what is not decided here.
+ */
+
+export interface TftpRequestInfo {
+  remoteAddress: string;
+  remotePort: number;
+  /** The file name exactly as the client sent it. */
+  file: string;
+}
+
+export interface TftpServerOptions {
+  /** Directory served; nothing outside it is ever read. */
+  root: string;
+  host: string;
+  port: number;
+  /** Parent logger; the server logs to a child with `component: 'tftp'`. */
+  logger?: Logger;
+  /**
+   * Called for every read request before the file is looked up (write requests are refused
+   * before it). If it throws or rejects, the request is refused with "server error".
+   */
+  onRequest?: (info: TftpRequestInfo) => void | Promise<void>;
+  /** Largest blksize granted (RFC 2348); default 65464, the protocol's maximum. */
+  maxBlksize?: number;
+  /** Largest windowsize granted (RFC 7440); default 64. */
+  maxWindowsize?: number;
+  /** Receive buffer assumed of clients, bytes (see transfer-options.ts); default Linux's 212,992. */
+  clientReceiveBuffer?: number;
+  /** Retransmit timeout, ms; default 1000, as tftpd-hpa. */
+  timeoutMs?: number;
+  /** Retransmissions before a transfer is given up; default 5. */
+  retries?: number;
+}
+
+export interface TftpServer {
+  close(): Promise<void>;
+  address: { host: string; port: number };
+}
+
+/** Room for a burst of requests (200 PXE clients at once) on the listening socket. */
+const LISTEN_RECEIVE_BUFFER = 4 * 1024 * 1024;
+/** Bytes read from disk at a time, rounded to whole blocks so the package never has to join two reads. */
+const READ_CHUNK = 256 * 1024;
+
+function clientOf(rinfo: dgram.RemoteInfo): string {
+  return rinfo.family === 'IPv6' ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
+}
+
+function checkRange(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new LifeboatError('LB_INVALID', `TFTP ${name} ${value} is out of range: use an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export async function startTftpServer(options: TftpServerOptions): Promise<TftpServer> {
+  const log = options.logger ? options.logger.child({ component: 'tftp' }) : componentLogger('tftp');
+  const family = isIP(options.host);
+  if (family !== 4 && family !== 6) {
+    throw new LifeboatError('LB_INVALID', `TFTP host "${options.host}" is not an IP address: give the address of the boot network's interface`);
+  }
+  const root = options.root;
+  try {
+    if (!(await stat(root)).isDirectory()) throw new Error('not a directory');
+  } catch (e) {
+    throw new LifeboatError('LB_INVALID', `TFTP root ${root} is not a directory (${(e as Error).message}): create it or point the server at the netboot root`);
+  }
+  checkTftpPackage();
+  const limits: OptionLimits = {
+    maxBlksize: checkRange('maxBlksize', options.maxBlksize ?? PROTOCOL_MAX_BLKSIZE, 8, PROTOCOL_MAX_BLKSIZE),
+    maxWindowsize: checkRange('maxWindowsize', options.maxWindowsize ?? 64, 1, PROTOCOL_MAX_WINDOWSIZE),
+    clientReceiveBuffer: options.clientReceiveBuffer ?? DEFAULT_CLIENT_RECEIVE_BUFFER,
+  };
+  const timing: TransferTiming = { timeoutMs: options.timeoutMs ?? 1000, retries: options.retries ?? 5 };
+
+  const socket = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(options.port, options.host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  }).catch((e: unknown) => {
+    socket.close();
+    const how = hasErrno(e, 'EADDRINUSE')
+      ? 'another TFTP server (tftpd-hpa, dnsmasq) may be running: stop it or choose another port'
+      : hasErrno(e, 'EACCES')
+        ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE'
+        : hasErrno(e, 'EADDRNOTAVAIL')
+          ? 'no interface has this address: check the boot network interface'
+          : 'check the address and port';
+    throw new LifeboatError('LB_INVALID', `TFTP cannot listen on ${options.host}:${options.port} (${(e as Error).message}): ${how}`, {}, { cause: e });
+  });
+  socket.setRecvBufferSize(LISTEN_RECEIVE_BUFFER);
+  const bound = socket.address();
+  log.info({ root, host: bound.address, port: bound.port }, 'tftp listening');
+
+  const transfers = new Map<number, { abort(): void; done: Promise<void> }>();
+  let nextId = 1;
+  let closing = false;
+
+  /** Sends an error packet from a fresh port (a new transfer identifier), as tftpd-hpa does. */
+  function sendError(rinfo: dgram.RemoteInfo, code: number, message: string): void {
+    const reply = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+    reply.on('error', (e) => log.debug({ client: clientOf(rinfo), err: e.message }, 'tftp error packet not sent'));
+    reply.bind(0, options.host, () => {
+      reply.send(serializeError(code, message), rinfo.port, rinfo.address, () => reply.close());
+    });
+  }
+
+  function refuse(rinfo: dgram.RemoteInfo, request: TftpRequest | null, code: number, message: string, level: 'warn' | 'info' = 'warn'): void {
+    log[level]({ client: clientOf(rinfo), file: request?.file, kind: request?.kind, code, reason: message }, 'tftp request refused');
+    sendError(rinfo, code, message);
+  }
+
+  async function onPacket(packet: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
+    const parsed = parseRequest(packet);
+    if (!parsed.ok) return refuse(rinfo, null, TFTP_ERROR.ILLEGAL_OPERATION, `Illegal TFTP operation: ${parsed.reason}`);
+    const request = parsed.request;
+    if (request.kind === 'write') {
+      return refuse(rinfo, request, TFTP_ERROR.ACCESS_VIOLATION, 'Access violation: this server is read-only, write requests are refused');
+    }
+    if (request.mode !== 'octet') {
+      return refuse(
+        rinfo,
+        request,
+        TFTP_ERROR.ILLEGAL_OPERATION,
+        `Illegal TFTP operation: transfer mode "${request.mode}" is not supported; ask for octet (binary) mode, e.g. tftp -m binary`,
+      );
+    }
+    if (options.onRequest) {
+      try {
+        await options.onRequest({ remoteAddress: rinfo.address, remotePort: rinfo.port, file: request.file });
+      } catch (e) {
+        log.error({ client: clientOf(rinfo), file: request.file, err: (e as Error).message }, 'tftp onRequest hook failed');
+        return refuse(rinfo, request, TFTP_ERROR.NOT_DEFINED, 'server error: the request could not be recorded');
+      }
+    }
+    const resolved = resolveTftpPath(root, request.file);
+    if (!resolved.ok) return refuse(rinfo, request, TFTP_ERROR.ACCESS_VIOLATION, `Access violation: ${resolved.reason}`);
+    const opened = await openInsideRoot(root, resolved.path);
+    if (!opened.ok) {
+      const notFound = opened.code === TFTP_ERROR.FILE_NOT_FOUND;
+      return refuse(
+        rinfo,
+        request,
+        opened.code,
+        notFound ? `File not found: ${resolved.relative}` : `Access violation: ${resolved.relative} ${opened.reason}`,
+        notFound ? 'info' : 'warn',
+      );
+    }
+    if (closing) {
+      await opened.handle.close();
+      return refuse(rinfo, request, TFTP_ERROR.NOT_DEFINED, 'server is shutting down', 'info');
+    }
+
+    const negotiated = negotiateOptions(request.options, limits);
+    const id = nextId++;
+    const tlog = log.child({ client: clientOf(rinfo), file: resolved.relative });
+    if (negotiated.notes.length > 0) tlog.debug({ notes: negotiated.notes }, 'tftp options adjusted');
+    const started = process.hrtime.bigint();
+    let outcome: { ok: true } | { ok: false; why: string } = { ok: true };
+    let readStream: NodeJS.ReadableStream & { destroy(): void } | null = null;
+
+    const transfer = startReadTransfer({
+      family: family as 4 | 6,
+      host: options.host,
+      client: { address: rinfo.address, port: rinfo.port },
+      // The package sees a neutral name: the real one has been judged and opened already.
+      message: serializeReadRequest(`transfer-${id}`, 'octet', negotiated.options),
+      limits,
+      timing,
+      onReady({ get, put }) {
+        put.setSize(opened.size);
+        const blockSize = get.stats.blockSize;
+        const stream = opened.handle.createReadStream({ highWaterMark: blockSize * Math.max(1, Math.floor(READ_CHUNK / blockSize)) });
+        readStream = stream;
+        stream.on('error', (e) => {
+          tlog.error({ err: e.message }, 'tftp read failed');
+          get.abort('I/O error reading the file');
+        });
+        stream.pipe(put);
+      },
+    });
+    const done = new Promise<void>((resolve) => {
+      let finished = false;
+      transfer.get.on('error', (e: Error) => {
+        outcome = { ok: false, why: e.message };
+      });
+      transfer.get.on('abort', () => {
+        outcome = { ok: false, why: 'aborted by the server' };
+      });
+      transfer.get.on('close', () => {
+        if (finished) return;
+        finished = true;
+        transfers.delete(id);
+        readStream?.destroy();
+        void opened.handle.close().catch(() => {});
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        const stats = transfer.get.stats;
+        const fields = { bytes: opened.size, blksize: stats?.blockSize, windowsize: stats?.windowSize, ms: Math.round(ms) };
+        if (outcome.ok) tlog.info(fields, 'tftp transfer done');
+        else tlog.warn({ ...fields, reason: outcome.why }, 'tftp transfer failed');
+        resolve();
+      });
+    });
+    transfers.set(id, { abort: () => transfer.get.abort('server is shutting down'), done });
+    tlog.debug({ blksize: negotiated.blksize, windowsize: negotiated.windowsize, size: opened.size }, 'tftp transfer starting');
+  }
+
+  socket.on('message', (packet, rinfo) => {
+    onPacket(packet, rinfo).catch((e: unknown) => {
+      log.error({ client: clientOf(rinfo), err: (e as Error).message }, 'tftp request failed');
+      sendError(rinfo, TFTP_ERROR.NOT_DEFINED, 'server error');
+    });
+  });
+  socket.on('error', (e) => log.error({ err: e.message }, 'tftp listening socket error'));
+
+  return {
+    address: { host: bound.address, port: bound.port },
+    async close() {
+      if (closing) return;
+      closing = true;
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      const pending = [...transfers.values()];
+      for (const t of pending) t.abort();
+      await Promise.all(pending.map((t) => t.done));
+      log.info({ aborted: pending.length }, 'tftp closed');
+    },
+  };
+}
