@@ -67,6 +67,14 @@ export const BtrfsSubvolumeSchema = Type.Object({
   isDefault: Type.Optional(Type.Boolean()),
 });
 
+export const FilesystemMountSchema = Type.Object({
+  mountpoint: Type.String(),
+  options: Type.Optional(Type.String()),
+  /** The btrfs subvolume (or bind source directory) mounted there, when not the filesystem's top. */
+  subvolume: Type.Optional(Type.String()),
+});
+export type FilesystemMount = Type.Static<typeof FilesystemMountSchema>;
+
 export const FilesystemSchema = Type.Object({
   /** Device path the filesystem lives on (partition, LV, md array, or whole disk). */
   device: Type.String(),
@@ -81,6 +89,8 @@ export const FilesystemSchema = Type.Object({
   /** For ext*: the feature list mkfs must reproduce; for xfs: the superblock options. */
   features: Type.Optional(Type.Array(Type.String())),
   subvolumes: Type.Optional(Type.Array(BtrfsSubvolumeSchema)),
+  /** Every place the source system mounts it (a btrfs volume is often mounted once per subvolume); `mountpoint` is the first. */
+  mounts: Type.Optional(Type.Array(FilesystemMountSchema)),
 });
 export type Filesystem = Type.Static<typeof FilesystemSchema>;
 
@@ -118,6 +128,16 @@ export const LvmSchema = Type.Object({
     segtype: Type.String({ description: 'linear, striped, raid1, thin-pool, …' }),
     stripes: Type.Optional(Type.Integer()),
     stripeSize: Type.Optional(Type.Integer({ description: 'bytes' })),
+    /** The LV's segments in order (an LV grown onto another PV has several): what lvcreate/lvextend must replay. */
+    segments: Type.Optional(Type.Array(Type.Object({
+      start: Type.Integer({ description: 'bytes into the LV' }),
+      size: Type.Integer({ description: 'bytes' }),
+      segtype: Type.String(),
+      stripes: Type.Optional(Type.Integer()),
+      stripeSize: Type.Optional(Type.Integer({ description: 'bytes' })),
+      /** PVs (or sub-LVs) with their first extent, as lvm prints them: "/dev/sda2(0)". */
+      devices: Type.Array(Type.String()),
+    }))),
   })),
 });
 export type Lvm = Type.Static<typeof LvmSchema>;
@@ -162,5 +182,7 @@ export const LayoutSchema = Type.Object({
   fstab: Type.Array(FstabEntrySchema),
   bootloader: BootloaderSchema,
   host: HostFactsSchema,
+  /** What the probe could not learn and why (a tool failed, a device was skipped), so the image says so instead of guessing. */
+  notes: Type.Optional(Type.Array(Type.String())),
 });
 export type Layout = Type.Static<typeof LayoutSchema>;

@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseOsRelease } from '../../images/layout/parse-os-release.js';
+
+const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
+
+test('Debian 12 os-release', () => {
+  const r = parseOsRelease(fixture('os-release-debian12'));
+  assert.equal(r.ID, 'debian');
+  assert.equal(r.VERSION_ID, '12');
+  assert.equal(r.VERSION_CODENAME, 'bookworm');
+  assert.equal(r.PRETTY_NAME, 'Debian GNU/Linux 12 (bookworm)');
+  assert.equal(Object.keys(r).length, 9);
+});
+
+test('os-release quoting: double with escapes, single, backslash, empty; junk lines ignored', () => {
+  const r = parseOsRelease(fixture('os-release-quoting'));
+  assert.equal(r.NAME, 'Fedora Linux');
+  assert.equal(r.VERSION, '39 (Server Edition)');
+  assert.equal(r.PRETTY_NAME, 'Fedora Linux 39 (Server Edition) "quoted" $HOME');
+  assert.equal(r.VARIANT, 'Server Edition');
+  assert.equal(r.EMPTY, '');
+  assert.equal(r.SUPPORT_END, '2024-11-12');
+  assert.equal(Object.keys(r).includes('this'), false);
+  assert.deepEqual(parseOsRelease(''), {});
+});
