@@ -52,6 +52,8 @@ EXPORT {
 	Export_Id = 0;
 	Path = "/";
 	Pseudo = "/";
+	# ganesha 4.3 drops an export 0 without its own Protocols line (EXPORT_DEFAULTS does not count).
+	Protocols = 4;
 	FSAL { Name = PSEUDO; }
 	CLIENT {
 		Clients = 10.77.0.0/24, 10.78.0.9;
@@ -65,6 +67,7 @@ EXPORT {
 	Export_Id = 1;
 	Path = "/srv/lifeboat/store";
 	Pseudo = "/store";
+	Protocols = 4;
 	FSAL { Name = VFS; }
 	CLIENT {
 		Clients = 10.77.0.0/24, 10.78.0.9;
@@ -79,6 +82,7 @@ EXPORT {
 	Export_Id = 2;
 	Path = "/srv/lifeboat/incoming captures";
 	Pseudo = "/captures";
+	Protocols = 4;
 	FSAL { Name = VFS; }
 	CLIENT {
 		Clients = 10.77.0.0/24, 10.78.0.9;
@@ -128,4 +132,16 @@ test('a share description that would open too much or cannot be rendered is refu
     refusal({ exports: [{ path: '/a', pseudo: '/store', access: 'ro' }, { path: '/b', pseudo: '/store/new', access: 'rw' }] }),
     /\/store and \/store\/new nest/,
   );
+});
+
+test('auto picks the kernel server where one exists and ganesha elsewhere or inside a namespace', async () => {
+  const { chooseServerKind } = await import('../../server/nfs/nfs-share.js');
+  const kernel = { available: true, reason: '/proc/fs/nfsd exists' };
+  const none = { available: false, reason: 'exportfs is not installed and the nfsd module is not loaded (no /proc/fs/nfsd)' };
+  assert.equal(chooseServerKind('auto', kernel), 'kernel');
+  assert.equal(chooseServerKind('auto', none), 'ganesha');
+  assert.equal(chooseServerKind('auto', kernel, 'lb-ns'), 'ganesha');
+  assert.equal(chooseServerKind('ganesha', kernel), 'ganesha');
+  assert.throws(() => chooseServerKind('kernel', none), /no kernel NFS server on this host: exportfs is not installed .*Use kind 'ganesha' or 'auto'/);
+  assert.throws(() => chooseServerKind('kernel', kernel, 'lb-ns'), /cannot be started in network namespace lb-ns: use kind 'ganesha' there/);
 });
