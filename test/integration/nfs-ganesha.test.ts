@@ -242,6 +242,28 @@ test('a ganesha killed with SIGKILL is restarted and serves again; close() leave
   assert.ok(events.some((e) => e.component === 'nfs' && e.msg === 'NFS share closed'));
 });
 
+test("with root squashed, root's 0600 image files are unreadable: why the store export does not squash", async (t) => {
+  const world = await makeWorld(t, 'lbnfs');
+  const bed = await makeBed(world);
+  const img = await makeStore(world);
+  let share: NfsShare | undefined;
+  world.defer(() => share?.close());
+  share = await startNfsShare({
+    kind: 'ganesha',
+    netns: bed.server,
+    bindAddress: SERVER,
+    clients: [TESTBED],
+    exports: [{ path: img.store, pseudo: '/store', access: 'ro', squash: 'root' }],
+    stateDir: join(world.dir, 'state'),
+  });
+  const sums = await nfs(bed.client, 'nfs-cp', [url('/store/web01/20261127T141300Z/SHA256SUMS'), join(world.dir, 'sums')]);
+  assert.equal(sums.exitCode, 0, `a 0644 file stays readable: ${sums.out}`);
+  const manifest = await nfs(bed.client, 'nfs-cp', [url('/store/web01/20261127T141300Z/manifest.json'), join(world.dir, 'manifest')]);
+  assert.notEqual(manifest.exitCode, 0, 'root squashed to nobody read a 0600 root file');
+  assert.match(manifest.out, /NFS4ERR_ACCESS/);
+  await share.close();
+});
+
 test('a bind address that is on no interface is refused before ganesha starts, naming what is there', async (t) => {
   const world = await makeWorld(t, 'lbnfs');
   const bed = await makeBed(world);
