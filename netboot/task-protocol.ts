@@ -1,0 +1,81 @@
+import Type from 'typebox';
+
+/**
+ * The task protocol: the only thing the server and the rescue agent share. The agent fetches its
+ * task, reports progress as it goes, and finishes with success or a precise failure; every call
+ * carries the task's own token. Versioned by its path (/agent/v1).
+ */
+export const TASK_KINDS = ['nuke', 'capture', 'compare'] as const;
+export type TaskKind = (typeof TASK_KINDS)[number];
+export const TASK_STATES = ['pending', 'running', 'done', 'failed', 'cancelled'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export const OPEN_TASK_STATES: readonly TaskState[] = ['pending', 'running'];
+
+export const TaskKindSchema = Type.Union([Type.Literal('nuke'), Type.Literal('capture'), Type.Literal('compare')]);
+export const TaskStateSchema = Type.Union([Type.Literal('pending'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed'), Type.Literal('cancelled')]);
+
+export const TaskOptionsSchema = Type.Object(
+  {
+    /** nuke: how to size partitions for other disks. */
+    policy: Type.Optional(Type.Union([Type.Literal('proportional'), Type.Literal('grow-last')])),
+    /** nuke: print the plan and stop before writing. */
+    dryRun: Type.Optional(Type.Boolean()),
+    /** capture: the image name to publish under. */
+    captureImage: Type.Optional(Type.String()),
+    /** Reboot when finished (default true). */
+    reboot: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type TaskOptions = Type.Static<typeof TaskOptionsSchema>;
+
+/** What GET /agent/v1/task returns to the agent. */
+export const AgentTaskSchema = Type.Object({
+  id: Type.Integer(),
+  kind: TaskKindSchema,
+  mac: Type.String(),
+  state: TaskStateSchema,
+  options: TaskOptionsSchema,
+  image: Type.Optional(
+    Type.Object({
+      name: Type.String(),
+      version: Type.String(),
+      /** Base URL of the version directory over HTTP (manifest.json, SHA256SUMS, data/…). */
+      httpUrl: Type.String(),
+      /** The same directory on the NFS share, when the server exports one. */
+      nfs: Type.Optional(Type.Object({ server: Type.String(), export: Type.String(), path: Type.String() })),
+    }),
+  ),
+  /** capture: where to write the new version (HTTP upload base or NFS capture area). */
+  upload: Type.Optional(Type.Object({ httpUrl: Type.String(), nfs: Type.Optional(Type.Object({ server: Type.String(), export: Type.String(), path: Type.String() })) })),
+});
+export type AgentTask = Type.Static<typeof AgentTaskSchema>;
+
+export const STAGES = ['boot', 'fetch', 'verify', 'plan', 'wipe', 'partition', 'mkfs', 'mount', 'restore', 'bootloader', 'probe', 'archive', 'compare', 'report', 'reboot'] as const;
+export const ProgressReportSchema = Type.Object(
+  {
+    stage: Type.Union(STAGES.map((s) => Type.Literal(s))),
+    message: Type.Optional(Type.String({ maxLength: 2000 })),
+    bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    totalBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Bytes per second. */
+    rate: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type ProgressReport = Type.Static<typeof ProgressReportSchema>;
+
+export const FinishReportSchema = Type.Object(
+  {
+    ok: Type.Boolean(),
+    /** On failure: a stable code (LB_IMAGE_CORRUPT, LB_DOES_NOT_FIT, …) and the message an operator reads. */
+    error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String({ maxLength: 8000 }) })),
+    /** On success: what was done (the plan's summary, the captured version, the compare summary). */
+    result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type FinishReport = Type.Static<typeof FinishReportSchema>;
+
+/** Kernel command line keys the rescue initramfs passes to the agent. */
+export const CMDLINE_KEYS = { server: 'lifeboat.server', task: 'lifeboat.task', token: 'lifeboat.token' } as const;

@@ -1,0 +1,171 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { LifeboatError } from '../../core/errors.js';
+import { TaskKindSchema, TaskOptionsSchema, TaskStateSchema, type TaskState } from '../../netboot/task-protocol.js';
+import { normalizeMac } from '../state/mac.js';
+import type { Task } from '../state/tasks.js';
+import type { HttpContext } from './context.js';
+
+/**
+ * The admin API under /api/v1. Every change needs the admin token (Authorization: Bearer …);
+ * reads are open to the test-bed network. Bodies, params and replies are declared schemas, which
+ * also give the OpenAPI document at /api/v1/openapi.json.
+ */
+const Mac = Type.String({ pattern: '^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}$', description: 'MAC address, e.g. 52:54:00:12:34:56' });
+const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) });
+
+const HostSchema = Type.Object({
+  mac: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  firmware: Type.String(),
+  arch: Type.Union([Type.Integer(), Type.Null()]),
+  firstSeen: Type.Integer(),
+  lastSeen: Type.Integer(),
+  lastSeenVia: Type.Union([Type.String(), Type.Null()]),
+  lastAddress: Type.Union([Type.String(), Type.Null()]),
+});
+
+const TaskSchema = Type.Object({
+  id: Type.Integer(),
+  kind: TaskKindSchema,
+  mac: Type.String(),
+  image: Type.Union([Type.String(), Type.Null()]),
+  version: Type.Union([Type.String(), Type.Null()]),
+  options: Type.Record(Type.String(), Type.Unknown()),
+  state: TaskStateSchema,
+  createdAt: Type.Integer(),
+  startedAt: Type.Union([Type.Integer(), Type.Null()]),
+  endedAt: Type.Union([Type.Integer(), Type.Null()]),
+  progress: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  result: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  errorCode: Type.Union([Type.String(), Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()]),
+  files: Type.Array(Type.String()),
+});
+
+const CreateTaskBody = Type.Object(
+  {
+    kind: TaskKindSchema,
+    mac: Mac,
+    /** nuke/compare: NAME or NAME@VERSION; capture: the image name to publish under. */
+    image: Type.String({ minLength: 1, maxLength: 200 }),
+    options: Type.Optional(TaskOptionsSchema),
+  },
+  { additionalProperties: false },
+);
+
+export function requireAdmin(ctx: HttpContext, request: FastifyRequest): void {
+  const header = request.headers.authorization ?? '';
+  const m = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!m) throw new LifeboatError('LB_UNAUTHORIZED', 'this call changes state and needs the admin token: Authorization: Bearer <token> (the token is in the server\'s admin-token file)');
+  const a = createHash('sha256').update(m[1]!).digest();
+  const b = createHash('sha256').update(ctx.adminToken).digest();
+  if (!timingSafeEqual(a, b)) throw new LifeboatError('LB_UNAUTHORIZED', 'the admin token is wrong');
+}
+
+export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise<void> {
+  const view = (t: Task) => ({ ...t, options: t.options as Record<string, unknown>, progress: t.progress as Record<string, unknown> | null, files: ctx.tasks.files(t.id) });
+  const admin = { onRequest: async (request: FastifyRequest) => requireAdmin(ctx, request) };
+
+  app.get('/api/v1/hosts', { schema: { tags: ['hosts'], response: { 200: Type.Array(HostSchema) } } }, async () => ctx.hosts.list());
+
+  app.get<{ Params: { mac: string } }>('/api/v1/hosts/:mac', { schema: { tags: ['hosts'], params: Type.Object({ mac: Mac }), response: { 200: Type.Object({ host: HostSchema, tasks: Type.Array(TaskSchema) }), 404: ErrorReply } } }, async (request) => {
+    const host = ctx.hosts.get(request.params.mac);
+    if (!host) throw new LifeboatError('LB_NOT_FOUND', `no host ${normalizeMac(request.params.mac)} has been seen or added`);
+    return { host, tasks: ctx.tasks.list({ mac: host.mac, limit: 50 }).map(view) };
+  });
+
+  app.put<{ Params: { mac: string }; Body: { name?: string } }>(
+    '/api/v1/hosts/:mac',
+    { ...admin, schema: { tags: ['hosts'], params: Type.Object({ mac: Mac }), body: Type.Object({ name: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false }), response: { 200: HostSchema } } },
+    async (request) => {
+      const host = ctx.hosts.ensure(request.params.mac, request.body.name);
+      ctx.events.record('host.updated', `host ${host.mac} added or renamed${request.body.name ? ` to ${request.body.name}` : ''}`, { mac: host.mac });
+      return host;
+    },
+  );
+
+  app.get('/api/v1/images', { schema: { tags: ['images'] } }, async () => ctx.catalog.list());
+  app.get<{ Params: { name: string } }>('/api/v1/images/:name', { schema: { tags: ['images'], params: Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }) }) } }, async (request) => {
+    const versions = ctx.catalog.list(request.params.name);
+    if (versions.length === 0) throw new LifeboatError('LB_NOT_FOUND', `image ${request.params.name} has no published version`);
+    return versions;
+  });
+  app.post('/api/v1/images/rescan', { ...admin, schema: { tags: ['images'] } }, async () => {
+    await ctx.catalog.refresh();
+    return ctx.catalog.list();
+  });
+
+  app.get<{ Querystring: { mac?: string; state?: TaskState } }>(
+    '/api/v1/tasks',
+    { schema: { tags: ['tasks'], querystring: Type.Object({ mac: Type.Optional(Mac), state: Type.Optional(TaskStateSchema) }), response: { 200: Type.Array(TaskSchema) } } },
+    async (request) => ctx.tasks.list({ ...(request.query.mac ? { mac: request.query.mac } : {}), ...(request.query.state ? { state: request.query.state } : {}) }).map(view),
+  );
+
+  app.get<{ Params: { id: number } }>('/api/v1/tasks/:id', { schema: { tags: ['tasks'], params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: TaskSchema, 404: ErrorReply } } }, async (request) => view(ctx.tasks.get(request.params.id)));
+
+  app.post<{ Body: { kind: 'nuke' | 'capture' | 'compare'; mac: string; image: string; options?: Record<string, unknown> } }>(
+    '/api/v1/tasks',
+    { ...admin, schema: { tags: ['tasks'], body: CreateTaskBody, response: { 201: TaskSchema, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply } } },
+    async (request, reply) => {
+      const { kind, mac, image } = request.body;
+      let name: string;
+      let version: string | null = null;
+      if (kind === 'capture') {
+        if (image.includes('@')) throw new LifeboatError('LB_INVALID', 'a capture names the image to publish, without @VERSION: the version is the time the capture finishes');
+        name = image;
+      } else {
+        await ctx.catalog.refresh();
+        const entry = ctx.catalog.resolve(image);
+        if (!entry) throw new LifeboatError('LB_NOT_FOUND', `image ${image} is not in the store ${ctx.store}: lifeboat images list shows what is`);
+        if ('error' in entry.summary) throw new LifeboatError('LB_IMAGE_CORRUPT', `image ${entry.name}@${entry.version} cannot be used: ${entry.summary.error}`);
+        name = entry.name;
+        version = entry.version;
+      }
+      ctx.hosts.ensure(mac);
+      const task = ctx.tasks.create({ kind, mac, image: name, version, options: request.body.options ?? {} });
+      return reply.code(201).send(view(task));
+    },
+  );
+
+  app.post<{ Params: { id: number } }>('/api/v1/tasks/:id/cancel', { ...admin, schema: { tags: ['tasks'], params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: TaskSchema } } }, async (request) => view(ctx.tasks.cancel(request.params.id)));
+
+  app.get<{ Params: { id: number; name: string } }>('/api/v1/tasks/:id/files/:name', { schema: { tags: ['tasks'], params: Type.Object({ id: Type.Integer({ minimum: 1 }), name: Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }) }) } }, async (request, reply) => {
+    const content = ctx.tasks.file(request.params.id, request.params.name);
+    if (!content) throw new LifeboatError('LB_NOT_FOUND', `task ${request.params.id} has no file ${request.params.name}`);
+    return reply.type('text/plain; charset=utf-8').send(content);
+  });
+
+  app.get('/api/v1/leases', { schema: { tags: ['leases'] } }, async () => ctx.leases());
+
+  app.get<{ Querystring: { mac?: string; task?: number; after?: number; limit?: number } }>(
+    '/api/v1/events',
+    { schema: { tags: ['events'], querystring: Type.Object({ mac: Type.Optional(Mac), task: Type.Optional(Type.Integer()), after: Type.Optional(Type.Integer()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) }) } },
+    async (request) => {
+      const q = request.query;
+      return ctx.events.list({ ...(q.mac ? { mac: normalizeMac(q.mac) } : {}), ...(q.task !== undefined ? { taskId: q.task } : {}), ...(q.after !== undefined ? { afterId: q.after } : {}), ...(q.limit ? { limit: q.limit } : {}) });
+    },
+  );
+
+  // Server-sent events: the live feed, after replaying what the client missed (Last-Event-ID).
+  app.get<{ Querystring: { mac?: string } }>('/api/v1/events/stream', { schema: { tags: ['events'], querystring: Type.Object({ mac: Type.Optional(Mac) }) } }, (request, reply) => {
+    const mac = request.query.mac ? normalizeMac(request.query.mac) : undefined;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
+    const send = (e: { id: number; kind: string; mac: string | null }) => {
+      if (mac && e.mac !== mac) return;
+      res.write(`id: ${e.id}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
+    };
+    const last = Number(request.headers['last-event-id']);
+    if (Number.isInteger(last)) for (const e of ctx.events.list({ afterId: last, ...(mac ? { mac } : {}), limit: 1000 })) send(e);
+    res.write(': connected\n\n');
+    const unsubscribe = ctx.events.subscribe(send);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    request.raw.on('close', () => {
+      clearInterval(keepAlive);
+      unsubscribe();
+    });
+  });
+}

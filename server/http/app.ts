@@ -1,0 +1,36 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import { LIFEBOAT_VERSION } from '../../core/version.js';
+import { agentRoutes } from './agent-routes.js';
+import { apiRoutes } from './api-routes.js';
+import { bootRoutes } from './boot-routes.js';
+import type { HttpContext } from './context.js';
+import { replyError } from './errors.js';
+
+/** The one HTTP server: boot files, the store read-only, the admin API and the agent endpoints. */
+export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: ctx.log as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 1 << 20,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  // Plain-text and binary uploads (changed.txt, captured files) arrive as Buffers.
+  app.addContentTypeParser(['text/plain', 'application/octet-stream'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.setErrorHandler(replyError);
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: { code: 'LB_NOT_FOUND', message: `${request.method} ${request.url} does not exist` } }));
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ method: request.method, url: request.url.replace(/token=[^&]+/, 'token=…'), status: reply.statusCode, ip: request.ip, ms: Math.round(reply.elapsedTime) }, 'http');
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Lifeboat', version: LIFEBOAT_VERSION, description: 'Lifeboat restore server: admin API (/api/v1) and rescue agent API (/agent/v1)' },
+      components: { securitySchemes: { admin: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await bootRoutes(app, ctx);
+  await apiRoutes(app, ctx);
+  await agentRoutes(app, ctx);
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

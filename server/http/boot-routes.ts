@@ -1,0 +1,48 @@
+import type { FastifyInstance } from 'fastify';
+import { basename } from 'node:path';
+import { LifeboatError } from '../../core/errors.js';
+import { normalizeMac } from '../state/mac.js';
+import type { Firmware } from '../boot-planner.js';
+import type { HttpContext } from './context.js';
+import { resolveInside, sendFile } from './file-stream.js';
+
+/**
+ * Boot over HTTP: the per-machine iPXE script (decided by the BootPlanner), the rescue kernel and
+ * initrd, the iPXE binaries for UEFI HTTP Boot, and the store's published files read-only.
+ */
+export async function bootRoutes(app: FastifyInstance, ctx: HttpContext): Promise<void> {
+  // Only iPXE fetches a script; the firmware under it was recorded when DHCP saw the machine.
+  const script = (mac: string, request: { ip: string }) => {
+    const firmware = (ctx.hosts.get(normalizeMac(mac))?.firmware ?? 'unknown') as Firmware;
+    return ctx.planner.ipxeScript({ mac, firmware, isIpxe: true, via: 'http', address: request.ip }, { httpBase: ctx.httpBase() }, ctx.rescue);
+  };
+
+  app.get<{ Params: { file: string } }>('/boot/:file', async (request, reply) => {
+    const file = request.params.file;
+    const m = /^([0-9A-Fa-f:-]{12,17})\.ipxe$/.exec(file);
+    if (m) return reply.type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(script(m[1]!, request));
+    if (['ipxe.efi', 'snponly.efi', 'undionly.kpxe'].includes(file)) {
+      return sendFile(reply, await resolveInside(ctx.netbootRoot, file), request.headers.range, 'application/efi');
+    }
+    throw new LifeboatError('LB_NOT_FOUND', `/boot/${file} is not a boot file: use /boot/<mac>.ipxe`);
+  });
+
+  app.get<{ Querystring: { mac?: string } }>('/boot/ipxe', async (request, reply) => {
+    if (!request.query.mac) throw new LifeboatError('LB_INVALID', 'mac is required: /boot/ipxe?mac=${net0/mac}');
+    return reply.type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(script(request.query.mac, request));
+  });
+
+  app.get<{ Params: { file: string } }>('/boot/rescue/:file', async (request, reply) => {
+    const { file } = request.params;
+    const path = file === basename(ctx.rescue.kernelPath) ? ctx.rescue.kernelFile : file === basename(ctx.rescue.initrdPath) ? ctx.rescue.initrdFile : null;
+    if (!path) throw new LifeboatError('LB_NOT_FOUND', `the rescue system has no file ${file}`);
+    return sendFile(reply, path, request.headers.range);
+  });
+
+  app.get<{ Params: { '*': string } }>('/store/*', async (request, reply) => {
+    const rel = request.params['*'];
+    // Only published versions are served: an incoming directory is never restored from.
+    if (rel.split('/').some((p) => p.startsWith('.'))) throw new LifeboatError('LB_NOT_FOUND', `${rel} is not a published file`);
+    return sendFile(reply, await resolveInside(ctx.store, rel), request.headers.range, rel.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+  });
+}

@@ -1,0 +1,27 @@
+import type { Logger } from '../../core/log.js';
+import type { BootPlanner, RescueFiles } from '../boot-planner.js';
+import type { EventLog } from '../state/events.js';
+import type { HostRegistry } from '../state/hosts.js';
+import type { ImageCatalog } from '../state/image-catalog.js';
+import type { TaskBoard } from '../state/tasks.js';
+import type { Lease } from '../dhcp/address-plan.js';
+
+/** What the HTTP routes need from the rest of the server, handed in by the wiring. */
+export interface HttpContext {
+  planner: BootPlanner;
+  hosts: HostRegistry;
+  tasks: TaskBoard;
+  events: EventLog;
+  catalog: ImageCatalog;
+  leases: () => Lease[];
+  store: string;
+  /** Where the iPXE binaries are, for UEFI HTTP Boot. */
+  netbootRoot: string;
+  /** The rescue kernel and initrd on disk, and how iPXE names them. */
+  rescue: RescueFiles & { kernelFile: string; initrdFile: string };
+  adminToken: string;
+  /** The URL machines on the test-bed network reach this server at, e.g. http://10.77.0.1:8080. */
+  httpBase: () => string;
+  nfs: () => { server: string; export: string } | null;
+  log: Logger;
+}

@@ -1,0 +1,97 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { migrateLeases } from '../dhcp/lease-store.js';
+
+export type Db = Database.Database;
+
+/**
+ * The server's state in one SQLite file: hosts, the images catalog, tasks, leases, events. WAL so
+ * the API can read while DHCP writes; migrations numbered and applied once, in order, so a newer
+ * server opens an older file and an older one refuses a newer file instead of misreading it.
+ */
+const migrations: Array<(db: Db) => void> = [
+  (db) =>
+    db.exec(`
+      CREATE TABLE hosts (
+        mac         TEXT PRIMARY KEY,
+        name        TEXT,
+        firmware    TEXT NOT NULL DEFAULT 'unknown',
+        arch        INTEGER,
+        first_seen  INTEGER NOT NULL,
+        last_seen   INTEGER NOT NULL,
+        last_seen_via TEXT,
+        last_address TEXT
+      );
+      CREATE TABLE images (
+        name        TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        dir         TEXT NOT NULL,
+        bytes       INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        summary     TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+      );
+      CREATE TABLE tasks (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind        TEXT NOT NULL CHECK (kind IN ('nuke', 'capture', 'compare')),
+        mac         TEXT NOT NULL REFERENCES hosts(mac),
+        image       TEXT,
+        version     TEXT,
+        options     TEXT NOT NULL DEFAULT '{}',
+        state       TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'cancelled')),
+        token_hash  TEXT,
+        created_at  INTEGER NOT NULL,
+        started_at  INTEGER,
+        ended_at    INTEGER,
+        progress    TEXT,
+        result      TEXT,
+        error_code  TEXT,
+        error       TEXT
+      );
+      -- At most one open task per host, enforced by the database itself.
+      CREATE UNIQUE INDEX tasks_one_open_per_host ON tasks (mac) WHERE state IN ('pending', 'running');
+      CREATE TABLE task_files (
+        task_id     INTEGER NOT NULL REFERENCES tasks(id),
+        name        TEXT NOT NULL,
+        content     BLOB NOT NULL,
+        stored_at   INTEGER NOT NULL,
+        PRIMARY KEY (task_id, name)
+      );
+      CREATE TABLE events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        time        INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        mac         TEXT,
+        task_id     INTEGER,
+        message     TEXT NOT NULL,
+        data        TEXT
+      );
+      CREATE INDEX events_by_mac ON events (mac, id);
+    `),
+  (db) => migrateLeases(db),
+];
+
+export function openDatabase(path: string): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+export function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > migrations.length) {
+    throw new Error(`the state database is at schema version ${current}, newer than this Lifeboat knows (${migrations.length}): upgrade Lifeboat or use another --data directory`);
+  }
+  for (let v = current; v < migrations.length; v++) {
+    db.transaction(() => {
+      migrations[v]!(db);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
