@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { readdir, writeFile, mkdir, open, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
+import { execa } from 'execa';
 import { makeWorld, sh } from '../support/world.js';
 import { scratchFilesystem, mountFs } from '../support/loop-devices.js';
 import { lifeboat, jsonLines, startLifeboat } from '../support/cli.js';
@@ -132,7 +133,8 @@ test('excluded paths, the store and the scratch directory are absent from the ar
   await writeFile(join(src.mountpoint, 'home', 'op', 'notes'), 'kept\n');
   await mkdir(join(src.mountpoint, 'scratch'));
   await mkdir(join(src.mountpoint, 'tmpfs'));
-  await mountFs(world, 'tmpfs', join(src.mountpoint, 'tmpfs'));
+  world.defer(() => execa('umount', [join(src.mountpoint, 'tmpfs')], { reject: false }));
+  await sh('mount', ['-t', 'tmpfs', 'lb-test-tmpfs', join(src.mountpoint, 'tmpfs')]);
   await writeFile(join(src.mountpoint, 'tmpfs', 'volatile'), 'gone\n');
   const inner = await scratchFilesystem(world, 'inner', 'ext4', 64 << 20);
   await sh('umount', [inner.mountpoint]);

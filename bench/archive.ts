@@ -1,0 +1,105 @@
+/**
+ * bench/archive: `lifeboat archive` against the raw `tar | zstd -T0` pipeline on the same tree,
+ * and Lifeboat's extraction (hash-checked streaming into tar) against raw `zstd -d | tar -x`,
+ * alternating runs, median of N. Run: node dist/bench/archive.js [--runs 5] [--mb 600]
+ */
+import { mkdir, mkdtemp, readdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { execa } from 'execa';
+import { archiveImage } from '../images/archive/archive-image.js';
+import { readArchive } from '../images/archive/tar-read.js';
+import { TAR_CREATE_OPTIONS } from '../images/archive/tar-options.js';
+import type { Manifest } from '../images/store/manifest.js';
+import { median, machineLine, timed, writeBenchSection } from './report.js';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, mb: { type: 'string', default: '600' } } });
+const runs = Number(values.runs);
+const targetMb = Number(values.mb);
+
+async function sh(cmd: string): Promise<string> {
+  return (await execa('bash', ['-o', 'pipefail', '-c', cmd])).stdout;
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'lb-bench-archive-'));
+  const loops: string[] = [];
+  const mounts: string[] = [];
+  try {
+    const mkfs = async (name: string, mb: number) => {
+      const file = join(work, `${name}.img`);
+      await sh(`truncate -s ${mb}M ${file}`);
+      const dev = (await sh(`losetup --find --show ${file}`)).trim();
+      loops.push(dev);
+      await sh(`mkfs.ext4 -q -F ${dev}`);
+      const mnt = join(work, name);
+      await mkdir(mnt);
+      await sh(`mount ${dev} ${mnt}`);
+      mounts.push(mnt);
+      return mnt;
+    };
+    const src = await mkfs('src', targetMb * 2 + 400);
+    // Many small files (system libraries and docs) plus some incompressible data.
+    for (const d of ['/usr/lib/python3', '/usr/share/doc', '/usr/share/locale', '/usr/include', '/usr/share/perl', '/usr/lib/x86_64-linux-gnu/perl']) {
+      await sh(`[ -d ${d} ] && cp -a --parents ${d} ${src} || true`);
+    }
+    let mb = Number((await sh(`du -sm ${src}`)).split('\t')[0]);
+    await mkdir(join(src, 'random'));
+    for (let i = 0; mb < targetMb; i++, mb += 4) await writeFile(join(src, 'random', `r${i}`), randomBytes(4 << 20));
+    const files = Number(await sh(`find ${src} | wc -l`));
+    const bytes = Number((await sh(`du -sb ${src}`)).split('\t')[0]);
+
+    const out = await mkfs('out', targetMb * 2 + 400);
+    const store = join(out, 'store');
+    const ours: number[] = [];
+    const raw: number[] = [];
+    const oursX: number[] = [];
+    const rawX: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      await rm(store, { recursive: true, force: true });
+      await sh('sync');
+      ours.push(await timed(() => archiveImage({ store, image: 'bench', root: src, compression: { kind: 'zstd', level: 3 } })));
+      await sh('sync');
+      raw.push(await timed(() => sh(`tar -c -f - -C ${src} ${TAR_CREATE_OPTIONS.map((o) => `'${o}'`).join(' ')} . | zstd -T0 -3 -q > ${out}/raw.tar.zst`)));
+
+      const versionDir = join(store, 'bench', (await readdir(join(store, 'bench'))).find((n) => /^\d/.test(n))!);
+      const manifest = JSON.parse(await readFile(join(versionDir, 'manifest.json'), 'utf8')) as Manifest;
+      for (const [list, fn] of [
+        [oursX, (t: string) => readArchive(versionDir, manifest.archives[0]!, { mode: 'extract', target: t })],
+        [rawX, (t: string) => sh(`zstd -d -q < ${out}/raw.tar.zst | tar -x -f - -C ${t} --numeric-owner --xattrs --xattrs-include='*' --acls --selinux -p`)],
+      ] as const) {
+        const t = join(out, 'x');
+        await rm(t, { recursive: true, force: true });
+        await mkdir(t);
+        await sh('sync');
+        list.push(await timed(() => fn(t)));
+      }
+      await rm(join(out, 'x'), { recursive: true, force: true });
+      process.stderr.write(`run ${i + 1}: archive ${ours.at(-1)!.toFixed(2)} s vs raw ${raw.at(-1)!.toFixed(2)} s; extract ${oursX.at(-1)!.toFixed(2)} s vs raw ${rawX.at(-1)!.toFixed(2)} s\n`);
+    }
+    const result = {
+      tree: { bytes, files },
+      archive: { lifeboat: median(ours), raw: median(raw), ratio: median(raw) / median(ours) },
+      extract: { lifeboat: median(oursX), raw: median(rawX), ratio: median(rawX) / median(oursX) },
+    };
+    console.log(JSON.stringify(result));
+    await writeBenchSection('archive', `## Archive and extract (bench/archive.ts)
+
+${new Date().toISOString().slice(0, 10)} — ${machineLine()}. Tree: ${(bytes / 2 ** 20).toFixed(0)} MiB in ${files} files (system libraries and docs plus random data) on ext4 over a loop device, written to another. Median of ${runs} alternating runs.
+
+| work | Lifeboat | peer | peer command | ratio (peer time / Lifeboat time) | target |
+| --- | --- | --- | --- | --- | --- |
+| archive | ${result.archive.lifeboat.toFixed(2)} s (\`lifeboat archive\`: tar -I zstd, hashing, volumes, fsync, manifest) | ${result.archive.raw.toFixed(2)} s | \`tar -c (same flags) \\| zstd -T0 -3 > file\` | **${result.archive.ratio.toFixed(2)}×** | ≥ 0.95× |
+| extract | ${result.extract.lifeboat.toFixed(2)} s (hash-checked stream into \`tar -x\`) | ${result.extract.raw.toFixed(2)} s | \`zstd -d \\| tar -x\` | **${result.extract.ratio.toFixed(2)}×** | ≥ 0.95× |
+
+Lifeboat's archive also fsyncs every volume and writes SHA256SUMS, which the raw pipeline does not.`);
+  } finally {
+    for (const m of mounts.reverse()) await execa('umount', [m], { reject: false });
+    for (const l of loops) await execa('losetup', ['-d', l], { reject: false });
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
