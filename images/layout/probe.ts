@@ -291,7 +291,8 @@ async function probeFilesystemDetails(ctx: Context, w: FsWork): Promise<void> {
     }
   } else if (fs.type === 'xfs') {
     try {
-      const r = await tool(ctx, 'xfs_info', [fs.device], `xfs_info-${name}.txt`);
+      // What xfs_info prints, but xfs_info opens an unmounted device read-write; -r never does.
+      const r = await tool(ctx, 'xfs_db', ['-r', '-p', 'xfs_info', '-c', 'info', fs.device], `xfs_info-${name}.txt`);
       fs.features = parseXfsInfo(r.stdout).features;
     } catch (e) {
       note(ctx, `XFS options of ${fs.device} not read: ${errorText(e)}`);
