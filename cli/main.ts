@@ -2,6 +2,8 @@ import { LifeboatError, isLifeboatError } from '../core/errors.js';
 import { LIFEBOAT_VERSION } from '../core/version.js';
 import { archiveSpec, runArchive } from './archive-command.js';
 import { runImages } from './images-command.js';
+import { runServe, serveSpec } from './serve-command.js';
+import { runHosts, runTask, runTasks } from './host-task-commands.js';
 
 /**
  * The `lifeboat` command: a thin dispatcher. Each command module parses its own options and calls
@@ -15,6 +17,10 @@ interface Command {
 const commands: Record<string, Command> = {
   archive: { summary: archiveSpec.summary, run: runArchive },
   images: { summary: 'Manage the image store: list, show, verify, prune.', run: runImages },
+  serve: { summary: serveSpec.summary, run: runServe },
+  hosts: { summary: 'List and show the machines the server knows (via the API).', run: runHosts },
+  task: { summary: 'Give a machine a nuke, capture or compare task (via the API).', run: runTask },
+  tasks: { summary: 'List, show and cancel tasks (via the API).', run: runTasks },
 };
 
 export function registerCommand(name: string, command: Command): void {

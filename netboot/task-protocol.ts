@@ -11,13 +11,17 @@ export const TASK_STATES = ['pending', 'running', 'done', 'failed', 'cancelled']
 export type TaskState = (typeof TASK_STATES)[number];
 export const OPEN_TASK_STATES: readonly TaskState[] = ['pending', 'running'];
 
-export const TaskKindSchema = Type.Union([Type.Literal('nuke'), Type.Literal('capture'), Type.Literal('compare')]);
-export const TaskStateSchema = Type.Union([Type.Literal('pending'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed'), Type.Literal('cancelled')]);
+/** A string enum as JSON Schema's `enum`, so a wrong value is reported with the allowed ones. */
+function StringEnum<const T extends readonly string[]>(values: T) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values] });
+}
+export const TaskKindSchema = StringEnum(TASK_KINDS);
+export const TaskStateSchema = StringEnum(TASK_STATES);
 
 export const TaskOptionsSchema = Type.Object(
   {
     /** nuke: how to size partitions for other disks. */
-    policy: Type.Optional(Type.Union([Type.Literal('proportional'), Type.Literal('grow-last')])),
+    policy: Type.Optional(StringEnum(['proportional', 'grow-last'] as const)),
     /** nuke: print the plan and stop before writing. */
     dryRun: Type.Optional(Type.Boolean()),
     /** capture: the image name to publish under. */
@@ -54,7 +58,7 @@ export type AgentTask = Type.Static<typeof AgentTaskSchema>;
 export const STAGES = ['boot', 'fetch', 'verify', 'plan', 'wipe', 'partition', 'mkfs', 'mount', 'restore', 'bootloader', 'probe', 'archive', 'compare', 'report', 'reboot'] as const;
 export const ProgressReportSchema = Type.Object(
   {
-    stage: Type.Union(STAGES.map((s) => Type.Literal(s))),
+    stage: StringEnum(STAGES),
     message: Type.Optional(Type.String({ maxLength: 2000 })),
     bytes: Type.Optional(Type.Integer({ minimum: 0 })),
     totalBytes: Type.Optional(Type.Integer({ minimum: 0 })),

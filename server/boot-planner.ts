@@ -96,7 +96,7 @@ export class BootPlanner {
     ].filter(Boolean);
     return [
       '#!ipxe',
-      `echo Lifeboat: task ${task.id} (${task.kind}${task.image ? ` ${task.image}@${task.version}` : ''}) for ${mac}`,
+      `echo Lifeboat: task ${task.id} (${task.kind}${task.image ? ` ${task.image}${task.version ? `@${task.version}` : ''}` : ''}) for ${mac}`,
       `kernel ${urls.httpBase}${rescue.kernelPath} ${args.join(' ')}`,
       `initrd --name initrd.img ${urls.httpBase}${rescue.initrdPath}`,
       'boot',

@@ -13,7 +13,11 @@ export function replyError(error: FastifyError | LifeboatError | Error, request:
   }
   const fe = error as FastifyError;
   if (fe.validation) {
-    const message = `${fe.validationContext ?? 'request'} is invalid: ${fe.message}`;
+    const details = fe.validation.map((v) => {
+      const allowed = (v.params as { allowedValues?: unknown[] }).allowedValues;
+      return allowed ? `${v.instancePath || fe.validationContext} must be one of ${allowed.join(', ')}` : null;
+    });
+    const message = `${fe.validationContext ?? 'request'} is invalid: ${details.find(Boolean) ?? fe.message}`;
     request.log.info({ reason: message }, 'request refused');
     return reply.code(400).send({ error: { code: 'LB_INVALID', message } });
   }

@@ -1,0 +1,52 @@
+import { readFile } from 'node:fs/promises';
+import { LifeboatError, type ErrorCode, errorCodes } from '../core/errors.js';
+import { stringOption, type Parsed } from './args.js';
+
+/**
+ * The CLI's side of the admin API: the server URL and admin token from flags or the environment,
+ * and server errors turned back into LifeboatErrors so they exit with the same statuses.
+ */
+export const serverOptions = {
+  server: { type: 'string' as const, value: 'URL', description: 'server URL (or $LIFEBOAT_SERVER)', default: 'http://127.0.0.1:8080' },
+  'token-file': { type: 'string' as const, value: 'FILE', description: 'admin token file (or $LIFEBOAT_ADMIN_TOKEN holding the token)', default: '/var/lib/lifeboat/admin-token' },
+  json: { type: 'boolean' as const, description: 'print the API\'s JSON' },
+};
+
+export interface ApiClient {
+  get<T>(path: string): Promise<T>;
+  send<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T>;
+}
+
+export async function apiClient(p: Parsed): Promise<ApiClient> {
+  const base = (stringOption(p, 'server') ?? process.env.LIFEBOAT_SERVER ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  let token = process.env.LIFEBOAT_ADMIN_TOKEN;
+  const tokenFile = stringOption(p, 'token-file');
+  if (!token || (tokenFile && p.values['token-file'] !== '/var/lib/lifeboat/admin-token')) {
+    try {
+      token = (await readFile(tokenFile ?? '/var/lib/lifeboat/admin-token', 'utf8')).trim();
+    } catch {
+      token = undefined; // reads work without it; changes will say what is missing
+    }
+  }
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, {
+        method,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (e) {
+      throw new LifeboatError('LB_NOT_FOUND', `cannot reach the server at ${base} (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}): is lifeboat serve running? (--server URL)`);
+    }
+    const text = await res.text();
+    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!res.ok) {
+      const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      const code = (err?.code && err.code in errorCodes ? err.code : res.status === 401 ? 'LB_UNAUTHORIZED' : res.status === 404 ? 'LB_NOT_FOUND' : res.status === 409 ? 'LB_CONFLICT' : 'LB_INVALID') as ErrorCode;
+      throw new LifeboatError(code, `server says (${res.status}): ${err?.message ?? text}`);
+    }
+    return parsed as T;
+  };
+  return { get: (path) => call('GET', path), send: (method, path, body) => call(method, path, body) };
+}

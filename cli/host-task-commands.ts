@@ -1,0 +1,149 @@
+import { LifeboatError } from '../core/errors.js';
+import type { Host } from '../server/state/hosts.js';
+import type { Task } from '../server/state/tasks.js';
+import { apiClient, serverOptions } from './api-client.js';
+import { flag, parseCommand, renderHelp, requiredString, stringOption, type CommandSpec } from './args.js';
+
+const when = (ms: number | null) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-');
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n')}\n`;
+}
+
+function out(json: boolean, value: unknown, text: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : text());
+}
+
+function describeTask(t: Task & { files?: string[] }): string {
+  const lines = [
+    `task ${t.id}: ${t.kind} ${t.image ? `${t.image}${t.version ? `@${t.version}` : ''}` : ''} for ${t.mac}`,
+    `  state     ${t.state}`,
+    `  created   ${when(t.createdAt)}   started ${when(t.startedAt)}   ended ${when(t.endedAt)}`,
+  ];
+  if (t.progress) lines.push(`  progress  ${t.progress.stage}${t.progress.message ? `: ${t.progress.message}` : ''}${t.progress.bytes !== undefined ? ` (${t.progress.bytes}${t.progress.totalBytes ? `/${t.progress.totalBytes}` : ''} bytes)` : ''}`);
+  if (t.error) lines.push(`  error     ${t.errorCode ?? ''} ${t.error}`);
+  if (t.result) lines.push(`  result    ${JSON.stringify(t.result)}`);
+  if (t.files?.length) lines.push(`  files     ${t.files.join(', ')} (lifeboat tasks show ${t.id} --file NAME)`);
+  return `${lines.join('\n')}\n`;
+}
+
+// ---- hosts ------------------------------------------------------------------------------------
+
+const hostsSpecs: Record<string, CommandSpec> = {
+  list: { name: 'hosts list', summary: 'List the machines the server has seen or been told about.', usage: 'lifeboat hosts list [--server URL] [--json]', options: serverOptions },
+  show: { name: 'hosts show', summary: 'Show one machine and its tasks.', usage: 'lifeboat hosts show MAC [--server URL] [--json]', options: serverOptions, positionals: { min: 1, max: 1 } },
+};
+
+export async function runHosts(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const spec = sub ? hostsSpecs[sub] : undefined;
+  if (!spec) {
+    process.stdout.write(`Usage: lifeboat hosts <list|show> [options]\n\n${Object.values(hostsSpecs).map((s) => `  ${s.usage}\n      ${s.summary}`).join('\n')}\n`);
+    return sub === '--help' || sub === '-h' ? 0 : 2;
+  }
+  const p = parseCommand(spec, rest);
+  if (p.help) return (process.stdout.write(renderHelp(spec)), 0);
+  const api = await apiClient(p);
+  const json = flag(p, 'json');
+  if (sub === 'list') {
+    const hosts = await api.get<Host[]>('/api/v1/hosts');
+    out(json, hosts, () => (hosts.length ? table([['MAC', 'NAME', 'FIRMWARE', 'LAST SEEN', 'VIA', 'ADDRESS'], ...hosts.map((h) => [h.mac, h.name ?? '-', h.firmware, when(h.lastSeen), h.lastSeenVia ?? '-', h.lastAddress ?? '-'])]) : 'no hosts yet\n'));
+  } else {
+    const r = await api.get<{ host: Host; tasks: Task[] }>(`/api/v1/hosts/${encodeURIComponent(p.positionals[0]!)}`);
+    out(json, r, () => `${r.host.mac}${r.host.name ? ` (${r.host.name})` : ''}: ${r.host.firmware}, first seen ${when(r.host.firstSeen)}, last seen ${when(r.host.lastSeen)} via ${r.host.lastSeenVia ?? '-'}\n${r.tasks.map(describeTask).join('')}`);
+  }
+  return 0;
+}
+
+// ---- task (create) ------------------------------------------------------------------------------
+
+const taskSpec: CommandSpec = {
+  name: 'task',
+  summary: 'Give a machine a one-shot task: it runs at its next PXE boot; afterwards the machine boots its own disk again.',
+  usage: 'lifeboat task nuke|capture|compare --host MAC --image NAME[@VERSION] [--policy proportional|grow-last] [--dry-run] [--server URL]',
+  description: 'nuke restores IMAGE onto the machine\'s disks; capture archives the machine as IMAGE; compare writes changed.txt.',
+  options: {
+    host: { type: 'string', value: 'MAC', description: 'the machine, by MAC address' },
+    image: { type: 'string', value: 'NAME[@VERSION]', description: 'image to restore or compare against (newest version by default), or the name to capture as' },
+    policy: { type: 'string', value: 'POLICY', description: 'nuke: size partitions for other disks: proportional or grow-last', default: 'proportional' },
+    'dry-run': { type: 'boolean', description: 'nuke: plan and report the commands, write nothing' },
+    ...serverOptions,
+  },
+  positionals: { min: 1, max: 1 },
+};
+
+export async function runTask(argv: string[]): Promise<number> {
+  const p = parseCommand(taskSpec, argv);
+  if (p.help) return (process.stdout.write(renderHelp(taskSpec)), 0);
+  const kind = p.positionals[0]!;
+  if (!['nuke', 'capture', 'compare'].includes(kind)) throw new LifeboatError('LB_USAGE', `task: "${kind}" is not a task kind: use nuke, capture or compare`);
+  const policy = stringOption(p, 'policy') ?? 'proportional';
+  if (!['proportional', 'grow-last'].includes(policy)) throw new LifeboatError('LB_USAGE', `--policy ${policy}: use proportional or grow-last`);
+  const options: Record<string, unknown> = {};
+  if (kind === 'nuke') {
+    options.policy = policy;
+    if (flag(p, 'dry-run')) options.dryRun = true;
+  }
+  const api = await apiClient(p);
+  const task = await api.send<Task>('POST', '/api/v1/tasks', { kind, mac: requiredString(p, taskSpec, 'host'), image: requiredString(p, taskSpec, 'image'), options });
+  out(flag(p, 'json'), task, () => `task ${task.id} created: ${task.kind} ${task.image}${task.version ? `@${task.version}` : ''} for ${task.mac}; it runs when the machine PXE-boots\n`);
+  return 0;
+}
+
+// ---- tasks ----------------------------------------------------------------------------------------
+
+const tasksSpecs: Record<string, CommandSpec> = {
+  list: {
+    name: 'tasks list',
+    summary: 'List tasks, newest first.',
+    usage: 'lifeboat tasks list [--host MAC] [--state STATE] [--server URL] [--json]',
+    options: { host: { type: 'string', value: 'MAC', description: 'only this machine\'s tasks' }, state: { type: 'string', value: 'STATE', description: 'pending, running, done, failed or cancelled' }, ...serverOptions },
+  },
+  show: {
+    name: 'tasks show',
+    summary: 'Show one task: state, progress, result or error, and its files.',
+    usage: 'lifeboat tasks show ID [--file NAME] [--server URL] [--json]',
+    options: { file: { type: 'string', value: 'NAME', description: 'print a file the task stored (e.g. changed.txt)' }, ...serverOptions },
+    positionals: { min: 1, max: 1 },
+  },
+  cancel: { name: 'tasks cancel', summary: 'Cancel an open task; the machine boots its own disk again.', usage: 'lifeboat tasks cancel ID [--server URL]', options: serverOptions, positionals: { min: 1, max: 1 } },
+};
+
+export async function runTasks(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const spec = sub ? tasksSpecs[sub] : undefined;
+  if (!spec) {
+    process.stdout.write(`Usage: lifeboat tasks <list|show|cancel> [options]\n\n${Object.values(tasksSpecs).map((s) => `  ${s.usage}\n      ${s.summary}`).join('\n')}\n`);
+    return sub === '--help' || sub === '-h' ? 0 : 2;
+  }
+  const p = parseCommand(spec, rest);
+  if (p.help) return (process.stdout.write(renderHelp(spec)), 0);
+  const api = await apiClient(p);
+  const json = flag(p, 'json');
+  const id = p.positionals[0];
+  if (id !== undefined && !/^\d+$/.test(id)) throw new LifeboatError('LB_USAGE', `"${id}" is not a task id`);
+  if (sub === 'list') {
+    const q = new URLSearchParams();
+    const host = stringOption(p, 'host');
+    const state = stringOption(p, 'state');
+    if (host) q.set('mac', host);
+    if (state) q.set('state', state);
+    const tasks = await api.get<Task[]>(`/api/v1/tasks${q.size ? `?${q}` : ''}`);
+    out(json, tasks, () => (tasks.length ? table([['ID', 'KIND', 'HOST', 'IMAGE', 'STATE', 'CREATED', 'PROGRESS'], ...tasks.map((t) => [String(t.id), t.kind, t.mac, `${t.image ?? '-'}${t.version ? `@${t.version}` : ''}`, t.state, when(t.createdAt), t.progress?.stage ?? '-'])]) : 'no tasks\n'));
+  } else if (sub === 'show') {
+    const file = stringOption(p, 'file');
+    if (file) {
+      const res = await fetch(`${(stringOption(p, 'server') ?? process.env.LIFEBOAT_SERVER ?? 'http://127.0.0.1:8080').replace(/\/+$/, '')}/api/v1/tasks/${id}/files/${encodeURIComponent(file)}`);
+      if (!res.ok) throw new LifeboatError('LB_NOT_FOUND', `task ${id} has no file ${file}`);
+      process.stdout.write(await res.text());
+    } else {
+      const t = await api.get<Task>(`/api/v1/tasks/${id}`);
+      out(json, t, () => describeTask(t));
+    }
+  } else {
+    const t = await api.send<Task>('POST', `/api/v1/tasks/${id}/cancel`);
+    out(json, t, () => `task ${t.id} cancelled; ${t.mac} boots its own disk again\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,92 @@
+import { rootLogger } from '../core/log.js';
+import { LifeboatError } from '../core/errors.js';
+import { loadConfigFile, resolveConfig, type ServerConfigFile } from '../server/config.js';
+import { startServer } from '../server/lifeboat-server.js';
+import { listOption, parseCommand, renderHelp, stringOption, type CommandSpec } from './args.js';
+
+export const serveSpec: CommandSpec = {
+  name: 'serve',
+  summary: 'Run the restore server: HTTP (boot files, store, API), TFTP, DHCP (off, proxy or full) and the NFS share.',
+  usage: 'lifeboat serve [--config FILE] [--data DIR] [--store DIR] [--http ADDR:PORT] [--tftp ADDR:PORT|off] [--dhcp off|proxy|full] [--interface IFACE] [--range FIRST-LAST] [--admin-token-file F] [--nfs off|auto|ganesha|kernel]',
+  description: [
+    'With no options it runs with embedded defaults: state and store under /var/lib/lifeboat, HTTP on',
+    '0.0.0.0:8080, TFTP on 0.0.0.0:69, DHCP off, NFS off. Flags override the config file, which',
+    'overrides the defaults. DHCP answers only on --interface; a machine with no task boots its disk.',
+  ].join('\n'),
+  options: {
+    config: { type: 'string', value: 'FILE', description: 'JSON config file (keys as in the README)' },
+    data: { type: 'string', value: 'DIR', description: 'state directory (or $LIFEBOAT_DATA)', default: '/var/lib/lifeboat' },
+    store: { type: 'string', value: 'DIR', description: 'image store (or $LIFEBOAT_STORE)', default: '<data>/store' },
+    http: { type: 'string', value: 'ADDR:PORT', description: 'HTTP listen address', default: '0.0.0.0:8080' },
+    tftp: { type: 'string', value: 'ADDR:PORT', description: 'TFTP listen address, or off', default: '0.0.0.0:69' },
+    dhcp: { type: 'string', value: 'MODE', description: 'off, proxy (boot info beside the site\'s DHCP) or full (addresses too)', default: 'off' },
+    interface: { type: 'string', value: 'IFACE', description: 'the test-bed interface: DHCP answers here only' },
+    range: { type: 'string', value: 'FIRST-LAST', description: 'full DHCP: the address pool, e.g. 10.77.0.100-10.77.0.199' },
+    router: { type: 'string', value: 'IP', description: 'full DHCP: default gateway to hand out' },
+    dns: { type: 'string', value: 'IP', multiple: true, description: 'full DHCP: DNS server to hand out' },
+    'lease-time': { type: 'string', value: 'SECONDS', description: 'full DHCP: lease length', default: '3600' },
+    'public-address': { type: 'string', value: 'IP', description: 'the address machines reach this server at', default: 'the interface\'s address' },
+    'admin-token-file': { type: 'string', value: 'FILE', description: 'admin token (created if missing)', default: '<data>/admin-token' },
+    'rescue-dir': { type: 'string', value: 'DIR', description: 'rescue kernel (vmlinuz) and initramfs (initrd.img)', default: '<data>/netboot/rescue' },
+    nfs: { type: 'string', value: 'MODE', description: 'export the store over NFS: off, auto, ganesha or kernel', default: 'off' },
+  },
+  examples: [
+    'lifeboat serve',
+    'lifeboat serve --dhcp full --interface br-testbed --range 10.77.0.100-10.77.0.199 --nfs auto',
+    'lifeboat serve --dhcp proxy --interface eth1',
+  ],
+};
+
+export async function runServe(argv: string[]): Promise<number> {
+  const p = parseCommand(serveSpec, argv);
+  if (p.help) {
+    process.stdout.write(renderHelp(serveSpec));
+    return 0;
+  }
+  const configPath = stringOption(p, 'config');
+  const file: ServerConfigFile = configPath ? await loadConfigFile(configPath) : {};
+  const given = (name: string) => (argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`)) ? stringOption(p, name) : undefined);
+  const set = <T>(value: T | undefined, apply: (v: T) => void) => value !== undefined && apply(value);
+  set(given('data'), (v) => (file.data = v));
+  set(given('store'), (v) => (file.store = v));
+  set(given('http'), (v) => (file.http = v));
+  set(given('tftp'), (v) => (file.tftp = v));
+  set(given('public-address'), (v) => (file.publicAddress = v));
+  set(given('admin-token-file'), (v) => (file.adminTokenFile = v));
+  set(given('rescue-dir'), (v) => (file.rescueDir = v));
+  const dhcp = (file.dhcp ??= {});
+  set(given('dhcp'), (v) => {
+    if (!['off', 'proxy', 'full'].includes(v)) throw new LifeboatError('LB_USAGE', `--dhcp ${v}: use off, proxy or full`);
+    dhcp.mode = v as 'off' | 'proxy' | 'full';
+  });
+  set(given('interface'), (v) => (dhcp.interface = v));
+  set(given('range'), (v) => {
+    if (!/^\d+\.\d+\.\d+\.\d+-\d+\.\d+\.\d+\.\d+$/.test(v)) throw new LifeboatError('LB_USAGE', `--range ${v} is not FIRST-LAST, e.g. 10.77.0.100-10.77.0.199`);
+    dhcp.range = v;
+  });
+  set(given('router'), (v) => (dhcp.router = v));
+  if (listOption(p, 'dns').length) dhcp.dns = listOption(p, 'dns');
+  set(given('lease-time'), (v) => {
+    if (!/^\d+$/.test(v) || Number(v) < 60) throw new LifeboatError('LB_USAGE', `--lease-time ${v} must be a whole number of seconds, 60 or more`);
+    dhcp.leaseSeconds = Number(v);
+  });
+  const nfs = (file.nfs ??= {});
+  set(given('nfs'), (v) => {
+    if (!['off', 'auto', 'ganesha', 'kernel'].includes(v)) throw new LifeboatError('LB_USAGE', `--nfs ${v}: use off, auto, ganesha or kernel`);
+    nfs.mode = v as 'off';
+  });
+  // Logs go to stderr as JSON lines (pino); LIFEBOAT_LOG_LEVEL=debug shows every packet and command.
+  const log = rootLogger();
+  const config = resolveConfig(file);
+  const server = await startServer(config, log);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await server.close();
+  return 0;
+}

@@ -1,0 +1,162 @@
+import { readFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import { join, resolve } from 'node:path';
+import Type from 'typebox';
+import Value from 'typebox/value';
+import { LifeboatError } from '../core/errors.js';
+
+/**
+ * The server's settings: embedded defaults, then a JSON config file, then command-line flags.
+ * Every key is documented in the README's settings table.
+ */
+export const ServerConfigSchema = Type.Object(
+  {
+    data: Type.Optional(Type.String({ description: 'state directory: SQLite, netboot root, admin token' })),
+    store: Type.Optional(Type.String({ description: 'image store; default <data>/store' })),
+    http: Type.Optional(Type.String({ description: 'ADDR:PORT for HTTP' })),
+    tftp: Type.Optional(Type.String({ description: 'ADDR:PORT for TFTP, or "off"' })),
+    publicAddress: Type.Optional(Type.String({ description: 'the address machines reach this server at' })),
+    adminTokenFile: Type.Optional(Type.String()),
+    rescueDir: Type.Optional(Type.String({ description: 'directory with vmlinuz and initrd.img of the rescue system' })),
+    rescueCmdline: Type.Optional(Type.String()),
+    dhcp: Type.Optional(
+      Type.Object(
+        {
+          mode: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('proxy'), Type.Literal('full')])),
+          interface: Type.Optional(Type.String()),
+          range: Type.Optional(Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+\\.\\d+-\\d+\\.\\d+\\.\\d+\\.\\d+$' })),
+          router: Type.Optional(Type.String()),
+          dns: Type.Optional(Type.Array(Type.String())),
+          leaseSeconds: Type.Optional(Type.Integer({ minimum: 60 })),
+          reservations: Type.Optional(Type.Array(Type.Object({ mac: Type.String(), address: Type.String() }))),
+          port: Type.Optional(Type.Integer()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    nfs: Type.Optional(
+      Type.Object(
+        {
+          mode: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('auto'), Type.Literal('ganesha'), Type.Literal('kernel')])),
+          clients: Type.Optional(Type.Array(Type.String())),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ServerConfigFile = Type.Static<typeof ServerConfigSchema>;
+
+export interface ServerConfig {
+  dataDir: string;
+  store: string;
+  http: { host: string; port: number };
+  tftp: { host: string; port: number } | null;
+  publicAddress: string;
+  adminTokenFile: string;
+  rescueDir: string;
+  rescueCmdline: string;
+  netbootRoot: string;
+  dhcp: {
+    mode: 'off' | 'proxy' | 'full';
+    interface?: string;
+    range?: { first: string; last: string };
+    subnetMask?: string;
+    router?: string;
+    dns?: string[];
+    leaseSeconds?: number;
+    reservations?: Array<{ mac: string; address: string }>;
+    port?: number;
+  };
+  nfs: { mode: 'off' | 'auto' | 'ganesha' | 'kernel'; clients: string[] };
+}
+
+export function parseHostPort(text: string, what: string, defaultPort: number): { host: string; port: number } {
+  const m = /^(?:\[?([^\]]*)\]?:)?(\d+)$/.exec(text) ?? /^([^:]+)$/.exec(text);
+  if (!m) throw new LifeboatError('LB_USAGE', `${what} "${text}" is not ADDR:PORT`);
+  const host = m[2] === undefined ? m[1]! : m[1] || '0.0.0.0';
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  if (port < 1 || port > 65535) throw new LifeboatError('LB_USAGE', `${what} port ${port} is out of range`);
+  return { host, port };
+}
+
+export function interfaceAddress(name: string): { address: string; netmask: string; cidr: string } {
+  const entries = networkInterfaces()[name];
+  if (!entries) throw new LifeboatError('LB_USAGE', `interface ${name} does not exist here; interfaces: ${Object.keys(networkInterfaces()).join(', ')}`);
+  const v4 = entries.find((e) => e.family === 'IPv4');
+  if (!v4) throw new LifeboatError('LB_USAGE', `interface ${name} has no IPv4 address: give it one (ip addr add 10.0.0.1/24 dev ${name})`);
+  return { address: v4.address, netmask: v4.netmask, cidr: v4.cidr ?? `${v4.address}/32` };
+}
+
+function firstExternalAddress(): string {
+  for (const entries of Object.values(networkInterfaces())) for (const e of entries ?? []) if (e.family === 'IPv4' && !e.internal) return e.address;
+  return '127.0.0.1';
+}
+
+export async function loadConfigFile(path: string): Promise<ServerConfigFile> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new LifeboatError('LB_USAGE', `config file ${path} cannot be read as JSON: ${(e as Error).message}`);
+  }
+  if (!Value.Check(ServerConfigSchema, parsed)) {
+    const problems = [...Value.Errors(ServerConfigSchema, parsed)].slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`);
+    throw new LifeboatError('LB_USAGE', `config file ${path} is invalid: ${problems.join('; ')}`);
+  }
+  return parsed;
+}
+
+/** Merges file settings and flags over the defaults and checks what depends on what. */
+export function resolveConfig(file: ServerConfigFile): ServerConfig {
+  const dataDir = resolve(file.data ?? process.env.LIFEBOAT_DATA ?? '/var/lib/lifeboat');
+  const dhcpMode = file.dhcp?.mode ?? 'off';
+  const iface = file.dhcp?.interface;
+  const ifaceInfo = iface ? interfaceAddress(iface) : null;
+  if (dhcpMode !== 'off' && !iface) throw new LifeboatError('LB_USAGE', `--dhcp ${dhcpMode} needs --interface: Lifeboat answers DHCP only on the interface it is given`);
+  let range: { first: string; last: string } | undefined;
+  if (file.dhcp?.range) {
+    const [first, last] = file.dhcp.range.split('-') as [string, string];
+    range = { first, last };
+  }
+  if (dhcpMode === 'full' && !range) throw new LifeboatError('LB_USAGE', '--dhcp full needs --range FIRST-LAST: the addresses it may hand out');
+  const http = parseHostPort(file.http ?? '0.0.0.0:8080', '--http', 8080);
+  const tftp = file.tftp === 'off' ? null : parseHostPort(file.tftp ?? '0.0.0.0:69', '--tftp', 69);
+  const publicAddress = file.publicAddress ?? ifaceInfo?.address ?? (http.host !== '0.0.0.0' && http.host !== '::' ? http.host : firstExternalAddress());
+  const nfsMode = file.nfs?.mode ?? 'off';
+  const clients = file.nfs?.clients ?? (ifaceInfo ? [subnetOf(ifaceInfo.cidr)] : []);
+  if (nfsMode !== 'off' && clients.length === 0) throw new LifeboatError('LB_USAGE', '--nfs needs the test-bed subnet: give --interface or nfs.clients in the config file');
+  const netbootRoot = join(dataDir, 'netboot');
+  return {
+    dataDir,
+    store: resolve(file.store ?? process.env.LIFEBOAT_STORE ?? join(dataDir, 'store')),
+    http,
+    tftp,
+    publicAddress,
+    adminTokenFile: resolve(file.adminTokenFile ?? join(dataDir, 'admin-token')),
+    rescueDir: resolve(file.rescueDir ?? join(netbootRoot, 'rescue')),
+    rescueCmdline: file.rescueCmdline ?? 'console=tty0 console=ttyS0,115200n8',
+    netbootRoot,
+    dhcp: {
+      mode: dhcpMode,
+      ...(iface ? { interface: iface } : {}),
+      ...(range ? { range } : {}),
+      ...(ifaceInfo ? { subnetMask: ifaceInfo.netmask } : {}),
+      ...(file.dhcp?.router ? { router: file.dhcp.router } : {}),
+      ...(file.dhcp?.dns ? { dns: file.dhcp.dns } : {}),
+      ...(file.dhcp?.leaseSeconds ? { leaseSeconds: file.dhcp.leaseSeconds } : {}),
+      ...(file.dhcp?.reservations ? { reservations: file.dhcp.reservations } : {}),
+      ...(file.dhcp?.port ? { port: file.dhcp.port } : {}),
+    },
+    nfs: { mode: nfsMode, clients },
+  };
+}
+
+function subnetOf(cidr: string): string {
+  const [addr, bits] = cidr.split('/') as [string, string];
+  const n = addr.split('.').reduce((a, o) => (a << 8) + Number(o), 0) >>> 0;
+  const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
+  const net = (n & mask) >>> 0;
+  return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${bits}`;
+}

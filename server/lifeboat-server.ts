@@ -1,0 +1,181 @@
+import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { hasErrno } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { BootPlanner } from './boot-planner.js';
+import type { ServerConfig } from './config.js';
+import { startDhcpServer, type DhcpServer } from './dhcp/index.js';
+import { readLeases } from './dhcp/lease-store.js';
+import { buildHttpApp } from './http/app.js';
+import { startNfsShare, type NfsShare } from './nfs/nfs-share.js';
+import { openDatabase } from './state/database.js';
+import { EventLog } from './state/events.js';
+import { HostRegistry } from './state/hosts.js';
+import { ImageCatalog } from './state/image-catalog.js';
+import { TaskBoard } from './state/tasks.js';
+import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
+
+/**
+ * The one server process: state, the BootPlanner, and the listeners that ask it (HTTP, TFTP,
+ * DHCP), plus the NFS share of the store. Started in dependency order, stopped in reverse.
+ */
+export interface RunningServer {
+  httpBase: string;
+  config: ServerConfig;
+  close(): Promise<void>;
+}
+
+/** iPXE builds from Debian's ipxe package, copied (not linked: TFTP refuses links out of its root). */
+const IPXE_SOURCES = ['/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/ipxe.efi', '/usr/lib/ipxe/snponly.efi'];
+
+async function layOutNetbootRoot(root: string, log: Logger): Promise<void> {
+  await mkdir(root, { recursive: true });
+  for (const src of IPXE_SOURCES) {
+    const dst = join(root, src.split('/').pop()!);
+    try {
+      const [s, d] = await Promise.all([stat(src), stat(dst).catch(() => null)]);
+      if (!d || d.size !== s.size || d.mtimeMs < s.mtimeMs) await copyFile(src, dst);
+    } catch (e) {
+      if (hasErrno(e, 'ENOENT')) log.warn({ file: src }, 'iPXE binary missing: install the Debian package ipxe (npm run setup does)');
+      else throw e;
+    }
+  }
+}
+
+async function adminToken(path: string, log: Logger): Promise<string> {
+  try {
+    const token = (await readFile(path, 'utf8')).trim();
+    if (token.length >= 16) return token;
+    log.warn({ path }, 'admin token file holds fewer than 16 characters: writing a new token');
+  } catch (e) {
+    if (!hasErrno(e, 'ENOENT')) throw e;
+  }
+  const token = randomBytes(24).toString('base64url');
+  await writeFile(path, `${token}\n`, { mode: 0o600 });
+  log.info({ path }, 'wrote a new admin token');
+  return token;
+}
+
+export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
+  const stops: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.error({ err }, 'stopping a component failed'));
+  };
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+    await mkdir(config.store, { recursive: true });
+    await mkdir(config.rescueDir, { recursive: true });
+    await layOutNetbootRoot(config.netbootRoot, log);
+    const token = await adminToken(config.adminTokenFile, log);
+
+    const db = openDatabase(join(config.dataDir, 'lifeboat.sqlite'));
+    stops.push(async () => {
+      db.close();
+    });
+    const events = new EventLog(db);
+    const hosts = new HostRegistry(db);
+    const tasks = new TaskBoard(db, events);
+    const catalog = new ImageCatalog(db, config.store);
+    await catalog.refresh();
+    catalog.start();
+    stops.push(async () => catalog.stop());
+    const planner = new BootPlanner(hosts, tasks, events, log.child({ component: 'planner' }));
+    const httpBase = `http://${config.publicAddress}:${config.http.port}`;
+    const rescue = {
+      kernelPath: '/boot/rescue/vmlinuz',
+      initrdPath: '/boot/rescue/initrd.img',
+      cmdline: config.rescueCmdline,
+      kernelFile: join(config.rescueDir, 'vmlinuz'),
+      initrdFile: join(config.rescueDir, 'initrd.img'),
+    };
+    if (!(await stat(rescue.kernelFile).catch(() => null))) {
+      log.warn({ dir: config.rescueDir }, 'no rescue system built yet: machines with a task cannot boot it until lifeboat netboot build has run');
+    }
+
+    let nfs: NfsShare | null = null;
+    if (config.nfs.mode !== 'off') {
+      const captures = join(config.dataDir, 'captures');
+      await mkdir(captures, { recursive: true });
+      nfs = await startNfsShare({
+        kind: config.nfs.mode,
+        bindAddress: config.publicAddress,
+        clients: config.nfs.clients,
+        exports: [
+          { path: config.store, pseudo: '/store', access: 'ro' },
+          { path: captures, pseudo: '/captures', access: 'rw' },
+        ],
+        stateDir: join(config.dataDir, 'nfs'),
+        logger: log,
+      });
+      const share = nfs;
+      stops.push(() => share.close());
+    }
+
+    let dhcp: DhcpServer | null = null;
+    const app = await buildHttpApp({
+      planner,
+      hosts,
+      tasks,
+      events,
+      catalog,
+      leases: () => (dhcp ? dhcp.leases() : readLeases(db)),
+      store: config.store,
+      netbootRoot: config.netbootRoot,
+      rescue,
+      adminToken: token,
+      httpBase: () => httpBase,
+      nfs: () => (nfs ? { server: config.publicAddress, export: nfs.kind === 'ganesha' ? '/store' : config.store } : null),
+      log: log.child({ component: 'http' }),
+    });
+    await app.listen({ host: config.http.host, port: config.http.port });
+    stops.push(() => app.close());
+
+    let tftp: TftpServer | null = null;
+    if (config.tftp) {
+      tftp = await startTftpServer({
+        root: config.netbootRoot,
+        host: config.tftp.host,
+        port: config.tftp.port,
+        logger: log,
+        onRequest: (info) => {
+          const lease = dhcp?.leases().find((l) => l.address === info.remoteAddress);
+          if (lease) planner.decide({ mac: lease.mac, firmware: 'unknown', isIpxe: false, via: 'tftp', address: info.remoteAddress });
+        },
+      });
+      const t = tftp;
+      stops.push(() => t.close());
+    }
+
+    if (config.dhcp.mode !== 'off') {
+      const d = config.dhcp;
+      dhcp = await startDhcpServer({
+        mode: d.mode as 'full' | 'proxy',
+        interface: d.interface!,
+        serverAddress: config.publicAddress,
+        ...(d.range ? { range: d.range } : {}),
+        ...(d.subnetMask ? { subnetMask: d.subnetMask } : {}),
+        ...(d.router ? { router: d.router } : {}),
+        ...(d.dns ? { dns: d.dns } : {}),
+        ...(d.leaseSeconds ? { leaseSeconds: d.leaseSeconds } : {}),
+        ...(d.reservations ? { reservations: d.reservations } : {}),
+        ...(d.port ? { port: d.port } : {}),
+        db,
+        logger: log,
+        bootFor: async (client) => {
+          const answer = planner.dhcpBootFile({ mac: client.mac, firmware: client.firmware, arch: client.arch, isIpxe: client.isIpxe, via: 'dhcp' }, { httpBase });
+          return answer ? { filename: answer.filename } : null;
+        },
+      });
+      const running = dhcp;
+      stops.push(() => running.close());
+    }
+
+    log.info({ http: httpBase, tftp: tftp?.address ?? 'off', dhcp: config.dhcp.mode, interface: config.dhcp.interface, nfs: nfs?.urls ?? 'off', store: config.store, data: config.dataDir }, 'lifeboat serving');
+    events.record('server.started', `server started: HTTP ${httpBase}, TFTP ${config.tftp ? `${config.tftp.host}:${config.tftp.port}` : 'off'}, DHCP ${config.dhcp.mode}`);
+    return { httpBase, config, close: closeAll };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
