@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { once } from 'node:events';
 import { LifeboatError } from '../../core/errors.js';
 import { checkFinished, lastLines, startTool } from '../../core/run-tool.js';
 import type { ArchiveEntry } from '../store/manifest.js';
@@ -40,6 +39,19 @@ export function tarReadArgs(entry: Pick<ArchiveEntry, 'compression'>, mode: 'lis
   ];
 }
 
+/** Resolves when a writable drains or closes, leaving no listener behind either way. */
+function drained(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
 export async function readArchive(versionDir: string, entry: ArchiveEntry, options: ReadArchiveOptions): Promise<ReadArchiveResult> {
   if (options.mode === 'extract' && !options.target) throw new LifeboatError('LB_USAGE', 'extract needs a target directory');
   const args = tarReadArgs(entry, options.mode, options.target);
@@ -64,9 +76,7 @@ export async function readArchive(versionDir: string, entry: ArchiveEntry, optio
       hash.update(chunk as Buffer);
       done += (chunk as Buffer).length;
       options.onProgress?.(done);
-      if (!stdinClosed && !tar.stdin!.write(chunk)) {
-        await Promise.race([once(tar.stdin!, 'drain'), once(tar.stdin!, 'close')]);
-      }
+      if (!stdinClosed && !tar.stdin!.write(chunk)) await drained(tar.stdin!);
     }
     const actual = hash.digest('hex');
     if (actual !== volume.sha256) damaged.push({ path: volume.path, expected: volume.sha256, actual });
