@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
 
 /**
@@ -10,6 +11,7 @@ import { LifeboatError, hasErrno } from '../../core/errors.js';
  */
 
 const SOL_SOCKET = 1;
+const SETTLE_MS = 100;
 const SO_BINDTOIFINDEX = 62;
 
 const require = createRequire(import.meta.url);
@@ -58,7 +60,8 @@ export interface InterfaceSocket {
 /**
  * Binds 0.0.0.0:port and ties the socket to the interface. The option can only be set once the fd
  * exists, i.e. after bind(): a datagram that reached the socket in between may have come from any
- * interface, so the caller drops what it reads in the first moment (see `boundSince`).
+ * interface. So this waits a moment before returning, and the caller drops anything it still reads
+ * from before `boundSince`.
  */
 export async function openInterfaceSocket(options: { interface: string; port: number; reuseAddr?: boolean }): Promise<InterfaceSocket> {
   const ifindex = interfaceIndex(options.interface);
@@ -87,5 +90,8 @@ export async function openInterfaceSocket(options: { interface: string; port: nu
     socket.close();
     throw new LifeboatError('LB_INTERNAL', `cannot tie the UDP socket on port ${options.port} to ${options.interface} (SO_BINDTOIFINDEX needs Linux 5.0 or later): ${(e as Error).message}`, {}, { cause: e });
   }
-  return { socket, boundSince: Date.now() + 100 };
+  // Let whatever slipped in before the option took effect arrive now, while nobody listens.
+  const boundSince = Date.now() + SETTLE_MS;
+  await sleep(SETTLE_MS);
+  return { socket, boundSince };
 }
