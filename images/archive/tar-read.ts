@@ -12,6 +12,13 @@ import { TAR_EXTRACT_OPTIONS, decompressProgram } from './tar-options.js';
  * touch a disk before the image is proven (the rescue agent) run a verify pass first; this pass
  * still reports which volume was damaged when tar or the decompressor chokes on it.
  */
+/** Where volumes come from: files in a version directory (local or NFS), or a stream per volume (HTTP). */
+export type VolumeOpener = (volumePath: string) => AsyncIterable<Buffer | Uint8Array> | Promise<AsyncIterable<Buffer | Uint8Array>>;
+
+export function fileVolumes(versionDir: string): VolumeOpener {
+  return (path) => createReadStream(join(versionDir, path), { highWaterMark: 1 << 20 });
+}
+
 export interface ReadArchiveOptions {
   mode: 'list' | 'extract';
   /** Target directory for extract. */
@@ -52,7 +59,8 @@ function drained(stream: NodeJS.WritableStream): Promise<void> {
   });
 }
 
-export async function readArchive(versionDir: string, entry: ArchiveEntry, options: ReadArchiveOptions): Promise<ReadArchiveResult> {
+export async function readArchive(source: string | VolumeOpener, entry: ArchiveEntry, options: ReadArchiveOptions): Promise<ReadArchiveResult> {
+  const open = typeof source === 'string' ? fileVolumes(source) : source;
   if (options.mode === 'extract' && !options.target) throw new LifeboatError('LB_USAGE', 'extract needs a target directory');
   const args = tarReadArgs(entry, options.mode, options.target);
   const tar = startTool('tar', args, { stdin: 'pipe', stdout: options.mode === 'list' ? 'pipe' : 'ignore', stderr: 'pipe', ...(options.signal ? { cancelSignal: options.signal } : {}) });
@@ -72,9 +80,9 @@ export async function readArchive(versionDir: string, entry: ArchiveEntry, optio
   let done = 0;
   for (const volume of entry.volumes) {
     const hash = createHash('sha256');
-    for await (const chunk of createReadStream(join(versionDir, volume.path), { highWaterMark: 1 << 20 })) {
-      hash.update(chunk as Buffer);
-      done += (chunk as Buffer).length;
+    for await (const chunk of await open(volume.path)) {
+      hash.update(chunk);
+      done += chunk.length;
       options.onProgress?.(done);
       if (!stdinClosed && !tar.stdin!.write(chunk)) await drained(tar.stdin!);
     }

@@ -112,3 +112,49 @@ export function assertVerified(report: VerifyReport): void {
   const first = report.problems[0]!;
   throw new LifeboatError('LB_IMAGE_CORRUPT', `${first.path} ${first.problem}`, { problems: report.problems });
 }
+
+/**
+ * The check a restore makes before any disk is touched, over whatever carries the image (a local
+ * or NFS directory, HTTP): manifest.json matches SHA256SUMS, the manifest is valid, and every
+ * volume hashes to its recorded sha256. Returns the manifest; throws LB_IMAGE_CORRUPT naming the
+ * first damaged file.
+ */
+export async function verifyForRestore(
+  readText: (path: string) => Promise<string>,
+  open: (path: string) => AsyncIterable<Buffer | Uint8Array> | Promise<AsyncIterable<Buffer | Uint8Array>>,
+  options: { onProgress?: (bytes: number, totalBytes: number, path: string) => void } = {},
+): Promise<Manifest> {
+  const { createHash } = await import('node:crypto');
+  const { checkManifest } = await import('./manifest.js');
+  const manifestText = await readText('manifest.json');
+  const sums = parseSha256Sums(await readText('SHA256SUMS'), 'SHA256SUMS');
+  const manifestHash = createHash('sha256').update(manifestText).digest('hex');
+  if (sums.get('manifest.json') !== manifestHash) {
+    throw new LifeboatError('LB_IMAGE_CORRUPT', `manifest.json fails its checksum (expected ${(sums.get('manifest.json') ?? 'none').slice(0, 12)}…, got ${manifestHash.slice(0, 12)}…): the image is damaged; restore another version`, { path: 'manifest.json' });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(manifestText);
+  } catch (e) {
+    throw new LifeboatError('LB_IMAGE_CORRUPT', `manifest.json is not JSON: ${(e as Error).message}`);
+  }
+  const manifest = checkManifest(parsed, 'manifest.json');
+  const volumes = manifest.archives.flatMap((a) => a.volumes);
+  const total = volumes.reduce((s, v) => s + v.bytes, 0);
+  let done = 0;
+  for (const v of volumes) {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of await open(v.path)) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done += chunk.length;
+      options.onProgress?.(done, total, v.path);
+    }
+    const actual = hash.digest('hex');
+    if (actual !== v.sha256 || bytes !== v.bytes || (sums.has(v.path) && sums.get(v.path) !== v.sha256)) {
+      throw new LifeboatError('LB_IMAGE_CORRUPT', `volume ${v.path} fails its checksum (expected ${v.sha256.slice(0, 12)}…, got ${actual.slice(0, 12)}…, ${bytes} of ${v.bytes} bytes): the image is damaged; restore another version`, { path: v.path });
+    }
+  }
+  return manifest;
+}
