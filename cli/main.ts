@@ -4,6 +4,7 @@ import { archiveSpec, runArchive } from './archive-command.js';
 import { runImages } from './images-command.js';
 import { runServe, serveSpec } from './serve-command.js';
 import { runHosts, runTask, runTasks } from './host-task-commands.js';
+import { runNetboot } from './netboot-command.js';
 
 /**
  * The `lifeboat` command: a thin dispatcher. Each command module parses its own options and calls
@@ -21,6 +22,7 @@ const commands: Record<string, Command> = {
   hosts: { summary: 'List and show the machines the server knows (via the API).', run: runHosts },
   task: { summary: 'Give a machine a nuke, capture or compare task (via the API).', run: runTask },
   tasks: { summary: 'List, show and cancel tasks (via the API).', run: runTasks },
+  netboot: { summary: 'Build the rescue system (kernel + initramfs) that machines PXE-boot into.', run: runNetboot },
 };
 
 export function registerCommand(name: string, command: Command): void {

@@ -1,0 +1,70 @@
+import { join, resolve } from 'node:path';
+import { LifeboatError } from '../core/errors.js';
+import { formatBytes } from '../core/sizes.js';
+import { buildRescue } from '../netboot/build/rescue-build.js';
+import { flag, parseCommand, renderHelp, stringOption, type CommandSpec } from './args.js';
+
+export const netbootBuildSpec: CommandSpec = {
+  name: 'netboot build',
+  summary: 'Build the rescue system machines PXE-boot into: a kernel and an initramfs with the restore tools and the agent.',
+  usage: 'lifeboat netboot build [--kernel PATH|VERSION] [--out DIR] [--data DIR] [--agent FILE] [--compression zstd|gzip] [--json]',
+  description: [
+    'Writes vmlinuz, initrd.img and build.json into --out, by default <data>/netboot/rescue, where',
+    'lifeboat serve looks for them (its --rescue-dir). The kernel is Debian\'s cloud kernel',
+    '(linux-image-cloud-amd64) unless --kernel names another: linux-image-amd64 carries the drivers',
+    'for real hardware. The same inputs give byte-identical files ($SOURCE_DATE_EPOCH fixes the time',
+    'stamped on them; by default the newest input\'s).',
+  ].join('\n'),
+  options: {
+    kernel: { type: 'string', value: 'PATH|VERSION', description: 'kernel to boot: a vmlinuz path or an installed version', default: 'newest /boot/vmlinuz-*-cloud-amd64' },
+    out: { type: 'string', value: 'DIR', description: 'output directory', default: '<data>/netboot/rescue' },
+    data: { type: 'string', value: 'DIR', description: 'the server\'s state directory (or $LIFEBOAT_DATA)', default: '/var/lib/lifeboat' },
+    agent: { type: 'string', value: 'FILE', description: 'the agent as one JavaScript file', default: 'netboot/agent/main.ts bundled, if present' },
+    compression: { type: 'string', value: 'zstd|gzip', description: 'initramfs compression', default: 'zstd' },
+    json: { type: 'boolean', description: 'progress and the build record as JSON lines on stdout' },
+  },
+  examples: ['lifeboat netboot build', 'lifeboat netboot build --kernel 6.1.0-56-amd64 --out /srv/lifeboat/rescue-hw', 'SOURCE_DATE_EPOCH=1700000000 lifeboat netboot build --json'],
+};
+
+export async function runNetboot(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'build') {
+    process.stdout.write(`Usage: lifeboat netboot build [options]\n\n  ${netbootBuildSpec.usage}\n      ${netbootBuildSpec.summary}\n`);
+    return sub === '--help' || sub === '-h' ? 0 : 2;
+  }
+  const p = parseCommand(netbootBuildSpec, rest);
+  if (p.help) return (process.stdout.write(renderHelp(netbootBuildSpec)), 0);
+  const json = flag(p, 'json');
+  const given = (name: string) => rest.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  const dataDir = resolve(given('data') ? stringOption(p, 'data')! : (process.env.LIFEBOAT_DATA ?? '/var/lib/lifeboat'));
+  const outDir = resolve(given('out') ? stringOption(p, 'out')! : join(dataDir, 'netboot', 'rescue'));
+  const compression = stringOption(p, 'compression') ?? 'zstd';
+  if (compression !== 'zstd' && compression !== 'gzip') throw new LifeboatError('LB_USAGE', `--compression ${compression}: use zstd or gzip`);
+  const started = Date.now();
+  const record = await buildRescue({
+    outDir,
+    ...(given('kernel') ? { kernel: stringOption(p, 'kernel')! } : {}),
+    ...(given('agent') ? { agentFile: resolve(stringOption(p, 'agent')!) } : {}),
+    compression,
+    onProgress: (e) => {
+      if (json) process.stdout.write(`${JSON.stringify({ type: 'progress', stage: e.stage, message: e.message })}\n`);
+      else process.stderr.write(`${e.stage.padEnd(9)} ${e.message}\n`);
+    },
+  });
+  const seconds = (Date.now() - started) / 1000;
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ type: 'done', outDir, seconds, record })}\n`);
+  } else {
+    process.stdout.write(
+      [
+        `rescue system built in ${seconds.toFixed(1)} s: ${outDir}`,
+        `  vmlinuz     ${formatBytes(record.vmlinuz.bytes).padStart(10)}  kernel ${record.kernel.version}`,
+        `  initrd.img  ${formatBytes(record.initrd.bytes).padStart(10)}  ${record.initrd.compression}, ${formatBytes(record.initrd.uncompressedBytes)} unpacked, ${record.initrd.entries} entries, ${record.modules.count} modules`,
+        `  agent       ${record.agent ? `${record.agent.source}${record.agent.bundled ? ' (bundled)' : ''}` : 'none: machines get a root shell instead'}`,
+        `  build.json  sha256 of initrd.img ${record.initrd.sha256}`,
+        '',
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
