@@ -11,7 +11,8 @@ run_packages=(tar zstd gzip util-linux fdisk e2fsprogs xfsprogs btrfs-progs dosf
   acl attr libcap2-bin iproute2 nfs-ganesha nfs-ganesha-vfs ipxe)
 # Extra packages the tests drive as real peers and clients.
 test_packages=(busybox isc-dhcp-client kea-admin dnsmasq-base tftp-hpa atftp curl ethtool libnfs-utils
-  qemu-system-x86 qemu-utils ipxe-qemu ovmf debootstrap cpio lvm2)
+  qemu-system-x86 qemu-utils ipxe-qemu ovmf debootstrap cpio lvm2
+  linux-image-cloud-amd64 grub-pc-bin grub-efi-amd64-bin grub2-common mtools)
 bench_packages=(tftpd-hpa nginx-light wrk hyperfine)
 
 wanted=("${run_packages[@]}")
