@@ -46,7 +46,9 @@ function rowToLease(r: LeaseRow): Lease {
 export class LeaseStore implements LeaseView {
   private readonly addresses = new Map<string, Lease>();
   private readonly macs = new Map<string, Lease>();
+  /** address → pending offer, and mac → its offered address: both directions are looked up per packet. */
   private readonly offers = new Map<string, { mac: string; until: number }>();
+  private readonly offerOfMac = new Map<string, string>();
   private readonly staged = new Map<string, Lease>();
   private readonly upsert;
   private readonly writeStaged;
@@ -85,7 +87,7 @@ export class LeaseStore implements LeaseView {
     const hold = this.offers.get(address);
     if (!hold) return undefined;
     if (hold.until <= Date.now()) {
-      this.offers.delete(address);
+      this.dropOffer(hold.mac);
       return undefined;
     }
     return hold.mac;
@@ -93,12 +95,20 @@ export class LeaseStore implements LeaseView {
 
   /** Keeps an offered address for one client for a short while, so two clients are not offered the same one. */
   holdOffer(address: string, mac: string, seconds: number): void {
-    for (const [a, hold] of this.offers) if (hold.mac === mac && a !== address) this.offers.delete(a);
+    this.dropOffer(mac);
     this.offers.set(address, { mac, until: Date.now() + seconds * 1000 });
+    this.offerOfMac.set(mac, address);
+    // Offers nobody asks about again would stay forever; sweep expired ones now and then.
+    if (this.offers.size > 1024 && this.offers.size % 256 === 0) {
+      const now = Date.now();
+      for (const [a, hold] of this.offers) if (hold.until <= now) this.dropOffer(hold.mac, a);
+    }
   }
 
-  dropOffer(mac: string): void {
-    for (const [a, hold] of this.offers) if (hold.mac === mac) this.offers.delete(a);
+  dropOffer(mac: string, address = this.offerOfMac.get(mac)): void {
+    if (address === undefined) return;
+    if (this.offers.get(address)?.mac === mac) this.offers.delete(address);
+    if (this.offerOfMac.get(mac) === address) this.offerOfMac.delete(mac);
   }
 
   private stage(lease: Lease): void {
