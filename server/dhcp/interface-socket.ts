@@ -12,6 +12,7 @@ import { LifeboatError, hasErrno } from '../../core/errors.js';
 
 const SOL_SOCKET = 1;
 const SETTLE_MS = 100;
+const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 const SO_BINDTOIFINDEX = 62;
 
 const require = createRequire(import.meta.url);
@@ -86,6 +87,9 @@ export async function openInterfaceSocket(options: { interface: string; port: nu
   try {
     bindToInterface(socket, ifindex);
     socket.setBroadcast(true);
+    // A room full of machines powered on together sends its DISCOVERs in one burst; the default
+    // 208 KiB buffer holds about 500 of them. Linux caps this at net.core.rmem_max.
+    socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
   } catch (e) {
     socket.close();
     throw new LifeboatError('LB_INTERNAL', `cannot tie the UDP socket on port ${options.port} to ${options.interface} (SO_BINDTOIFINDEX needs Linux 5.0 or later): ${(e as Error).message}`, {}, { cause: e });
