@@ -1,0 +1,913 @@
+import { posix } from 'node:path';
+import { LifeboatError } from '../../core/errors.js';
+import { formatBytes } from '../../core/sizes.js';
+import type { Disk, Filesystem, Layout, Partition, Swap } from '../layout/model.js';
+import type { ArchiveEntry, Manifest } from '../store/manifest.js';
+import {
+  ALIGNMENT_BYTES, SIZING_POLICIES, alignDown, alignUp, neededBytes, placeSlots, sizeSlots, usableArea,
+  type Need, type SizeRule, type SizingPolicy, type Slot, type UsableArea,
+} from './sizing.js';
+
+/**
+ * The restore planner: the image's layout and the target's disks in, a RestorePlan out. Pure (no
+ * I/O), so what will happen to a machine's disks is decided, shown and tested before anything is
+ * written; render-plan.ts turns the plan into the exact commands. It refuses (LB_DOES_NOT_FIT,
+ * LB_INVALID) rather than guess: a disk too small, a disk missing, an edit that makes no sense, a
+ * layer it cannot build yet (md RAID, LVM).
+ *
+ * The plan is built in the order the layers stack, so md and LVM slot in between later:
+ * disks and partitions → md arrays → LVM PVs, VGs, LVs → filesystems and swap on any of those.
+ */
+
+export const PLAN_FORMAT = 'lifeboat-restore-plan/1';
+/** Where the restored system is assembled on the rescue machine. */
+export const TARGET_ROOT = '/mnt/lifeboat';
+
+export type Firmware = 'bios' | 'uefi';
+export type { SizingPolicy } from './sizing.js';
+
+/** A disk of the machine being restored, as the rescue agent probes it. */
+export interface TargetDisk {
+  path: string;
+  size: number;
+  logicalSectorSize: number;
+  physicalSectorSize?: number;
+  model?: string;
+  serial?: string;
+}
+
+/** The operator's changes to the default plan: the edited mountlist. */
+export interface PlanEdits {
+  /** Source disk path → target disk path; unmapped source disks take the remaining targets in order. */
+  diskMap?: Record<string, string>;
+  /** Source disks not to restore (a missing mirror member, a data disk left out). */
+  dropDisks?: string[];
+  /** Source partition path → size in bytes on the target, instead of what the policy gives it. */
+  partitionSizes?: Record<string, number>;
+}
+
+export interface PlanInput {
+  manifest: Manifest;
+  targetDisks: TargetDisk[];
+  policy: SizingPolicy;
+  edits?: PlanEdits;
+  /** The target machine's firmware, as the rescue agent sees it (/sys/firmware/efi). */
+  firmware: Firmware;
+}
+
+export type PartitionRole = 'bios-boot' | 'esp' | 'extended' | 'filesystem' | 'swap' | 'empty';
+
+export interface PlannedPartition {
+  number: number;
+  /** The partition on the source machine. */
+  source: string;
+  /** The partition it becomes on the target. */
+  device: string;
+  kind?: 'primary' | 'extended' | 'logical';
+  /** In the target's logical sectors. */
+  start: number;
+  size: number;
+  bytes: number;
+  sourceBytes: number;
+  sizing: SizeRule;
+  role: PartitionRole;
+  /** What it holds, for a reader: "ext4 /", "swap", "vfat /boot/efi", "nothing restored". */
+  holds: string;
+  type: string;
+  uuid?: string;
+  name?: string;
+  attrs?: string;
+  bootable?: boolean;
+}
+
+export interface PlannedTable {
+  type: 'gpt' | 'dos';
+  /** Disk GUID or MBR identifier, kept so PARTUUIDs (GUIDs, or "<id>-NN" on MBR) stay the same. */
+  id: string;
+  sectorSize: number;
+  firstLba?: number;
+  lastLba?: number;
+  partitions: PlannedPartition[];
+}
+
+export interface PlannedDisk {
+  source: string;
+  target: string;
+  sourceBytes: number;
+  targetBytes: number;
+  /** The target's logical sector size: the unit of every start and size in `table`. */
+  sectorSize: number;
+  model?: string;
+  serial?: string;
+  /** null: the source disk had no partition table (a filesystem or swap on the whole disk). */
+  table: PlannedTable | null;
+}
+
+/** Reserved for md RAID: arrays are assembled after partitioning, from planned partitions. */
+export interface PlannedMdArray {
+  source: string;
+  device: string;
+  level: string;
+  uuid: string;
+  metadata: string;
+  members: string[];
+}
+
+/** Reserved for LVM: PVs on partitions or arrays, VGs over them, LVs sized like partitions. */
+export interface PlannedLvm {
+  pvs: Array<{ source: string; device: string; uuid: string; vg: string }>;
+  vgs: Array<{ name: string; uuid: string; extentSize: number }>;
+  lvs: Array<{ name: string; vg: string; uuid: string; bytes: number; sourceBytes: number; sizing: SizeRule }>;
+}
+
+export interface PlannedFilesystem {
+  source: string;
+  device: string;
+  /** What it is made on; 'md' and 'lv' come with those layers. */
+  on: 'partition' | 'disk';
+  type: string;
+  uuid?: string;
+  label?: string;
+  /** ext*: the feature list to recreate exactly; xfs: superblock options ("crc=1"); vfat: FAT12/16/32. */
+  features?: string[];
+  /** Where the source mounted it, if anywhere. */
+  mountpoint?: string;
+  bytes: number;
+  need: Need;
+  /** Archives extracted into it (a btrfs volume gets one per mounted subvolume). */
+  archives: string[];
+  /** btrfs: subvolumes to create right after mkfs, parents first, and the default one. */
+  subvolumes?: Array<{ path: string; isDefault?: boolean }>;
+}
+
+export interface PlannedSwap {
+  source: string;
+  device: string;
+  uuid?: string;
+  label?: string;
+  bytes: number;
+}
+
+export interface PlannedMount {
+  device: string;
+  fstype: string;
+  /** The path on the restored system ("/", "/home"). */
+  mountpoint: string;
+  /** Where it is mounted during the restore: TARGET_ROOT + mountpoint. */
+  directory: string;
+  options: string[];
+}
+
+export interface PlannedRestore {
+  archiveId: string;
+  mountpoint: string;
+  directory: string;
+  device: string;
+  fstype: string;
+  usedBytes: number;
+  tarBytes: number;
+  volumes: number;
+}
+
+export type PlannedBootloader =
+  | {
+      kind: 'grub-pc';
+      firmware: 'bios';
+      /** The target disk whose boot sector GRUB is written to. */
+      disk: string;
+      sourceDisk: string;
+      why: string;
+    }
+  | {
+      kind: 'grub-efi' | 'systemd-boot';
+      firmware: 'uefi';
+      espDevice: string;
+      espDisk: string;
+      espPartition: number;
+      /** Where the ESP is mounted on the restored system (grub-install --efi-directory). */
+      efiDirectory: string;
+      /** grub-install --target: x86_64-efi, arm64-efi, i386-efi. */
+      grubTarget: string;
+      bootloaderId: string;
+      /** The boot entry's name in the firmware. */
+      label: string;
+      /** The boot entry's loader, relative to the ESP: EFI/debian/shimx64.efi. */
+      loader: string;
+      /** The firmware's fallback path, filled too so the disk boots even with an empty NVRAM. */
+      removablePath: string;
+    }
+  | { kind: 'none'; why: string };
+
+export interface RestorePlan {
+  format: typeof PLAN_FORMAT;
+  image: string;
+  version: string;
+  policy: SizingPolicy;
+  firmware: Firmware;
+  targetRoot: string;
+  disks: PlannedDisk[];
+  /** Target disks no source disk maps to: not read, not written. */
+  untouchedDisks: Array<{ path: string; bytes: number; why: string }>;
+  /** Source disks left out by the operator or holding nothing to restore. */
+  droppedDisks: Array<{ path: string; why: string }>;
+  md: PlannedMdArray[];
+  lvm: PlannedLvm;
+  filesystems: PlannedFilesystem[];
+  swaps: PlannedSwap[];
+  /** In mount order: parents before what is mounted below them. */
+  mounts: PlannedMount[];
+  restores: PlannedRestore[];
+  bootloader: PlannedBootloader;
+  /** What a reader should know: things created empty, left unformatted, fstab lines that point nowhere. */
+  notes: string[];
+}
+
+const BIOS_BOOT_GPT = '21686148-6449-6E6F-744E-656564454649';
+const ESP_GPT = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
+const ESP_MBR = 'ef';
+
+/** The filesystems the restore can make again (mkfs with the original UUID and label). */
+export const MKFS_TYPES = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'vfat', 'jfs']);
+const FSTYPE_ALIASES: Record<string, string> = { msdos: 'vfat', fat: 'vfat' };
+
+/** The device node of partition `n` of `disk`: sda → sda1, nvme0n1 → nvme0n1p1, by-id/x → x-part1. */
+export function partitionDevice(disk: string, n: number): string {
+  if (disk.startsWith('/dev/disk/by-')) return `${disk}-part${n}`;
+  return /\d$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`;
+}
+
+/** Kernel order: sdb before sdaa, nvme2n1 before nvme10n1. */
+export function compareDevicePaths(a: string, b: string): number {
+  const runs = (s: string) => s.match(/\d+|\D+/g) ?? [];
+  const ra = runs(a);
+  const rb = runs(b);
+  for (let i = 0; i < Math.min(ra.length, rb.length); i++) {
+    const x = ra[i]!;
+    const y = rb[i]!;
+    if (x === y) continue;
+    const dx = /^\d/.test(x);
+    const dy = /^\d/.test(y);
+    if (dx && dy) return Number(x) - Number(y);
+    if (dx !== dy) return dx ? -1 : 1;
+    return x.length - y.length || (x < y ? -1 : 1);
+  }
+  return ra.length - rb.length;
+}
+
+function invalid(message: string, details: Record<string, unknown> = {}): LifeboatError {
+  return new LifeboatError('LB_INVALID', message, details);
+}
+
+function list(items: string[]): string {
+  return items.length === 0 ? 'none' : items.join(', ');
+}
+
+/** What lives on a source device and will be made again. */
+type Content =
+  | { kind: 'filesystem'; device: string; type: string; fs?: Filesystem; archives: ArchiveEntry[] }
+  | { kind: 'swap'; device: string; swap: Swap }
+  | { kind: 'unsupported'; device: string; type: string; fs?: Filesystem };
+
+function describeContent(c: Content | undefined): string {
+  if (!c) return 'nothing restored';
+  if (c.kind === 'swap') return 'swap';
+  const mp = c.fs?.mountpoint ?? (c.kind === 'filesystem' ? c.archives[0]?.mountpoint : undefined);
+  if (c.kind === 'unsupported') return `${c.type}${mp ? ` ${mp}` : ''} (not recreated)`;
+  return `${c.type}${mp ? ` ${mp}` : ''}`;
+}
+
+function fsName(c: Content): string {
+  const mp = c.kind === 'filesystem' ? (c.fs?.mountpoint ?? c.archives[0]?.mountpoint) : undefined;
+  const type = c.kind === 'swap' ? 'swap' : c.type;
+  return mp ? `filesystem ${mp} (${type} on ${c.device})` : c.kind === 'swap' ? `swap on ${c.device}` : `${type} filesystem on ${c.device}`;
+}
+
+function checkInput(input: PlanInput): void {
+  if (!SIZING_POLICIES.includes(input.policy)) throw invalid(`sizing policy "${String(input.policy)}" is unknown: use ${SIZING_POLICIES.join(' or ')}`);
+  if (input.firmware !== 'bios' && input.firmware !== 'uefi') throw invalid(`firmware "${String(input.firmware)}" is unknown: use bios or uefi`);
+  if (input.targetDisks.length === 0) throw new LifeboatError('LB_DOES_NOT_FIT', 'the target machine reports no disks: there is nothing to restore onto; check that its disk controller has a driver in the rescue system');
+  const seen = new Set<string>();
+  for (const d of input.targetDisks) {
+    if (seen.has(d.path)) throw invalid(`target disk ${d.path} is listed twice`);
+    seen.add(d.path);
+    if (!Number.isSafeInteger(d.size) || d.size <= 0) throw invalid(`target disk ${d.path} has size ${d.size}: a disk size is a positive number of bytes`);
+    const s = d.logicalSectorSize;
+    if (!Number.isInteger(s) || s < 512 || s > 65536 || (s & (s - 1)) !== 0) throw invalid(`target disk ${d.path} has logical sector size ${s}: expected a power of two from 512 to 65536`);
+  }
+}
+
+/** Source disks the plan has to place: those with a table, or a filesystem or swap on the whole disk. */
+function sourceDisksOf(layout: Layout, wholeDiskContent: (d: Disk) => boolean): { disks: Disk[]; empty: Disk[] } {
+  const sorted = [...layout.disks].sort((a, b) => compareDevicePaths(a.path, b.path));
+  return {
+    disks: sorted.filter((d) => d.table !== null || wholeDiskContent(d)),
+    empty: sorted.filter((d) => d.table === null && !wholeDiskContent(d)),
+  };
+}
+
+function contentsOf(manifest: Manifest, notes: string[]): Map<string, Content> {
+  const layout = manifest.layout;
+  const contents = new Map<string, Content>();
+  const fsByDevice = new Map(layout.filesystems.filter((f) => f.type !== 'swap').map((f) => [f.device, f]));
+  for (const fs of fsByDevice.values()) {
+    const type = FSTYPE_ALIASES[fs.type] ?? fs.type;
+    contents.set(fs.device, MKFS_TYPES.has(type) ? { kind: 'filesystem', device: fs.device, type, fs, archives: [] } : { kind: 'unsupported', device: fs.device, type, fs });
+  }
+  for (const a of manifest.archives) {
+    let c = contents.get(a.device);
+    if (!c) {
+      const type = FSTYPE_ALIASES[a.fstype] ?? a.fstype;
+      c = MKFS_TYPES.has(type) ? { kind: 'filesystem', device: a.device, type, archives: [] } : { kind: 'unsupported', device: a.device, type };
+      contents.set(a.device, c);
+    }
+    if (c.kind !== 'filesystem') {
+      throw invalid(`archive "${a.id}" (${a.mountpoint}) holds a ${a.fstype} filesystem, which the restore cannot create: restore its files by hand onto a filesystem you make`, { archive: a.id, fstype: a.fstype });
+    }
+    c.archives.push(a);
+  }
+  for (const s of layout.swaps) {
+    if (contents.has(s.device)) {
+      notes.push(`${s.device} is listed both as swap and as a filesystem: it is restored as the filesystem`);
+      continue;
+    }
+    contents.set(s.device, { kind: 'swap', device: s.device, swap: s });
+  }
+  return contents;
+}
+
+/** md members and LVM PVs on the disks being restored: refused until those layers are planned. */
+function refuseStackedLayers(layout: Layout, devicesOf: Map<string, string>, contents: Map<string, Content>): void {
+  const onDisk = (device: string) => devicesOf.get(device);
+  for (const md of layout.md) {
+    const members = md.members.map((m) => m.device).filter((m) => onDisk(m));
+    if (members.length > 0) {
+      throw invalid(
+        `the image holds md RAID array ${md.device} (${md.level} on ${members.join(', ')}): restoring md RAID is not supported yet; ` +
+          `build the array by hand and restore its filesystems with the image tools, or drop the disks that carry it`,
+        { md: md.device, members },
+      );
+    }
+  }
+  const pvs = layout.lvm.pvs.filter((pv) => onDisk(pv.device));
+  if (pvs.length > 0) {
+    const vgs = [...new Set(pvs.map((p) => p.vg))];
+    throw invalid(
+      `the image holds LVM volume group${vgs.length > 1 ? 's' : ''} ${vgs.join(', ')} on ${pvs.map((p) => p.device).join(', ')}: restoring LVM is not supported yet; ` +
+        `create the volume groups by hand and restore their filesystems with the image tools, or drop the disks that carry them`,
+      { vgs, pvs: pvs.map((p) => p.device) },
+    );
+  }
+  const stacked = new Set([...layout.md.map((m) => m.device), ...layout.lvm.lvs.map((l) => l.path)]);
+  for (const c of contents.values()) {
+    if (c.kind !== 'filesystem' || c.archives.length === 0 || devicesOf.has(c.device)) continue;
+    const what = stacked.has(c.device) || /^\/dev\/(md|mapper\/|dm-)/.test(c.device) ? 'md RAID and LVM are not supported by the restore yet' : `${c.device} is not a partition or disk in the image's layout`;
+    throw invalid(`archive "${c.archives[0]!.id}" (${c.archives[0]!.mountpoint}) is of ${c.device}: ${what}`, { device: c.device });
+  }
+}
+
+interface Mapping {
+  pairs: Array<{ source: Disk; target: TargetDisk }>;
+  dropped: Array<{ path: string; why: string }>;
+  untouched: Array<{ path: string; bytes: number; why: string }>;
+}
+
+function mapDisks(sources: Disk[], empty: Disk[], targets: TargetDisk[], edits: PlanEdits): Mapping {
+  const sourcePaths = sources.map((d) => d.path);
+  const allSourcePaths = [...sourcePaths, ...empty.map((d) => d.path)];
+  const targetByPath = new Map(targets.map((t) => [t.path, t]));
+  const diskMap = edits.diskMap ?? {};
+  const drop = new Set(edits.dropDisks ?? []);
+  for (const d of drop) {
+    if (!allSourcePaths.includes(d)) throw invalid(`cannot drop ${d}: it is not a disk of the image (its disks: ${list(allSourcePaths)})`);
+    if (d in diskMap) throw invalid(`${d} is both mapped to ${diskMap[d]} and dropped: choose one`);
+  }
+  const used = new Map<string, string>();
+  for (const [s, t] of Object.entries(diskMap)) {
+    if (!allSourcePaths.includes(s)) throw invalid(`the disk map names ${s}, which is not a disk of the image (its disks: ${list(allSourcePaths)})`);
+    if (!sourcePaths.includes(s)) throw invalid(`the disk map names ${s}, which holds no partition table, filesystem or swap: there is nothing of it to restore`);
+    if (!targetByPath.has(t)) throw invalid(`the disk map sends ${s} to ${t}, which is not a disk of this machine (its disks: ${list(targets.map((x) => x.path))})`);
+    if (used.has(t)) throw invalid(`the disk map sends both ${used.get(t)} and ${s} to ${t}: each target disk takes one source disk`);
+    used.set(t, s);
+  }
+  const remaining = [...targets].sort((a, b) => compareDevicePaths(a.path, b.path)).filter((t) => !used.has(t.path));
+  const pairs: Mapping['pairs'] = [];
+  const missing: Disk[] = [];
+  for (const source of sources) {
+    if (drop.has(source.path)) continue;
+    const mapped = diskMap[source.path];
+    const target = mapped ? targetByPath.get(mapped) : remaining.shift();
+    if (target) pairs.push({ source, target });
+    else missing.push(source);
+  }
+  if (missing.length > 0) {
+    const wanted = sources.filter((s) => !drop.has(s.path));
+    throw new LifeboatError(
+      'LB_DOES_NOT_FIT',
+      `the image has ${wanted.length} disks to restore (${wanted.map((d) => `${d.path} ${formatBytes(d.size)}`).join(', ')}) but this machine has ${targets.length} ` +
+        `(${targets.map((t) => `${t.path} ${formatBytes(t.size)}`).join(', ')}): nothing is left for ${missing.map((d) => d.path).join(', ')}; ` +
+        `add a disk, or drop ${missing.length > 1 ? 'them' : 'it'} from the plan (edits.dropDisks) if what ${missing.length > 1 ? 'they hold is' : 'it holds is'} not needed`,
+      { missing: missing.map((d) => d.path) },
+    );
+  }
+  const dropped = [
+    ...[...drop].map((path) => ({ path, why: 'dropped by the operator' })),
+    ...empty.filter((d) => !drop.has(d.path)).map((d) => ({ path: d.path, why: 'holds no partition table, filesystem or swap' })),
+  ];
+  const mappedTargets = new Set(pairs.map((p) => p.target.path));
+  const untouched = targets
+    .filter((t) => !mappedTargets.has(t.path))
+    .sort((a, b) => compareDevicePaths(a.path, b.path))
+    .map((t) => ({ path: t.path, bytes: t.size, why: 'no source disk maps to it: it is not read or written' }));
+  return { pairs, dropped, untouched };
+}
+
+function roleOf(table: { type: 'gpt' | 'dos' }, p: Partition, content: Content | undefined): PartitionRole {
+  if (table.type === 'gpt' && p.type === BIOS_BOOT_GPT) return 'bios-boot';
+  if ((table.type === 'gpt' && p.type === ESP_GPT) || (table.type === 'dos' && p.type === ESP_MBR)) return 'esp';
+  if (p.kind === 'extended') return 'extended';
+  if (content?.kind === 'filesystem') return 'filesystem';
+  if (content?.kind === 'swap') return 'swap';
+  return 'empty';
+}
+
+function contentUsedBytes(c: Content): number {
+  if (c.kind !== 'filesystem') return 0;
+  // Every archive of a btrfs volume reports the whole volume's use: the largest is the volume's.
+  if (c.archives.length > 0) return Math.max(...c.archives.map((a) => a.usedBytes));
+  return 0;
+}
+
+function needOf(c: Content, sourceBytes: number): Need {
+  return neededBytes(c.kind === 'swap' ? 'swap' : c.type, contentUsedBytes(c), sourceBytes);
+}
+
+function doesNotFitMessage(
+  source: Disk, target: TargetDisk, items: Array<{ content: Content; need: Need; partition: string }>, room: number, fixedBytes: number, defaultMapping: boolean, allTargets: TargetDisk[],
+): string {
+  const where = `${target.path} (${formatBytes(target.size)})`;
+  const mappingHint = defaultMapping && allTargets.length > 1
+    ? ` Disks of this machine: ${allTargets.map((t) => `${t.path} ${formatBytes(t.size)}`).join(', ')}; map ${source.path} to a bigger one (edits.diskMap) if there is one.`
+    : '';
+  if (room < 0 || items.length === 0) {
+    return `the partitions of ${source.path} that keep their size (boot partitions, ESP, edited and unformatted ones) need ${formatBytes(fixedBytes)}, more than ${where} offers: use a bigger disk.${mappingHint}`;
+  }
+  const totalNeed = items.reduce((s, x) => s + alignUp(x.need.bytes), 0);
+  const describe = (x: (typeof items)[number]) => {
+    const n = x.need;
+    const why = n.reason === 'mkfs-minimum' ? `mkfs makes none smaller than ${formatBytes(n.minimumBytes)}`
+      : n.reason === 'source-size' ? `as big as on the source, where ${formatBytes(n.usedBytes)} was used`
+      : `${formatBytes(n.usedBytes)} used + ${formatBytes(n.headroomBytes)} headroom`;
+    return `${fsName(x.content)} needs ${formatBytes(n.bytes)} (${why})`;
+  };
+  // The most one can get is the room left once every other one has its minimum.
+  const alone = items.filter((x) => alignUp(x.need.bytes) > room - (totalNeed - alignUp(x.need.bytes)));
+  const culprits = alone.length > 0 && alone.length < items.length ? alone : items;
+  if (culprits.length === 1) {
+    const x = culprits[0]!;
+    const available = Math.max(0, room - (totalNeed - alignUp(x.need.bytes)));
+    return `${describe(x)}, but its partition ${x.partition} on ${where} can have at most ${formatBytes(available)}: use a bigger disk, or free space on the source and archive it again.${mappingHint}`;
+  }
+  return `the filesystems of ${source.path} do not fit on ${where}: ${culprits.map(describe).join('; ')}; together ${formatBytes(totalNeed)}, and ${formatBytes(Math.max(0, room))} is available for them: use a bigger disk, or free space on the source and archive it again.${mappingHint}`;
+}
+
+interface DiskPlanResult {
+  disk: PlannedDisk;
+  /** Source device → target device for everything this disk carries. */
+  devices: Map<string, string>;
+  bytesOf: Map<string, number>;
+}
+
+function planDisk(
+  source: Disk, target: TargetDisk, contents: Map<string, Content>, policy: SizingPolicy, sizes: Record<string, number>,
+  defaultMapping: boolean, allTargets: TargetDisk[], notes: string[],
+): DiskPlanResult {
+  const sectorSize = target.logicalSectorSize;
+  const devices = new Map<string, string>();
+  const bytesOf = new Map<string, number>();
+  const base = { source: source.path, target: target.path, sourceBytes: source.size, targetBytes: target.size, sectorSize, ...(target.model ? { model: target.model } : {}), ...(target.serial ? { serial: target.serial } : {}) };
+
+  if (source.table === null) {
+    const content = contents.get(source.path)!;
+    const bytes = alignDown(target.size, sectorSize);
+    const need = needOf(content, source.size);
+    if (content.kind !== 'unsupported' && bytes < need.bytes) {
+      throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, [{ content, need, partition: target.path }], bytes, 0, defaultMapping, allTargets), { source: source.path, target: target.path });
+    }
+    devices.set(source.path, target.path);
+    bytesOf.set(source.path, bytes);
+    return { disk: { ...base, table: null }, devices, bytesOf };
+  }
+
+  const table = source.table;
+  const srcSector = table.sectorSize;
+  const ordered = [...table.partitions].sort((a, b) => a.start - b.start || a.number - b.number);
+  const roles = ordered.map((p) => roleOf(table, p, contents.get(p.path)));
+  const slots: Slot[] = ordered.map((p, i) => {
+    const role = roles[i]!;
+    const sourceBytes = p.size * srcSector;
+    const kind: Slot['kind'] = table.type === 'gpt' ? 'gpt' : (p.kind ?? 'primary');
+    const edited = sizes[p.path];
+    if (edited !== undefined) {
+      if (role === 'extended') throw invalid(`${p.path} is an extended partition: its size follows the logical partitions in it; edit those instead`);
+      const bytes = alignDown(edited, sectorSize);
+      const c = contents.get(p.path);
+      if (c && c.kind !== 'unsupported') {
+        const need = needOf(c, sourceBytes);
+        if (bytes < need.bytes) {
+          throw new LifeboatError('LB_DOES_NOT_FIT', `the edited size of ${p.path}, ${formatBytes(bytes)}, is too small: ${fsName(c)} needs ${formatBytes(need.bytes)} (${formatBytes(need.usedBytes)} used + ${formatBytes(need.headroomBytes)} headroom, at least ${formatBytes(need.minimumBytes)}); give it more`, { partition: p.path });
+        }
+      }
+      return { kind, mode: 'edited', sourceBytes, bytes, minimumBytes: bytes };
+    }
+    const resizable = role === 'filesystem' || role === 'swap';
+    if (!resizable) return { kind, mode: 'fixed', sourceBytes, bytes: alignUp(sourceBytes, sectorSize), minimumBytes: 0 };
+    const content = contents.get(p.path)!;
+    const need = needOf(content, sourceBytes);
+    const mountpoint = content.kind === 'filesystem' ? (content.fs?.mountpoint ?? content.archives[0]?.mountpoint) : undefined;
+    const growable = content.kind === 'filesystem' && mountpoint !== '/boot';
+    return { kind, mode: 'resizable', sourceBytes, bytes: 0, minimumBytes: alignUp(need.bytes), growable };
+  });
+
+  const targetArea: UsableArea = usableArea(table.type, target.size, sectorSize);
+  const sourceArea: UsableArea = table.lastLba !== undefined && table.type === 'gpt'
+    ? { ...usableArea(table.type, source.size, srcSector), endBytes: (table.lastLba + 1) * srcSector }
+    : usableArea(table.type, source.size, srcSector);
+  if (targetArea.unaddressableBytes > 0) {
+    notes.push(`${target.path}: an MBR partition table cannot address the last ${formatBytes(targetArea.unaddressableBytes)} of the disk; they stay unused (convert the table to GPT after the restore to use them)`);
+  }
+  const sized = sizeSlots(slots, policy, { area: targetArea, sectorSize }, { area: sourceArea, sectorSize: srcSector });
+  if (!sized.ok) {
+    const items = ordered.flatMap((p, i) => {
+      const c = contents.get(p.path);
+      return slots[i]!.mode === 'resizable' && c ? [{ content: c, need: needOf(c, slots[i]!.sourceBytes), partition: partitionDevice(target.path, p.number) }] : [];
+    });
+    throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, items, sized.room, sized.fixedBytes, defaultMapping, allTargets), { source: source.path, target: target.path });
+  }
+  const placed = placeSlots(slots.map((s, i) => ({ kind: s.kind, bytes: sized.bytes[i]! })), targetArea.startBytes, sectorSize);
+  if (placed.end > targetArea.endBytes) {
+    throw new LifeboatError('LB_INTERNAL', `planned partitions of ${target.path} end at byte ${placed.end}, past the usable end ${targetArea.endBytes}`);
+  }
+
+  const partitions: PlannedPartition[] = ordered.map((p, i) => {
+    const device = partitionDevice(target.path, p.number);
+    const bytes = placed.sizes[i]!;
+    devices.set(p.path, device);
+    bytesOf.set(p.path, bytes);
+    const planned: PlannedPartition = {
+      number: p.number,
+      source: p.path,
+      device,
+      start: placed.starts[i]! / sectorSize,
+      size: bytes / sectorSize,
+      bytes,
+      sourceBytes: slots[i]!.sourceBytes,
+      sizing: roles[i] === 'extended' && ordered[i + 1]?.kind === 'logical' ? 'container' : sized.rules[i]!,
+      role: roles[i]!,
+      holds: roles[i] === 'extended' ? 'logical partitions' : roles[i] === 'bios-boot' ? 'GRUB core image' : describeContent(contents.get(p.path)),
+      type: p.type,
+    };
+    if (p.kind) planned.kind = p.kind;
+    if (p.uuid) planned.uuid = p.uuid;
+    if (p.name !== undefined) planned.name = p.name;
+    if (p.attrs) planned.attrs = p.attrs;
+    if (table.type === 'dos') planned.bootable = p.bootable ?? false;
+    return planned;
+  });
+  // sfdisk wants a table's partitions in number order: primaries, then logicals in chain order.
+  partitions.sort((a, b) => a.number - b.number);
+  const plannedTable: PlannedTable = { type: table.type, id: table.id, sectorSize, partitions };
+  if (targetArea.firstLba !== undefined) plannedTable.firstLba = targetArea.firstLba;
+  if (targetArea.lastLba !== undefined) plannedTable.lastLba = targetArea.lastLba;
+  return { disk: { ...base, table: plannedTable }, devices, bytesOf };
+}
+
+function checkEdits(edits: PlanEdits, partitionPaths: Map<string, string>, droppedOrUnmapped: Set<string>): void {
+  for (const [path, bytes] of Object.entries(edits.partitionSizes ?? {})) {
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalid(`the edited size of ${path} is ${bytes}: a partition size is a positive whole number of bytes`);
+    if (bytes < ALIGNMENT_BYTES) throw invalid(`the edited size of ${path} is ${bytes} bytes: a partition is at least ${formatBytes(ALIGNMENT_BYTES)}`);
+    const disk = partitionPaths.get(path);
+    if (!disk) throw invalid(`the edited sizes name ${path}, which is not a partition of the image (its partitions: ${list([...partitionPaths.keys()])})`);
+    if (droppedOrUnmapped.has(disk)) throw invalid(`the edited sizes name ${path}, but its disk ${disk} is dropped from the plan`);
+  }
+}
+
+function subvolumesToCreate(fs: Filesystem | undefined, archives: ArchiveEntry[], notes: string[]): Array<{ path: string; isDefault?: boolean }> | undefined {
+  if (!fs) return undefined;
+  const mounted = new Set((fs.mounts ?? []).flatMap((m) => (m.subvolume ? [m.subvolume] : [])));
+  const listed = [...(fs.subvolumes ?? [])].sort((a, b) => a.id - b.id);
+  // Snapper's snapshots are history, not the system: their contents are not in any archive.
+  const snapshot = (p: string) => /(^|\/)\.snapshots\/\d+\/snapshot$/.test(p);
+  const keep = listed.filter((s) => !snapshot(s.path));
+  if (keep.length < listed.length) notes.push(`btrfs on ${fs.device}: ${listed.length - keep.length} snapper snapshot subvolumes are not recreated`);
+  const wanted: Array<{ path: string; isDefault?: boolean }> = keep.map((s) => (s.isDefault ? { path: s.path, isDefault: true } : { path: s.path }));
+  for (const m of mounted) if (!wanted.some((w) => w.path === m)) wanted.push({ path: m });
+  // In id order, so a fresh volume hands out the same ids where it can; but a parent before its
+  // child even when a subvolume was moved under a younger one.
+  const out: typeof wanted = [];
+  const add = (w: (typeof wanted)[number]) => {
+    if (out.includes(w)) return;
+    for (const parent of wanted) if (parent !== w && w.path.startsWith(`${parent.path}/`)) add(parent);
+    out.push(w);
+  };
+  wanted.forEach(add);
+  if ((fs.mounts ?? []).some((m) => /(^|,)subvolid=/.test(m.options ?? ''))) {
+    notes.push(`btrfs on ${fs.device} is mounted by subvolid= on the source: recreated subvolumes may get other ids; check /etc/fstab on the restored system`);
+  }
+  if (archives.length === 0 && out.length > 0) notes.push(`btrfs on ${fs.device}: its subvolumes are created empty`);
+  return out.length > 0 ? out : undefined;
+}
+
+function depth(mountpoint: string): number {
+  return mountpoint === '/' ? 0 : mountpoint.split('/').filter(Boolean).length;
+}
+
+function targetDirectory(mountpoint: string): string {
+  return mountpoint === '/' ? TARGET_ROOT : posix.join(TARGET_ROOT, mountpoint);
+}
+
+function mountOptions(type: string, sourceOptions: string | undefined, subvolume: string | undefined): string[] {
+  const opts: string[] = [];
+  if (type === 'btrfs') {
+    if (subvolume !== undefined) opts.push(`subvol=${subvolume}`);
+    // Restored files are written compressed as the source wrote them.
+    for (const o of (sourceOptions ?? '').split(',')) if (/^compress(-force)?(=|$)/.test(o)) opts.push(o);
+  }
+  return opts;
+}
+
+const EFI_ARCH: Record<string, { grubTarget: string; suffix: string }> = {
+  x86_64: { grubTarget: 'x86_64-efi', suffix: 'x64' },
+  aarch64: { grubTarget: 'arm64-efi', suffix: 'aa64' },
+  i686: { grubTarget: 'i386-efi', suffix: 'ia32' },
+  riscv64: { grubTarget: 'riscv64-efi', suffix: 'riscv64' },
+  loongarch64: { grubTarget: 'loongarch64-efi', suffix: 'loongarch64' },
+};
+
+interface BootContext {
+  layout: Layout;
+  firmware: Firmware;
+  diskOf: Map<string, { source: Disk; target: TargetDisk }>;
+  disks: PlannedDisk[];
+  filesystems: PlannedFilesystem[];
+  notes: string[];
+}
+
+function sourceDiskOfDevice(ctx: BootContext, device: string): Disk | undefined {
+  for (const { source } of ctx.diskOf.values()) {
+    if (source.path === device || source.table?.partitions.some((p) => p.path === device)) return source;
+  }
+  return undefined;
+}
+
+function planBootloader(ctx: BootContext): PlannedBootloader {
+  const { layout, firmware, notes } = ctx;
+  const source = layout.bootloader;
+  if (source.kind === 'unknown') {
+    notes.push('the image does not say which bootloader the source used: no bootloader is installed, so the restored disk may not boot; install one by hand (grub-install) before rebooting');
+    return { kind: 'none', why: 'the image records no known bootloader' };
+  }
+  const byMount = (mp: string) => ctx.filesystems.find((f) => f.mountpoint === mp);
+  const bootFs = byMount('/boot') ?? byMount('/');
+
+  if (firmware === 'bios') {
+    if (source.firmware === 'uefi' || source.kind !== 'grub-pc') {
+      notes.push(`the image booted with ${source.kind} on ${source.firmware.toUpperCase()} firmware and this machine boots BIOS: grub-install --target=i386-pc needs the grub-pc-bin package inside the restored system`);
+    }
+    const recorded = source.bootDisk && ctx.diskOf.has(source.bootDisk) ? ctx.diskOf.get(source.bootDisk)! : undefined;
+    const holder = bootFs ? sourceDiskOfDevice(ctx, bootFs.source) : undefined;
+    const pick = recorded ?? (holder ? ctx.diskOf.get(holder.path) : undefined);
+    if (!pick) {
+      throw invalid(`this machine boots BIOS but no restored disk holds /boot or /: GRUB has nowhere to go; map the disk that held ${source.bootDisk ?? '/boot'} to a target disk`);
+    }
+    const planned = ctx.disks.find((d) => d.target === pick.target.path)!;
+    if (planned.table?.type === 'gpt' && !planned.table.partitions.some((p) => p.role === 'bios-boot')) {
+      throw invalid(
+        `this machine boots BIOS, and ${pick.target.path} gets a GPT table without a BIOS boot partition: GRUB cannot be installed there, so the restore would not boot; ` +
+          'restore on a UEFI machine (the image has an EFI system partition), or switch this machine\'s firmware to UEFI',
+        { disk: pick.target.path },
+      );
+    }
+    const why = recorded ? `GRUB was in the boot sector of ${source.bootDisk} on the source` : `it holds ${bootFs!.mountpoint}`;
+    return { kind: 'grub-pc', firmware: 'bios', disk: pick.target.path, sourceDisk: pick.source.path, why };
+  }
+
+  const espParts = ctx.disks.flatMap((d) => (d.table?.partitions ?? []).filter((p) => p.role === 'esp').map((p) => ({ disk: d, p })));
+  const esp = espParts.find((e) => e.p.source === source.espDevice) ?? espParts[0];
+  if (!esp) {
+    throw invalid(
+      'this machine boots UEFI but the image has no EFI system partition on the restored disks: the restore would not boot; restore on a BIOS machine, or add an ESP to the source and archive it again',
+    );
+  }
+  const espFs = ctx.filesystems.find((f) => f.source === esp.p.source);
+  if (!espFs || espFs.type !== 'vfat') {
+    throw invalid(`the EFI system partition ${esp.p.source} holds no FAT filesystem in the image: the firmware could not read a loader from it; archive the ESP again from a system where it is mounted`);
+  }
+  const efiDirectory = espFs.mountpoint ?? '/boot/efi';
+  const arch = layout.host.arch ?? 'x86_64';
+  const a = EFI_ARCH[arch];
+  if (!a) throw invalid(`the image is of a ${arch} system: Lifeboat does not know its UEFI loader names`);
+  if (!layout.host.arch) notes.push('the image does not record the source architecture: UEFI boot files for x86_64 are assumed');
+  const kind = source.kind === 'systemd-boot' ? 'systemd-boot' : 'grub-efi';
+  if (source.firmware === 'bios') notes.push(`the image booted with BIOS firmware and this machine boots UEFI: grub-install --target=${a.grubTarget} needs the GRUB EFI package inside the restored system`);
+  const loaders = source.efiLoaders ?? [];
+  const vendorDirs = loaders.map((l) => l.split('/')).filter((parts) => parts.length === 3 && parts[0]!.toUpperCase() === 'EFI' && parts[1]!.toUpperCase() !== 'BOOT');
+  let bootloaderId: string;
+  let loader: string;
+  if (kind === 'systemd-boot') {
+    bootloaderId = 'systemd';
+    loader = `EFI/systemd/systemd-boot${a.suffix}.efi`;
+  } else {
+    const shim = vendorDirs.find((p) => p[2]!.toLowerCase() === `shim${a.suffix}.efi`);
+    const grub = vendorDirs.find((p) => p[2]!.toLowerCase() === `grub${a.suffix}.efi`);
+    const chosen = shim ?? grub;
+    bootloaderId = chosen?.[1] ?? (layout.host.osRelease.ID ?? 'lifeboat').toLowerCase().replace(/[^a-z0-9._-]/g, '');
+    loader = chosen ? chosen.join('/') : `EFI/${bootloaderId}/grub${a.suffix}.efi`;
+  }
+  const label = kind === 'systemd-boot' ? 'Linux Boot Manager' : bootloaderId;
+  return {
+    kind, firmware: 'uefi', espDevice: esp.p.device, espDisk: esp.disk.target, espPartition: esp.p.number, efiDirectory,
+    grubTarget: a.grubTarget, bootloaderId, label, loader, removablePath: `EFI/BOOT/BOOT${a.suffix.toUpperCase()}.EFI`,
+  };
+}
+
+/**
+ * fstab lines that name something the plan does not make (boot would wait for them), or name a
+ * kernel device that gets another name on this machine (/dev/sda3 becoming /dev/vda3).
+ */
+function checkFstab(layout: Layout, plan: Pick<RestorePlan, 'filesystems' | 'swaps' | 'disks'>, devices: Map<string, string>, notes: string[]): void {
+  const uuids = new Set([...plan.filesystems, ...plan.swaps].flatMap((x) => (x.uuid ? [x.uuid.toLowerCase()] : [])));
+  const labels = new Set([...plan.filesystems, ...plan.swaps].flatMap((x) => (x.label ? [x.label] : [])));
+  const partuuids = new Set<string>();
+  for (const d of plan.disks) {
+    for (const p of d.table?.partitions ?? []) {
+      if (p.uuid) partuuids.add(p.uuid.toLowerCase());
+      if (d.table?.type === 'dos') partuuids.add(`${d.table.id.replace(/^0x/, '').toLowerCase()}-${String(p.number).padStart(2, '0')}`);
+    }
+  }
+  const local = (t: string) => MKFS_TYPES.has(FSTYPE_ALIASES[t] ?? t) || t === 'swap';
+  for (const e of layout.fstab) {
+    if (!local(e.vfstype) || /(^|,)(noauto|nofail)(,|$)/.test(e.mntops)) continue;
+    const byLink = /^\/dev\/disk\/by-(uuid|label|partuuid)\/(.+)$/.exec(e.spec);
+    const [key, value] = byLink ? [byLink[1]!.toUpperCase(), byLink[2]!] : [e.spec.split('=')[0]!, e.spec.split('=').slice(1).join('=')];
+    let found = true;
+    if (key === 'UUID') found = uuids.has(value.toLowerCase());
+    else if (key === 'LABEL') found = labels.has(value);
+    else if (key === 'PARTUUID') found = partuuids.has(value.toLowerCase());
+    else if (/^\/dev\/(sd|vd|hd|xvd|nvme|mmcblk|loop)/.test(e.spec)) {
+      const now = devices.get(e.spec);
+      found = now !== undefined;
+      if (now !== undefined && now !== e.spec) notes.push(`/etc/fstab names ${e.spec} (${e.file === 'none' ? 'swap' : e.file}), which is ${now} on this machine: change that line to UUID= before rebooting`);
+    }
+    const use = e.vfstype === 'swap' ? `uses ${e.spec} as swap` : `mounts ${e.spec} on ${e.file}`;
+    if (!found) notes.push(`/etc/fstab ${use}, which this plan does not create: the restored system will wait for it at boot; add nofail to that line or restore its disk`);
+  }
+}
+
+export function planRestore(input: PlanInput): RestorePlan {
+  checkInput(input);
+  const { manifest, targetDisks, policy, firmware } = input;
+  const edits = input.edits ?? {};
+  const layout = manifest.layout;
+  const notes: string[] = [...(layout.notes ?? []).map((n) => `probe: ${n}`)];
+
+  const contents = contentsOf(manifest, notes);
+  const { disks: sourceDisks, empty } = sourceDisksOf(layout, (d) => contents.has(d.path));
+  const mapping = mapDisks(sourceDisks, empty, targetDisks, edits);
+
+  // Which source disk each source device is on, for the disks being restored.
+  const devicesOf = new Map<string, string>();
+  const partitionPaths = new Map<string, string>();
+  for (const d of sourceDisks) {
+    if (d.table === null) continue;
+    for (const p of d.table.partitions) partitionPaths.set(p.path, d.path);
+  }
+  const restored = new Set(mapping.pairs.map((p) => p.source.path));
+  for (const d of sourceDisks) {
+    if (!restored.has(d.path)) continue;
+    devicesOf.set(d.path, d.path);
+    for (const p of d.table?.partitions ?? []) devicesOf.set(p.path, d.path);
+  }
+  checkEdits(edits, partitionPaths, new Set(sourceDisks.map((d) => d.path).filter((p) => !restored.has(p))));
+
+  for (const c of contents.values()) {
+    if (c.kind !== 'filesystem' || c.archives.length === 0 || devicesOf.has(c.device)) continue;
+    const disk = partitionPaths.get(c.device) ?? (sourceDisks.some((d) => d.path === c.device) ? c.device : undefined);
+    if (disk) {
+      throw invalid(`dropping ${disk} leaves archive "${c.archives[0]!.id}" (${c.archives[0]!.mountpoint} on ${c.device}) with nowhere to go: map ${disk} to a target disk instead`, { disk, archive: c.archives[0]!.id });
+    }
+  }
+  refuseStackedLayers(layout, devicesOf, contents);
+
+  const defaultMapping = Object.keys(edits.diskMap ?? {}).length === 0;
+  const disks: PlannedDisk[] = [];
+  const devices = new Map<string, string>();
+  const bytesOf = new Map<string, number>();
+  for (const { source, target } of mapping.pairs) {
+    const r = planDisk(source, target, contents, policy, edits.partitionSizes ?? {}, defaultMapping, targetDisks, notes);
+    disks.push(r.disk);
+    for (const [k, v] of r.devices) devices.set(k, v);
+    for (const [k, v] of r.bytesOf) bytesOf.set(k, v);
+  }
+
+  const filesystems: PlannedFilesystem[] = [];
+  const swaps: PlannedSwap[] = [];
+  for (const c of contents.values()) {
+    const device = devices.get(c.device);
+    if (!device) {
+      if (c.kind !== 'unsupported' && !(c.kind === 'filesystem' && c.archives.length > 0)) {
+        const onDropped = partitionPaths.has(c.device) || sourceDisks.some((d) => d.path === c.device);
+        if (onDropped) notes.push(`${describeContent(c)} on ${c.device} is on a dropped disk: not restored`);
+      }
+      continue;
+    }
+    const on = sourceDisks.some((d) => d.path === c.device) ? 'disk' : 'partition';
+    const bytes = bytesOf.get(c.device)!;
+    if (c.kind === 'swap') {
+      const s: PlannedSwap = { source: c.device, device, bytes };
+      if (c.swap.uuid) s.uuid = c.swap.uuid;
+      if (c.swap.label) s.label = c.swap.label;
+      swaps.push(s);
+      continue;
+    }
+    if (c.kind === 'unsupported') {
+      notes.push(`${c.device} held ${c.type}, which the restore cannot create: ${device} is left unformatted`);
+      continue;
+    }
+    const fs = c.fs;
+    const first = c.archives[0];
+    const uuid = fs?.uuid ?? first?.uuid;
+    const label = fs?.label ?? first?.label;
+    const mountpoint = fs?.mountpoint ?? first?.mountpoint;
+    const sourceBytes = (() => {
+      for (const d of sourceDisks) {
+        if (d.path === c.device) return d.size;
+        const p = d.table?.partitions.find((x) => x.path === c.device);
+        if (p) return p.size * d.table!.sectorSize;
+      }
+      return bytes;
+    })();
+    const planned: PlannedFilesystem = {
+      source: c.device, device, on, type: c.type, bytes, need: needOf(c, sourceBytes), archives: c.archives.map((a) => a.id),
+    };
+    if (uuid) planned.uuid = uuid;
+    if (label) planned.label = label;
+    if (fs?.features && fs.features.length > 0) planned.features = [...fs.features];
+    if (mountpoint) planned.mountpoint = mountpoint;
+    if (c.type === 'btrfs') {
+      const subvolumes = subvolumesToCreate(fs, c.archives, notes);
+      if (subvolumes) planned.subvolumes = subvolumes;
+    }
+    if (c.archives.length === 0) notes.push(`${c.type} on ${device}${mountpoint ? ` (${mountpoint})` : ''} is created empty: the image holds no archive of it`);
+    if (!uuid) notes.push(`${c.type} on ${device} has no UUID in the image: mkfs gives it a new one, so anything that names it by UUID must be updated`);
+    filesystems.push(planned);
+  }
+
+  const mounts: PlannedMount[] = [];
+  const restores: PlannedRestore[] = [];
+  for (const fs of filesystems) {
+    const c = contents.get(fs.source) as Extract<Content, { kind: 'filesystem' }>;
+    for (const a of c.archives) {
+      const m = c.fs?.mounts?.find((x) => x.mountpoint === a.mountpoint);
+      const directory = targetDirectory(a.mountpoint);
+      mounts.push({ device: fs.device, fstype: fs.type, mountpoint: a.mountpoint, directory, options: mountOptions(fs.type, m?.options ?? c.fs?.mountOptions, m?.subvolume) });
+      restores.push({
+        archiveId: a.id, mountpoint: a.mountpoint, directory, device: fs.device, fstype: fs.type, usedBytes: a.usedBytes, tarBytes: a.tarBytes, volumes: a.volumes.length,
+      });
+    }
+  }
+
+  const diskOf = new Map(mapping.pairs.map((p) => [p.source.path, p]));
+  const bootloader = planBootloader({ layout, firmware, diskOf, disks, filesystems, notes });
+  if (bootloader.kind === 'grub-efi' || bootloader.kind === 'systemd-boot') {
+    // The bootloader step writes to the ESP: it must be mounted even when no archive of it exists.
+    if (!mounts.some((m) => m.device === bootloader.espDevice)) {
+      mounts.push({ device: bootloader.espDevice, fstype: 'vfat', mountpoint: bootloader.efiDirectory, directory: targetDirectory(bootloader.efiDirectory), options: [] });
+    }
+  }
+  const byDepth = (a: { mountpoint: string }, b: { mountpoint: string }) => depth(a.mountpoint) - depth(b.mountpoint) || (a.mountpoint < b.mountpoint ? -1 : a.mountpoint > b.mountpoint ? 1 : 0);
+  mounts.sort(byDepth);
+  restores.sort(byDepth);
+  if (restores.length > 0 && !restores.some((r) => r.mountpoint === '/')) notes.push('the image holds no archive of /: only the filesystems it has are restored');
+
+  const plan: RestorePlan = {
+    format: PLAN_FORMAT,
+    image: manifest.image,
+    version: manifest.version,
+    policy,
+    firmware,
+    targetRoot: TARGET_ROOT,
+    disks,
+    untouchedDisks: mapping.untouched,
+    droppedDisks: mapping.dropped,
+    md: [],
+    lvm: { pvs: [], vgs: [], lvs: [] },
+    filesystems,
+    swaps,
+    mounts,
+    restores,
+    bootloader,
+    notes,
+  };
+  checkFstab(layout, plan, devices, notes);
+  return plan;
+}

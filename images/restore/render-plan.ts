@@ -1,0 +1,266 @@
+import { LifeboatError } from '../../core/errors.js';
+import { commandLine } from '../../core/run-tool.js';
+import { formatBytes } from '../../core/sizes.js';
+import type { PlannedDisk, PlannedFilesystem, PlannedTable, RestorePlan } from './plan.js';
+
+/**
+ * RestorePlan → the exact commands the executor runs, in order, and one shell-like script of the
+ * same steps (as ReaR's generated restore script) for --dry-run, interactive mode and the logs.
+ * The executor runs these argv arrays and nothing else; extraction is the one step it does itself
+ * (through the image engine), so that step carries the archive instead of a command.
+ */
+
+export type RestoreStage = 'wipe' | 'partition' | 'mkfs' | 'mount' | 'restore' | 'bootloader' | 'unmount';
+
+export interface CommandStep {
+  kind: 'command';
+  stage: RestoreStage;
+  description: string;
+  command: string[];
+  /** Fed on stdin (the sfdisk script). */
+  input?: string;
+}
+
+export interface ExtractStep {
+  kind: 'extract';
+  stage: 'restore';
+  description: string;
+  archiveId: string;
+  /** Where the archive's files go: TARGET_ROOT + its mountpoint, already mounted. */
+  directory: string;
+  fstype: string;
+  device: string;
+}
+
+export type RestoreStep = CommandStep | ExtractStep;
+
+export interface RenderedPlan {
+  steps: RestoreStep[];
+  script: string;
+}
+
+/** sfdisk's own quoting for names and attributes: `"` and `\` (and control bytes) as \xHH. */
+function sfdiskString(value: string): string {
+  return `"${value.replace(/[\\"\x00-\x1f\x7f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`;
+}
+
+/** The sfdisk script that recreates a table: header, then one line per partition in number order. */
+export function renderSfdiskScript(table: PlannedTable): string {
+  const lines = [`label: ${table.type}`, `label-id: ${table.id}`, 'unit: sectors'];
+  if (table.firstLba !== undefined) lines.push(`first-lba: ${table.firstLba}`);
+  if (table.lastLba !== undefined) lines.push(`last-lba: ${table.lastLba}`);
+  lines.push('');
+  for (const p of table.partitions) {
+    const fields = [`start=${p.start}`, `size=${p.size}`, `type=${p.type}`];
+    if (p.uuid) fields.push(`uuid=${p.uuid}`);
+    if (p.name !== undefined && p.name !== '') fields.push(`name=${sfdiskString(p.name)}`);
+    if (p.attrs) fields.push(`attrs=${sfdiskString(p.attrs)}`);
+    if (p.bootable) fields.push('bootable');
+    lines.push(`${p.device} : ${fields.join(', ')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** ext* features → -O: "none" first, so mke2fs's own defaults (orphan_file in 1.47, which older e2fsck refuses) are not added. */
+function extOptions(features: string[] | undefined): string[] {
+  return features && features.length > 0 ? ['-O', ['none', ...features].join(',')] : [];
+}
+
+/** xfs_info's "name=value" switches, each under the mkfs.xfs section that takes it. */
+const XFS_SECTION: Record<string, '-m' | '-i' | '-n' | '-l'> = {
+  crc: '-m', finobt: '-m', rmapbt: '-m', reflink: '-m', bigtime: '-m', inobtcount: '-m',
+  sparse: '-i', attr: '-i', projid32bit: '-i', nrext64: '-i',
+  ftype: '-n',
+  'lazy-count': '-l',
+};
+
+function xfsOptions(uuid: string | undefined, features: string[] | undefined): string[] {
+  const sections = new Map<string, string[]>([['-m', uuid ? [`uuid=${uuid}`] : []]]);
+  for (const f of features ?? []) {
+    const [key, value] = f.split('=');
+    if (key === 'ascii-ci') {
+      if (value === '1') sections.set('-n', [...(sections.get('-n') ?? []), 'version=ci']);
+      continue;
+    }
+    const section = key ? XFS_SECTION[key] : undefined;
+    if (section) sections.set(section, [...(sections.get(section) ?? []), f]);
+  }
+  return ['-m', '-i', '-n', '-l'].flatMap((s) => (sections.get(s)?.length ? [s, sections.get(s)!.join(',')] : []));
+}
+
+function mkfsCommands(fs: PlannedFilesystem): Array<{ description: string; command: string[] }> {
+  const label = fs.label ? ['-L', fs.label] : [];
+  const what = `${fs.type}${fs.mountpoint ? ` for ${fs.mountpoint}` : ''} on ${fs.device}${fs.uuid ? `, UUID ${fs.uuid}` : ''}${fs.label ? `, label ${fs.label}` : ''}`;
+  const one = (command: string[]) => [{ description: `Make ${what}`, command }];
+  switch (fs.type) {
+    case 'ext2':
+    case 'ext3':
+    case 'ext4':
+      return one([`mkfs.${fs.type}`, '-F', ...(fs.uuid ? ['-U', fs.uuid] : []), ...label, ...extOptions(fs.features), fs.device]);
+    case 'xfs':
+      return one(['mkfs.xfs', '-f', ...xfsOptions(fs.uuid, fs.features), ...label, fs.device]);
+    case 'btrfs':
+      return one(['mkfs.btrfs', '-f', ...(fs.uuid ? ['-U', fs.uuid] : []), ...label, fs.device]);
+    case 'vfat': {
+      const fat = fs.features?.map((f) => /^FAT(12|16|32)$/i.exec(f)?.[1]).find(Boolean);
+      // A FAT volume id prints as ABCD-1234; mkfs.vfat -i takes the eight hex digits.
+      const volid = fs.uuid ? ['-i', fs.uuid.replace('-', '')] : [];
+      return one(['mkfs.vfat', ...(fat ? ['-F', fat] : []), ...volid, ...(fs.label ? ['-n', fs.label] : []), fs.device]);
+    }
+    case 'jfs': {
+      const steps = [{ description: `Make ${what}`, command: ['mkfs.jfs', '-q', ...label, fs.device] }];
+      // jfs_mkfs takes no UUID; jfs_tune sets it afterwards.
+      if (fs.uuid) steps.push({ description: `Give the jfs filesystem on ${fs.device} its UUID ${fs.uuid}`, command: ['jfs_tune', '-U', fs.uuid, fs.device] });
+      return steps;
+    }
+    default:
+      throw new LifeboatError('LB_INTERNAL', `the plan asks for a ${fs.type} filesystem on ${fs.device}, which the renderer cannot make`);
+  }
+}
+
+function diskLine(d: PlannedDisk): string {
+  const extra = [d.model, d.serial && `serial ${d.serial}`].filter(Boolean).join(', ');
+  return `${d.source} (${formatBytes(d.sourceBytes)}) -> ${d.target} (${formatBytes(d.targetBytes)}${extra ? `, ${extra}` : ''}${d.sectorSize !== 512 ? `, ${d.sectorSize}-byte sectors` : ''})`;
+}
+
+function partitionSummary(plan: RestorePlan, d: PlannedDisk): string[] {
+  if (!d.table) {
+    const fs = plan.filesystems.find((f) => f.device === d.target);
+    const holds = fs ? `${fs.type}${fs.mountpoint ? ` ${fs.mountpoint}` : ''}` : plan.swaps.some((s) => s.device === d.target) ? 'swap' : 'nothing restored';
+    return [`#     whole disk ${formatBytes(alignDown(d.targetBytes, d.sectorSize)).padStart(10)}  ${holds} (no partition table, as on the source)`];
+  }
+  return d.table.partitions.map((p) => {
+    const change = p.bytes === p.sourceBytes ? 'same size' : p.bytes > p.sourceBytes ? `grown from ${formatBytes(p.sourceBytes)}` : `shrunk from ${formatBytes(p.sourceBytes)}`;
+    const rule = p.sizing === 'container' ? 'spans its logical partitions' : p.sizing;
+    return `#     ${p.device.padEnd(d.target.length + 2)} ${formatBytes(p.bytes).padStart(10)}  ${p.holds} (${rule}, ${change})`;
+  });
+}
+
+function alignDown(bytes: number, unit: number): number {
+  return Math.floor(bytes / unit) * unit;
+}
+
+export function renderPlan(plan: RestorePlan): RenderedPlan {
+  const steps: RestoreStep[] = [];
+  const run = (stage: RestoreStage, description: string, command: string[], input?: string) =>
+    steps.push(input === undefined ? { kind: 'command', stage, description, command } : { kind: 'command', stage, description, command, input });
+  const root = plan.targetRoot;
+
+  for (const d of plan.disks) run('wipe', `Erase old partition table and filesystem signatures on ${d.target}`, ['wipefs', '-a', d.target]);
+
+  for (const d of plan.disks) {
+    if (!d.table) continue;
+    run(
+      'partition',
+      `Write ${d.table.type === 'gpt' ? 'a GPT' : 'an MBR'} table with ${d.table.partitions.length} partitions on ${d.target} (${plan.policy})`,
+      ['sfdisk', '--wipe', 'always', '--wipe-partitions', 'always', d.target],
+      renderSfdiskScript(d.table),
+    );
+  }
+
+  for (const fs of plan.filesystems) {
+    for (const c of mkfsCommands(fs)) run('mkfs', c.description, c.command);
+    if (fs.type === 'btrfs' && fs.subvolumes && fs.subvolumes.length > 0) {
+      // Subvolumes are made on the volume's top, before anything is mounted at the target root.
+      run('mkfs', `Create ${root} to mount the btrfs volume's top on`, ['mkdir', '-p', root]);
+      run('mkfs', `Mount the top of the btrfs volume on ${fs.device} to create its subvolumes`, ['mount', '-t', 'btrfs', '-o', 'subvolid=5', fs.device, root]);
+      for (const s of fs.subvolumes) run('mkfs', `Create btrfs subvolume ${s.path}`, ['btrfs', 'subvolume', 'create', `${root}/${s.path}`]);
+      const def = fs.subvolumes.find((s) => s.isDefault);
+      if (def) run('mkfs', `Make ${def.path} the default subvolume, as on the source`, ['btrfs', 'subvolume', 'set-default', `${root}/${def.path}`]);
+      run('mkfs', `Unmount the btrfs volume on ${fs.device}`, ['umount', root]);
+    }
+  }
+  for (const s of plan.swaps) {
+    const what = `swap on ${s.device}${s.uuid ? `, UUID ${s.uuid}` : ''}${s.label ? `, label ${s.label}` : ''}`;
+    run('mkfs', `Make ${what}`, ['mkswap', ...(s.uuid ? ['-U', s.uuid] : []), ...(s.label ? ['-L', s.label] : []), s.device]);
+  }
+
+  for (const m of plan.mounts) {
+    run('mount', `Create the mount point ${m.directory}`, ['mkdir', '-p', m.directory]);
+    run('mount', `Mount ${m.device} (${m.fstype}) as ${m.mountpoint} of the restored system`, ['mount', '-t', m.fstype, ...(m.options.length > 0 ? ['-o', m.options.join(',')] : []), m.device, m.directory]);
+  }
+
+  for (const r of plan.restores) {
+    steps.push({
+      kind: 'extract', stage: 'restore', archiveId: r.archiveId, directory: r.directory, fstype: r.fstype, device: r.device,
+      description: `Extract archive "${r.archiveId}" (${r.mountpoint}, ${formatBytes(r.usedBytes)} used, ${r.volumes} volume${r.volumes === 1 ? '' : 's'}) into ${r.directory}`,
+    });
+  }
+
+  const b = plan.bootloader;
+  const chrootMounts = b.kind !== 'none';
+  if (chrootMounts) {
+    run('bootloader', 'Give the restored system /dev for the bootloader installer', ['mount', '--bind', '/dev', `${root}/dev`]);
+    run('bootloader', 'Give the restored system /proc', ['mount', '-t', 'proc', 'proc', `${root}/proc`]);
+    run('bootloader', 'Give the restored system /sys', ['mount', '-t', 'sysfs', 'sysfs', `${root}/sys`]);
+  }
+  if (b.kind === 'grub-pc') {
+    run('bootloader', `Install GRUB (BIOS) into the boot sector of ${b.disk}: ${b.why}`, ['chroot', root, 'grub-install', '--target=i386-pc', b.disk]);
+  } else if (b.kind === 'grub-efi' || b.kind === 'systemd-boot') {
+    if (b.kind === 'grub-efi') {
+      run('bootloader', `Install GRUB (UEFI) on the ESP ${b.espDevice} as EFI/${b.bootloaderId}`, ['chroot', root, 'grub-install', `--target=${b.grubTarget}`, `--efi-directory=${b.efiDirectory}`, `--bootloader-id=${b.bootloaderId}`, '--no-nvram']);
+      run('bootloader', `Install GRUB at the firmware's fallback path ${b.removablePath} too, so the disk boots with no boot entry`, ['chroot', root, 'grub-install', `--target=${b.grubTarget}`, `--efi-directory=${b.efiDirectory}`, '--removable', '--no-nvram']);
+    } else {
+      // bootctl also fills the fallback path EFI/BOOT; the entry is made below like GRUB's.
+      run('bootloader', `Install systemd-boot on the ESP ${b.espDevice}`, ['chroot', root, 'bootctl', 'install', `--esp-path=${b.efiDirectory}`, '--no-variables']);
+    }
+    run('bootloader', `Add the firmware boot entry "${b.label}" for ${b.loader} on ${b.espDisk} partition ${b.espPartition}`, [
+      'efibootmgr', '--create', '--disk', b.espDisk, '--part', String(b.espPartition), '--label', b.label, '--loader', `\\${b.loader.replaceAll('/', '\\')}`,
+    ]);
+  }
+
+  if (chrootMounts) {
+    for (const dir of ['sys', 'proc', 'dev']) run('unmount', `Release ${root}/${dir}`, ['umount', `${root}/${dir}`]);
+  }
+  for (const m of [...plan.mounts].reverse()) run('unmount', `Unmount ${m.directory}`, ['umount', m.directory]);
+
+  return { steps, script: renderScript(plan, steps) };
+}
+
+const STAGE_TITLES: Record<RestoreStage, string> = {
+  wipe: 'wipe: forget what the target disks held',
+  partition: 'partition: the source tables, sized for these disks',
+  mkfs: 'mkfs: filesystems and swap with their original UUIDs and labels',
+  mount: `mount: the restored system, parents first`,
+  restore: 'restore: the archives, extracted by the rescue agent (verified volumes, GNU tar with xattrs and ACLs)',
+  bootloader: 'bootloader',
+  unmount: 'unmount',
+};
+
+function renderScript(plan: RestorePlan, steps: RestoreStep[]): string {
+  const out: string[] = [
+    '#!/bin/sh',
+    `# Lifeboat restore plan for image ${plan.image}, version ${plan.version}`,
+    `# Sizing policy: ${plan.policy}. Target firmware: ${plan.firmware}. The system is assembled under ${plan.targetRoot}.`,
+    '#',
+    '# Disks:',
+  ];
+  for (const d of plan.disks) {
+    out.push(`#   ${diskLine(d)}`);
+    out.push(...partitionSummary(plan, d));
+  }
+  for (const u of plan.untouchedDisks) out.push(`#   ${u.path} (${formatBytes(u.bytes)}): left untouched, ${u.why}`);
+  for (const d of plan.droppedDisks) out.push(`#   ${d.path}: not restored, ${d.why}`);
+  if (plan.notes.length > 0) {
+    out.push('#', '# Notes:');
+    for (const n of plan.notes) out.push(`#   - ${n}`);
+  }
+  out.push('', 'set -e');
+  let stage: RestoreStage | undefined;
+  for (const s of steps) {
+    if (s.stage !== stage) {
+      stage = s.stage;
+      out.push('', `### ${STAGE_TITLES[stage]}`);
+    }
+    out.push(`# ${s.description}`);
+    if (s.kind === 'extract') continue;
+    const line = commandLine(s.command[0]!, s.command.slice(1));
+    if (s.input === undefined) {
+      out.push(line);
+    } else {
+      out.push(`${line} <<'EOF'`, s.input.replace(/\n$/, ''), 'EOF');
+    }
+  }
+  if (plan.bootloader.kind === 'none') out.push('', `# No bootloader is installed: ${plan.bootloader.why}.`);
+  return `${out.join('\n')}\n`;
+}
