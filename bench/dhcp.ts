@@ -1,6 +1,7 @@
 // DHCP benchmark (not a test): DORA exchanges per second that perfdhcp completes against
-// Lifeboat's full-mode server and against dnsmasq with its lease file, in one run, on the same
-// namespaces and veth link. Prints one JSON document.
+// Lifeboat's full-mode server and against dnsmasq with its lease file (and, for context, dnsmasq
+// with leasefile-ro, which persists nothing), in one run, on the same namespaces and veth link.
+// Prints one JSON document; `ratio` is Lifeboat over dnsmasq with its lease file.
 //   node --enable-source-maps dist/bench/dhcp.js   (root; env BENCH_SECONDS, BENCH_RATES)
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,7 +43,16 @@ async function main(): Promise<void> {
       const r = await runInNamespace(c, 'perfdhcp', ['-4', '-r', String(rate), '-R', String(clients), '-p', String(seconds), '-l', cIf], { timeoutMs: (seconds + 30) * 1000 });
       return parsePerf(rate, `${r.stdout}\n${r.stderr}`);
     };
-    const results: Record<string, PerfResult[]> = { lifeboat: [], dnsmasq: [] };
+    const results: Record<string, PerfResult[]> = { lifeboat: [], dnsmasq: [], dnsmasqNoLeaseFile: [] };
+    const runDnsmasq = async (tag: string, leaseLine: string, into: PerfResult[], rate: number) => {
+      const conf = join(world.dir, `dnsmasq-${tag}.conf`);
+      writeFileSync(conf, ['port=0', `interface=${sIf}`, 'bind-interfaces', 'dhcp-range=10.79.1.0,10.79.8.255,255.255.0.0,1h',
+        leaseLine, 'dhcp-lease-max=10000', 'no-ping', 'no-resolv', 'no-hosts', 'user=root', 'pid-file=', ''].join('\n'));
+      const dnsmasq = startInNamespace(world, s, 'dnsmasq', ['--no-daemon', '--log-facility=-', `--conf-file=${conf}`], join(world.dir, `dnsmasq-${tag}.log`));
+      await waitFor('dnsmasq to start', () => (/DHCP, IP range/.test(dnsmasq.log()) ? true : undefined));
+      into.push(await perf(rate));
+      await dnsmasq.stop();
+    };
 
     for (const [i, rate] of rates.entries()) {
       const dbPath = join(world.dir, `lifeboat-${i}.sqlite`);
@@ -53,13 +63,8 @@ async function main(): Promise<void> {
       results.lifeboat!.push(await perf(rate));
       await server.stop();
 
-      const conf = join(world.dir, `dnsmasq-${i}.conf`);
-      writeFileSync(conf, ['port=0', `interface=${sIf}`, 'bind-interfaces', 'dhcp-range=10.79.1.0,10.79.8.255,255.255.0.0,1h',
-        `dhcp-leasefile=${join(world.dir, `dnsmasq-${i}.leases`)}`, 'dhcp-lease-max=10000', 'no-ping', 'no-resolv', 'no-hosts', 'user=root', 'pid-file=', ''].join('\n'));
-      const dnsmasq = startInNamespace(world, s, 'dnsmasq', ['--no-daemon', '--log-facility=-', `--conf-file=${conf}`], join(world.dir, `dnsmasq-${i}.log`));
-      await waitFor('dnsmasq to start', () => (/DHCP, IP range/.test(dnsmasq.log()) ? true : undefined));
-      results.dnsmasq!.push(await perf(rate));
-      await dnsmasq.stop();
+      await runDnsmasq(`${i}`, `dhcp-leasefile=${join(world.dir, `dnsmasq-${i}.leases`)}`, results.dnsmasq!, rate);
+      await runDnsmasq(`ro-${i}`, 'leasefile-ro', results.dnsmasqNoLeaseFile!, rate);
     }
     const summary = Object.fromEntries(
       Object.entries(results).map(([name, runs]) => [name, { doraPerSecond: Math.max(...runs.map((r) => r.dora)), runs }]),
@@ -71,6 +76,7 @@ async function main(): Promise<void> {
       tool: `perfdhcp -4 -r RATE -R ${clients} -p ${seconds} for RATE in ${rates.join(', ')} (relay mode, veth between two namespaces); best rate per server`,
       lifeboat: { ...summary.lifeboat, config: 'full mode, SQLite WAL lease store, info logging' },
       dnsmasq: { ...summary.dnsmasq, config: 'dhcp-range, lease file, no-ping' },
+      dnsmasqNoLeaseFile: { ...summary.dnsmasqNoLeaseFile, config: 'as above with leasefile-ro: persists nothing; for context' },
       ratio: Math.round((lifeboat / dnsmasq) * 100) / 100,
     }, null, 2)}\n`);
   } finally {
