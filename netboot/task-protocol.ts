@@ -50,8 +50,8 @@ export const AgentTaskSchema = Type.Object({
       nfs: Type.Optional(Type.Object({ server: Type.String(), export: Type.String(), path: Type.String() })),
     }),
   ),
-  /** capture: where to write the new version (HTTP upload base or NFS capture area). */
-  upload: Type.Optional(Type.Object({ httpUrl: Type.String(), nfs: Type.Optional(Type.Object({ server: Type.String(), export: Type.String(), path: Type.String() })) })),
+  /** capture: the image name to publish, and the writable NFS capture area it goes to. */
+  upload: Type.Optional(Type.Object({ image: Type.String(), nfs: Type.Optional(Type.Object({ server: Type.String(), export: Type.String() })) })),
 });
 export type AgentTask = Type.Static<typeof AgentTaskSchema>;
 

@@ -94,8 +94,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     }
 
     let nfs: NfsShare | null = null;
+    const capturesDir = join(config.dataDir, 'captures');
     if (config.nfs.mode !== 'off') {
-      const captures = join(config.dataDir, 'captures');
+      const captures = capturesDir;
       await mkdir(captures, { recursive: true });
       nfs = await startNfsShare({
         kind: config.nfs.mode,
@@ -121,11 +122,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       catalog,
       leases: () => (dhcp ? dhcp.leases() : readLeases(db)),
       store: config.store,
+      capturesDir,
       netbootRoot: config.netbootRoot,
       rescue,
       adminToken: token,
       httpBase: () => httpBase,
-      nfs: () => (nfs ? { server: config.publicAddress, export: nfs.kind === 'ganesha' ? '/store' : config.store } : null),
+      nfs: () => (nfs ? { server: config.publicAddress, storeExport: nfs.kind === 'ganesha' ? '/store' : config.store, capturesExport: nfs.kind === 'ganesha' ? '/captures' : capturesDir } : null),
       log: log.child({ component: 'http' }),
     });
     await app.listen({ host: config.http.host, port: config.http.port });

@@ -3,6 +3,7 @@ import Type from 'typebox';
 import { LifeboatError } from '../../core/errors.js';
 import { AgentTaskSchema, FinishReportSchema, ProgressReportSchema, type AgentTask, type FinishReport, type ProgressReport } from '../../netboot/task-protocol.js';
 import type { HttpContext } from './context.js';
+import { adoptVersion } from '../../images/store/adopt-version.js';
 
 /**
  * The rescue agent's endpoints. Each call carries the task's own token (minted into the kernel
@@ -12,6 +13,20 @@ const IdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 
 function bearer(request: FastifyRequest): string | undefined {
   return /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+}
+
+/** A finished capture is verified and moved from the capture share into the store; if that fails, so does the task. */
+async function adoptCapture(ctx: HttpContext, image: string, report: FinishReport): Promise<FinishReport> {
+  const version = String(report.result?.version ?? '');
+  try {
+    const adopted = await adoptVersion(ctx.capturesDir, ctx.store, image, version);
+    await ctx.catalog.refresh();
+    return { ok: true, result: { ...report.result, image: adopted.image, version: adopted.version, bytes: adopted.bytes, store: adopted.dir } };
+  } catch (e) {
+    const err = e as LifeboatError;
+    ctx.log.error({ err, image, version }, 'captured version could not be adopted into the store');
+    return { ok: false, error: { code: err.code ?? 'LB_INTERNAL', message: `the capture finished but could not be added to the store: ${err.message}` } };
+  }
 }
 
 export async function agentRoutes(app: FastifyInstance, ctx: HttpContext): Promise<void> {
@@ -26,10 +41,10 @@ export async function agentRoutes(app: FastifyInstance, ctx: HttpContext): Promi
         name: task.image,
         version: task.version,
         httpUrl: `${base}/store/${task.image}/${task.version}/`,
-        ...(nfs ? { nfs: { server: nfs.server, export: nfs.export, path: `${task.image}/${task.version}` } } : {}),
+        ...(nfs ? { nfs: { server: nfs.server, export: nfs.storeExport, path: `${task.image}/${task.version}` } } : {}),
       };
     }
-    if (task.kind === 'capture' && task.image) view.upload = { httpUrl: `${base}/agent/v1/tasks/${task.id}/upload/` };
+    if (task.kind === 'capture' && task.image) view.upload = { image: task.image, ...(nfs ? { nfs: { server: nfs.server, export: nfs.capturesExport } } : {}) };
     return view;
   });
 
@@ -41,9 +56,11 @@ export async function agentRoutes(app: FastifyInstance, ctx: HttpContext): Promi
   });
 
   app.post<{ Params: { id: number }; Body: FinishReport }>('/agent/v1/tasks/:id/finish', { schema: { tags: ['agent'], params: IdParams, body: FinishReportSchema } }, async (request) => {
-    ctx.tasks.authenticate(request.params.id, bearer(request));
+    const task = ctx.tasks.authenticate(request.params.id, bearer(request));
     if (!request.body.ok && !request.body.error) throw new LifeboatError('LB_INVALID', 'a failed task must say why: error.code and error.message');
-    const t = ctx.tasks.finish(request.params.id, request.body);
+    let report = request.body;
+    if (task.kind === 'capture' && report.ok) report = await adoptCapture(ctx, task.image ?? '', report);
+    const t = ctx.tasks.finish(request.params.id, report);
     return { id: t.id, state: t.state };
   });
 

@@ -15,6 +15,8 @@ export interface HttpContext {
   catalog: ImageCatalog;
   leases: () => Lease[];
   store: string;
+  /** Where captures land over NFS before they are verified and moved into the store. */
+  capturesDir: string;
   /** Where the iPXE binaries are, for UEFI HTTP Boot. */
   netbootRoot: string;
   /** The rescue kernel and initrd on disk, and how iPXE names them. */
@@ -22,6 +24,7 @@ export interface HttpContext {
   adminToken: string;
   /** The URL machines on the test-bed network reach this server at, e.g. http://10.77.0.1:8080. */
   httpBase: () => string;
-  nfs: () => { server: string; export: string } | null;
+  /** The NFS share, when the server exports one: the read-only store and the writable capture area. */
+  nfs: () => { server: string; storeExport: string; capturesExport: string } | null;
   log: Logger;
 }

@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LifeboatError } from '../../core/errors.js';
+import { runTool } from '../../core/run-tool.js';
+import { readArchive, type VolumeOpener } from '../archive/tar-read.js';
+import type { Manifest } from '../store/manifest.js';
+import type { RestorePlan } from './plan.js';
+import type { RenderedPlan, RestoreStep } from './render-plan.js';
+
+/**
+ * Runs a rendered plan: its commands, in order, and nothing else; the one step it does itself is
+ * extraction, through the image engine. After a partition table is written it makes the kernel
+ * re-read it and waits for the partition devices (there is no udev in the rescue system). On
+ * failure it unmounts what it mounted and says which step failed.
+ */
+export interface ExecuteOptions {
+  manifest: Manifest;
+  open: VolumeOpener;
+  onStep?: (step: RestoreStep, index: number, total: number) => void;
+  onExtractProgress?: (archiveId: string, bytes: number, totalBytes: number) => void;
+}
+
+async function waitForDevices(paths: string[], timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (paths.every((p) => existsSync(p))) return;
+    await sleep(100);
+  }
+  const missing = paths.filter((p) => !existsSync(p));
+  throw new LifeboatError('LB_TOOL_FAILED', `the partitions ${missing.join(', ')} did not appear after the table was written`);
+}
+
+export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, options: ExecuteOptions): Promise<{ extractedBytes: number }> {
+  let extractedBytes = 0;
+  const total = rendered.steps.length;
+  try {
+    for (const [i, step] of rendered.steps.entries()) {
+      options.onStep?.(step, i, total);
+      if (step.kind === 'extract') {
+        const entry = options.manifest.archives.find((a) => a.id === step.archiveId);
+        if (!entry) throw new LifeboatError('LB_IMAGE_CORRUPT', `the plan extracts archive "${step.archiveId}" which the manifest does not have`);
+        const entryBytes = entry.volumes.reduce((s, v) => s + v.bytes, 0);
+        const result = await readArchive(options.open, entry, {
+          mode: 'extract',
+          target: step.directory,
+          onProgress: (bytes) => options.onExtractProgress?.(entry.id, bytes, entryBytes),
+        });
+        const damaged = result.damaged[0];
+        if (damaged) throw new LifeboatError('LB_IMAGE_CORRUPT', `volume ${damaged.path} changed while it was restored (expected ${damaged.expected.slice(0, 12)}…, got ${damaged.actual.slice(0, 12)}…)`);
+        if (result.streamError) throw new LifeboatError('LB_TOOL_FAILED', `extracting ${entry.id} into ${step.directory} failed: ${result.streamError.message}`);
+        extractedBytes += entryBytes;
+        continue;
+      }
+      await runTool(step.command[0]!, step.command.slice(1), { ...(step.input !== undefined ? { input: step.input } : {}), purpose: step.description });
+      if (step.stage === 'partition') {
+        const disk = plan.disks.find((d) => step.command.includes(d.target));
+        if (disk?.table) {
+          // sfdisk asks the kernel to re-read the table; loop devices and busy disks need partx too.
+          await runTool('partx', ['-u', disk.target]).catch(() => runTool('partx', ['-a', disk.target]).catch(() => undefined));
+          await waitForDevices(disk.table.partitions.filter((p) => p.role !== 'empty').map((p) => p.device));
+        }
+      }
+    }
+  } catch (e) {
+    await runTool('umount', ['-R', plan.targetRoot]).catch(() => undefined);
+    throw e;
+  }
+  return { extractedBytes };
+}

@@ -1,0 +1,56 @@
+import { mkdir, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LifeboatError } from '../../core/errors.js';
+import { compareArchive, renderChanged, type Difference } from '../../images/compare/compare-archive.js';
+import { verifyForRestore } from '../../images/store/verify.js';
+import { mountReadOnly } from '../../images/source/mount-readonly.js';
+import type { AgentTask } from '../task-protocol.js';
+import { say } from './console.js';
+import { openImageSource } from './image-source.js';
+import { filesystemsByUuid } from './local-disks.js';
+import type { AgentClient } from './server-client.js';
+
+/**
+ * compare: each archived filesystem is found on this machine by its UUID, mounted read-only, and
+ * compared with the image; changed.txt goes to the server, which keeps it with the task.
+ */
+export async function runCompare(task: AgentTask, client: AgentClient): Promise<Record<string, unknown>> {
+  if (!task.image) throw new LifeboatError('LB_INVALID', `task ${task.id} names no image to compare with`);
+  const source = await openImageSource(task.image, (m) => say(m));
+  try {
+    await client.progress({ stage: 'verify', message: `verifying ${task.image.name}@${task.image.version} (${source.kind})` }, true);
+    const manifest = await verifyForRestore(source.readText, source.open, {
+      onProgress: (bytes, totalBytes) => void client.progress({ stage: 'verify', bytes, totalBytes }),
+    });
+    const local = await filesystemsByUuid();
+    const results: Array<{ mountpoint: string; differences: Difference[]; entries: number }> = [];
+    for (const entry of manifest.archives) {
+      const found = entry.uuid ? local.get(entry.uuid.toLowerCase()) : undefined;
+      if (!found) {
+        results.push({ mountpoint: entry.mountpoint, entries: 0, differences: [{ path: entry.mountpoint, kind: 'missing', details: [`no filesystem with UUID ${entry.uuid ?? '(none recorded)'} on this machine`] }] });
+        continue;
+      }
+      const target = join('/run/lifeboat/compare', entry.id);
+      await mkdir(target, { recursive: true });
+      const unmount = await mountReadOnly(found.device, found.type, target);
+      try {
+        say(`comparing ${entry.mountpoint} (${found.device}) with the image`);
+        await client.progress({ stage: 'compare', message: `${entry.mountpoint} on ${found.device}` }, true);
+        const r = await compareArchive({ open: source.open, entry, root: target });
+        results.push({ mountpoint: entry.mountpoint, ...r });
+      } finally {
+        await unmount();
+        await rmdir(target).catch(() => undefined);
+      }
+    }
+    const text = renderChanged([`lifeboat compare of ${task.mac} with ${task.image.name}@${task.image.version}`, `at ${new Date().toISOString()}`], results);
+    await client.putFile('changed.txt', text);
+    const all = results.flatMap((r) => r.differences);
+    const summary = { content: 0, metadata: 0, missing: 0, new: 0 } as Record<string, number>;
+    for (const d of all) summary[d.kind] = (summary[d.kind] ?? 0) + 1;
+    say(`compare done: ${all.length} difference(s); changed.txt sent to the server`);
+    return { differences: all.length, ...summary };
+  } finally {
+    await source.close();
+  }
+}

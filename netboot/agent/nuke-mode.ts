@@ -1,0 +1,75 @@
+import { existsSync } from 'node:fs';
+import { LifeboatError } from '../../core/errors.js';
+import { formatBytes } from '../../core/sizes.js';
+import { runTool } from '../../core/run-tool.js';
+import { executePlan } from '../../images/restore/execute-plan.js';
+import { planRestore } from '../../images/restore/plan.js';
+import { renderPlan } from '../../images/restore/render-plan.js';
+import { verifyForRestore } from '../../images/store/verify.js';
+import type { AgentTask } from '../task-protocol.js';
+import { say } from './console.js';
+import { openImageSource } from './image-source.js';
+import { listLocalDisks } from './local-disks.js';
+import type { AgentClient } from './server-client.js';
+
+/**
+ * nuke: verify the image completely, plan the layout for the disks this machine has, and only then
+ * wipe, partition, mkfs, restore and reinstall the bootloader. Nothing is written before the
+ * verification and the plan have both succeeded.
+ */
+export async function runNuke(task: AgentTask, client: AgentClient, options: { disks?: string[] }): Promise<Record<string, unknown>> {
+  if (!task.image) throw new LifeboatError('LB_INVALID', `task ${task.id} names no image to restore`);
+  const image = task.image;
+  const source = await openImageSource(image, (m) => say(m));
+  try {
+    say(`verifying ${image.name}@${image.version} from ${source.describe}`);
+    await client.progress({ stage: 'verify', message: `verifying ${image.name}@${image.version} over ${source.kind}` }, true);
+    const manifest = await verifyForRestore(source.readText, source.open, {
+      onProgress: (bytes, totalBytes) => void client.progress({ stage: 'verify', bytes, totalBytes }),
+    });
+    say('image verified: manifest and every volume match their checksums');
+
+    const firmware = existsSync('/sys/firmware/efi') ? 'uefi' : 'bios';
+    const targetDisks = await listLocalDisks(options.disks);
+    if (targetDisks.length === 0) throw new LifeboatError('LB_NOT_FOUND', 'this machine has no writable disk to restore onto');
+    await client.progress({ stage: 'plan', message: `${targetDisks.map((d) => `${d.path} ${formatBytes(d.size)}`).join(', ')}; ${firmware}` }, true);
+    const plan = planRestore({ manifest, targetDisks, policy: task.options.policy ?? 'proportional', firmware });
+    const rendered = renderPlan(plan);
+    process.stdout.write(rendered.script);
+    await client.putFile('restore-plan.sh', rendered.script);
+    if (task.options.dryRun) {
+      say('dry run: the plan is on the console and with the task; nothing was written');
+      return { dryRun: true, disks: plan.disks.map((d) => d.target) };
+    }
+
+    if (firmware === 'uefi' && !existsSync('/sys/firmware/efi/efivars/.')) {
+      await runTool('mount', ['-t', 'efivarfs', 'efivarfs', '/sys/firmware/efi/efivars']).catch(() => undefined);
+    }
+    let lastStage = '';
+    const started = Date.now();
+    const { extractedBytes } = await executePlan(plan, rendered, {
+      manifest,
+      open: source.open,
+      onStep: (step, i, total) => {
+        say(`[${i + 1}/${total}] ${step.description}`);
+        if (step.stage !== lastStage) {
+          lastStage = step.stage;
+          const stage = step.stage === 'unmount' ? 'bootloader' : step.stage;
+          void client.progress({ stage, message: step.description }, true);
+        }
+      },
+      onExtractProgress: (id, bytes, totalBytes) => void client.progress({ stage: 'restore', message: id, bytes, totalBytes, rate: bytes / Math.max(0.001, (Date.now() - started) / 1000) }),
+    });
+    await runTool('sync', []);
+    say(`restore done: ${plan.disks.map((d) => d.target).join(', ')} hold ${image.name}@${image.version}`);
+    return {
+      disks: plan.disks.map((d) => ({ source: d.source, target: d.target, bytes: d.targetBytes })),
+      filesystems: plan.filesystems.length,
+      restoredBytes: extractedBytes,
+      bootloader: plan.bootloader.kind,
+      seconds: Math.round((Date.now() - started) / 1000),
+    };
+  } finally {
+    await source.close();
+  }
+}

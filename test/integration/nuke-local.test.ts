@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { cp, open } from 'node:fs/promises';
+import { makeWorld, sh, type World } from '../support/world.js';
+import { attachLoop, sparseFile, mountFs } from '../support/loop-devices.js';
+import { lifeboat, jsonLines } from '../support/cli.js';
+import { buildFixtureDisk, type FixtureDisk } from '../support/fixture-disk.js';
+import { startLocalServer, type LocalServer } from '../support/local-server.js';
+import { runAgent } from '../support/agent.js';
+import { snapshotTree, diffSnapshots } from '../support/tree-snapshot.js';
+
+// The nuke engine end to end on this machine: the fixture disk is archived with --disk, served by
+// `lifeboat serve` on loopback, and the rescue agent (run here, told its loop-device disk) verifies,
+// plans, partitions, formats, restores and installs GRUB. The QEMU tests prove the same over PXE.
+
+async function sha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(path)) h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+interface Bed {
+  world: World;
+  fixture: FixtureDisk;
+  server: LocalServer;
+  version: string;
+}
+
+async function bed(t: Parameters<typeof makeWorld>[0]): Promise<Bed> {
+  const world = await makeWorld(t, 'lb-nuke');
+  const fixture = await buildFixtureDisk({ dir: world.dir, firmware: 'bios', table: 'gpt', name: 'nukesrc' });
+  const server = await startLocalServer(world);
+  const r = await lifeboat(['archive', '--store', server.store, '--image', 'golden', '--disk', fixture.path, '--json']);
+  assert.equal(r.exitCode, 0, r.stderr);
+  const version = String(jsonLines(r.stdout).find((e) => e.type === 'published')!.version);
+  return { world, fixture, server, version };
+}
+
+async function taskState(server: LocalServer, id: number) {
+  return (await server.api<{ state: string; errorCode: string | null; error: string | null; result: Record<string, unknown> | null; files: string[] }>('GET', `/api/v1/tasks/${id}`)).body;
+}
+
+test('nuke onto a larger disk: verified, partitions grown, every file restored with its UUIDs, GRUB installed', async (t) => {
+  const { world, fixture, server } = await bed(t);
+  const target = await sparseFile(join(world.dir, 'target.img'), 1536 << 20);
+  const dev = await attachLoop(world, target, { partitions: true });
+  const { id, token } = await server.taskWithToken('nuke', '52:54:00:aa:00:01', 'golden', { policy: 'proportional' });
+
+  const agent = await runAgent({ server: server.url, task: id, token, disks: [dev] });
+  assert.equal(agent.exitCode, 0, agent.output);
+  const task = await taskState(server, id);
+  assert.equal(task.state, 'done', `${task.errorCode} ${task.error}\n${agent.output}`);
+  assert.ok(task.files.includes('restore-plan.sh'));
+  assert.match(agent.output, /image verified/);
+
+  const table = JSON.parse(await sh('sfdisk', ['--json', dev])).partitiontable as { id: string; partitions: Array<{ node: string; start: number; size: number; uuid: string }> };
+  assert.equal(table.id.toUpperCase(), fixture.diskId.toUpperCase(), 'the disk GUID is kept');
+  const src = fixture.partitions;
+  assert.equal(table.partitions.length, src.length);
+  for (const [i, p] of table.partitions.entries()) {
+    assert.equal(p.uuid.toUpperCase(), src[i]!.partUuid, `partition ${i + 1} keeps its PARTUUID`);
+    if (src[i]!.role === 'bios-boot') assert.equal(p.size * 512, src[i]!.sizeBytes, 'the BIOS boot partition is never resized');
+    if (src[i]!.role === 'root' || src[i]!.role === 'data') assert.ok(p.size * 512 > src[i]!.sizeBytes, `partition ${i + 1} grew`);
+  }
+  for (const p of src.filter((x) => x.fs)) {
+    const blkid = await sh('blkid', ['-p', '-o', 'export', `${dev}p${p.number}`]);
+    assert.match(blkid, new RegExp(`^UUID=${p.fs!.uuid}$`, 'mi'), `${p.role} keeps UUID ${p.fs!.uuid}`);
+    if (p.fs!.label) assert.match(blkid, new RegExp(`^LABEL=${p.fs!.label}$`, 'm'));
+  }
+  // GRUB's boot code went into the new disk's MBR.
+  const mbr = Buffer.alloc(512);
+  const fh = await open(target, 'r');
+  await fh.read(mbr, 0, 512, 0);
+  await fh.close();
+  assert.ok(mbr.includes(Buffer.from('GRUB')), 'GRUB boot code in the MBR');
+
+  // Every file of the root filesystem as on the source (the source attached read-only to compare).
+  const srcDev = await attachLoop(world, fixture.path, { partitions: true, readOnly: true });
+  const rootPart = src.find((p) => p.role === 'root')!.number;
+  const a = await mountFs(world, `${srcDev}p${rootPart}`, join(world.dir, 'a'), 'ro,noload');
+  const b = await mountFs(world, `${dev}p${rootPart}`, join(world.dir, 'b'), 'ro,noload');
+  // GRUB's own files in /boot/grub are rewritten by grub-install; everything else is byte-identical.
+  const diffs = diffSnapshots(await snapshotTree(a, { ignore: ['boot/grub'] }), await snapshotTree(b, { ignore: ['boot/grub'] }), { skipAllocation: true });
+  assert.deepEqual(diffs, []);
+});
+
+test('an image that cannot fit and a damaged volume are refused before the disk is touched', async (t) => {
+  const { world, server, version } = await bed(t);
+  const small = await sparseFile(join(world.dir, 'small.img'), 320 << 20);
+  await sh('bash', ['-c', `head -c 1048576 /dev/urandom | dd of=${small} conv=notrunc status=none`]);
+  const dev = await attachLoop(world, small, { partitions: true });
+  const before = await sha256(small);
+
+  const tooBig = await server.taskWithToken('nuke', '52:54:00:aa:00:02', 'golden');
+  const r1 = await runAgent({ server: server.url, task: tooBig.id, token: tooBig.token, disks: [dev] });
+  assert.equal(r1.exitCode, 0, r1.output);
+  const t1 = await taskState(server, tooBig.id);
+  assert.equal(t1.state, 'failed');
+  assert.equal(t1.errorCode, 'LB_DOES_NOT_FIT', t1.error ?? '');
+  assert.equal(await sha256(small), before, 'the disk is byte-identical after a refused plan');
+
+  // A copy of the image with one flipped byte in a volume, as another image.
+  const broken = join(server.store, 'broken', version);
+  await cp(join(server.store, 'golden', version), broken, { recursive: true });
+  const volume = join(broken, 'data', 'root.tar.zst');
+  const fh = await open(volume, 'r+');
+  const byte = Buffer.alloc(1);
+  await fh.read(byte, 0, 1, 1000);
+  byte[0] = byte[0]! ^ 0x01;
+  await fh.write(byte, 0, 1, 1000);
+  await fh.close();
+  const big = await sparseFile(join(world.dir, 'big.img'), 1536 << 20);
+  const bigDev = await attachLoop(world, big, { partitions: true });
+  const bigBefore = await sha256(big);
+  const bad = await server.taskWithToken('nuke', '52:54:00:aa:00:03', 'broken');
+  const r2 = await runAgent({ server: server.url, task: bad.id, token: bad.token, disks: [bigDev] });
+  assert.equal(r2.exitCode, 0, r2.output);
+  const t2 = await taskState(server, bad.id);
+  assert.equal(t2.state, 'failed');
+  assert.equal(t2.errorCode, 'LB_IMAGE_CORRUPT');
+  assert.match(t2.error ?? '', /data\/root\.tar\.zst fails its checksum/);
+  assert.equal(await sha256(big), bigBefore, 'the disk is byte-identical after a refused image');
+});

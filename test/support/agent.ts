@@ -1,0 +1,14 @@
+import { execa } from 'execa';
+import { fileURLToPath } from 'node:url';
+
+/** The rescue agent run on this machine (not in a rescue system): it must be told its disks. */
+export const AGENT_ENTRY = fileURLToPath(new URL('../../netboot/agent/agent-entry.js', import.meta.url));
+
+export async function runAgent(args: { server: string; task: number; token: string; disks: string[] }): Promise<{ exitCode: number; output: string }> {
+  const r = await execa(process.execPath, ['--enable-source-maps', AGENT_ENTRY, '--server', args.server, '--task', String(args.task), '--token', args.token, ...args.disks.flatMap((d) => ['--disk', d])], {
+    reject: false,
+    all: true,
+    env: { LIFEBOAT_LOG_LEVEL: 'warn' },
+  });
+  return { exitCode: r.exitCode ?? -1, output: String(r.all) };
+}
