@@ -236,22 +236,24 @@ export function partitionDevice(disk: string, n: number): string {
   return /\d$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`;
 }
 
-/** Kernel order: sdb before sdaa, nvme2n1 before nvme10n1. */
+/** Kernel order: sdz before sdaa (letters count like digits), nvme2n1 before nvme10n1. */
 export function compareDevicePaths(a: string, b: string): number {
-  const runs = (s: string) => s.match(/\d+|\D+/g) ?? [];
-  const ra = runs(a);
-  const rb = runs(b);
-  for (let i = 0; i < Math.min(ra.length, rb.length); i++) {
-    const x = ra[i]!;
-    const y = rb[i]!;
+  const key = (s: string): Array<string | number> => {
+    const letters = /^(.*\/(?:sd|vd|hd|xvd))([a-z]+)$/.exec(s);
+    if (letters) return [letters[1]!, [...letters[2]!].reduce((n, c) => n * 26 + c.charCodeAt(0) - 96, 0)];
+    return (s.match(/\d+|\D+/g) ?? []).map((r) => (/^\d/.test(r) ? Number(r) : r));
+  };
+  const ka = key(a);
+  const kb = key(b);
+  for (let i = 0; i < Math.min(ka.length, kb.length); i++) {
+    const x = ka[i]!;
+    const y = kb[i]!;
     if (x === y) continue;
-    const dx = /^\d/.test(x);
-    const dy = /^\d/.test(y);
-    if (dx && dy) return Number(x) - Number(y);
-    if (dx !== dy) return dx ? -1 : 1;
-    return x.length - y.length || (x < y ? -1 : 1);
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    if (typeof x !== typeof y) return typeof x === 'number' ? -1 : 1;
+    return x < y ? -1 : 1;
   }
-  return ra.length - rb.length;
+  return ka.length - kb.length;
 }
 
 function invalid(message: string, details: Record<string, unknown> = {}): LifeboatError {
@@ -442,7 +444,7 @@ function needOf(c: Content, sourceBytes: number): Need {
 }
 
 function doesNotFitMessage(
-  source: Disk, target: TargetDisk, items: Array<{ content: Content; need: Need; partition: string }>, room: number, fixedBytes: number, defaultMapping: boolean, allTargets: TargetDisk[],
+  source: Disk, target: TargetDisk, items: Array<{ content: Content; need: Need; partition: string; short: boolean }>, room: number, fixedBytes: number, defaultMapping: boolean, allTargets: TargetDisk[],
 ): string {
   const where = `${target.path} (${formatBytes(target.size)})`;
   const mappingHint = defaultMapping && allTargets.length > 1
@@ -451,7 +453,6 @@ function doesNotFitMessage(
   if (room < 0 || items.length === 0) {
     return `the partitions of ${source.path} that keep their size (boot partitions, ESP, edited and unformatted ones) need ${formatBytes(fixedBytes)}, more than ${where} offers: use a bigger disk.${mappingHint}`;
   }
-  const totalNeed = items.reduce((s, x) => s + alignUp(x.need.bytes), 0);
   const describe = (x: (typeof items)[number]) => {
     const n = x.need;
     const why = n.reason === 'mkfs-minimum' ? `mkfs makes none smaller than ${formatBytes(n.minimumBytes)}`
@@ -459,15 +460,16 @@ function doesNotFitMessage(
       : `${formatBytes(n.usedBytes)} used + ${formatBytes(n.headroomBytes)} headroom`;
     return `${fsName(x.content)} needs ${formatBytes(n.bytes)} (${why})`;
   };
-  // The most one can get is the room left once every other one has its minimum.
-  const alone = items.filter((x) => alignUp(x.need.bytes) > room - (totalNeed - alignUp(x.need.bytes)));
-  const culprits = alone.length > 0 && alone.length < items.length ? alone : items;
+  // The ones the policy left short are named; what they can have is the room left once every
+  // other one has its own minimum.
+  const culprits = items.some((x) => x.short) ? items.filter((x) => x.short) : items;
+  const need = (xs: typeof items) => xs.reduce((s, x) => s + alignUp(x.need.bytes), 0);
+  const available = Math.max(0, room - need(items.filter((x) => !culprits.includes(x))));
   if (culprits.length === 1) {
     const x = culprits[0]!;
-    const available = Math.max(0, room - (totalNeed - alignUp(x.need.bytes)));
     return `${describe(x)}, but its partition ${x.partition} on ${where} can have at most ${formatBytes(available)}: use a bigger disk, or free space on the source and archive it again.${mappingHint}`;
   }
-  return `the filesystems of ${source.path} do not fit on ${where}: ${culprits.map(describe).join('; ')}; together ${formatBytes(totalNeed)}, and ${formatBytes(Math.max(0, room))} is available for them: use a bigger disk, or free space on the source and archive it again.${mappingHint}`;
+  return `the filesystems of ${source.path} do not fit on ${where}: ${culprits.map(describe).join('; ')}; together ${formatBytes(need(culprits))}, and ${formatBytes(available)} is available for them: use a bigger disk, or free space on the source and archive it again.${mappingHint}`;
 }
 
 interface DiskPlanResult {
@@ -491,7 +493,7 @@ function planDisk(
     const bytes = alignDown(target.size, sectorSize);
     const need = needOf(content, source.size);
     if (content.kind !== 'unsupported' && bytes < need.bytes) {
-      throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, [{ content, need, partition: target.path }], bytes, 0, defaultMapping, allTargets), { source: source.path, target: target.path });
+      throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, [{ content, need, partition: target.path, short: true }], bytes, 0, defaultMapping, allTargets), { source: source.path, target: target.path });
     }
     devices.set(source.path, target.path);
     bytesOf.set(source.path, bytes);
@@ -539,7 +541,7 @@ function planDisk(
   if (!sized.ok) {
     const items = ordered.flatMap((p, i) => {
       const c = contents.get(p.path);
-      return slots[i]!.mode === 'resizable' && c ? [{ content: c, need: needOf(c, slots[i]!.sourceBytes), partition: partitionDevice(target.path, p.number) }] : [];
+      return slots[i]!.mode === 'resizable' && c ? [{ content: c, need: needOf(c, slots[i]!.sourceBytes), partition: partitionDevice(target.path, p.number), short: sized.short.includes(i) }] : [];
     });
     throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, items, sized.room, sized.fixedBytes, defaultMapping, allTargets), { source: source.path, target: target.path });
   }

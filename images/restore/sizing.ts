@@ -56,7 +56,8 @@ export interface Need {
  * data there), and never less than what its mkfs accepts.
  */
 export function neededBytes(type: string, usedBytes: number, sourceBytes: number): Need {
-  const headroom = headroomBytes(usedBytes);
+  // Swap holds nothing to restore: it needs only what mkswap accepts.
+  const headroom = type === 'swap' ? 0 : headroomBytes(usedBytes);
   const minimumBytes = FILESYSTEM_MINIMUM_BYTES[type] ?? ALIGNMENT_BYTES;
   const wanted = usedBytes + headroom;
   const capped = Math.min(wanted, sourceBytes);
@@ -180,6 +181,8 @@ export type SizingResult =
       room: number;
       /** Bytes the fixed and edited slots take, alignment included. */
       fixedBytes: number;
+      /** The resizable slots the policy left below their minimum: the ones that do not fit. */
+      short: number[];
     };
 
 /**
@@ -209,7 +212,7 @@ export function sizeSlots(
   const fixedBytes = base - target.area.startBytes;
   const rules: SizeRule[] = slots.map((s) => (s.mode === 'resizable' ? policy : s.mode));
   const bytes = slots.map((s) => (s.mode === 'resizable' ? 0 : s.bytes));
-  if (target.area.endBytes < base) return { ok: false, room: target.area.endBytes - base, fixedBytes };
+  if (target.area.endBytes < base) return { ok: false, room: target.area.endBytes - base, fixedBytes, short: [] };
   if (variable.length === 0) return { ok: true, bytes, rules };
 
   if (policy === 'proportional') {
@@ -225,7 +228,7 @@ export function sizeSlots(
   }
 
   const minimum = (i: number) => slots[i]!.minimumBytes;
-  if (variable.reduce((sum, i) => sum + minimum(i), 0) > room) return { ok: false, room, fixedBytes };
+  if (variable.reduce((sum, i) => sum + minimum(i), 0) > room) return { ok: false, room, fixedBytes, short: variable.filter((i) => bytes[i]! < minimum(i)) };
 
   for (const i of variable) {
     if (bytes[i]! < minimum(i)) {
