@@ -419,7 +419,7 @@ function mapDisks(sources: Disk[], empty: Disk[], targets: TargetDisk[], edits: 
   const untouched = targets
     .filter((t) => !mappedTargets.has(t.path))
     .sort((a, b) => compareDevicePaths(a.path, b.path))
-    .map((t) => ({ path: t.path, bytes: t.size, why: 'no source disk maps to it: it is not read or written' }));
+    .map((t) => ({ path: t.path, bytes: t.size, why: 'no source disk maps to it; it is not read or written' }));
   return { pairs, dropped, untouched };
 }
 

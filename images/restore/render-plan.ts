@@ -239,8 +239,8 @@ function renderScript(plan: RestorePlan, steps: RestoreStep[]): string {
     out.push(`#   ${diskLine(d)}`);
     out.push(...partitionSummary(plan, d));
   }
-  for (const u of plan.untouchedDisks) out.push(`#   ${u.path} (${formatBytes(u.bytes)}): left untouched, ${u.why}`);
-  for (const d of plan.droppedDisks) out.push(`#   ${d.path}: not restored, ${d.why}`);
+  for (const u of plan.untouchedDisks) out.push(`#   ${u.path} (${formatBytes(u.bytes)}): left untouched (${u.why})`);
+  for (const d of plan.droppedDisks) out.push(`#   ${d.path} of the image: not restored (${d.why})`);
   if (plan.notes.length > 0) {
     out.push('#', '# Notes:');
     for (const n of plan.notes) out.push(`#   - ${n}`);
