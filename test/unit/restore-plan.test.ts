@@ -437,3 +437,10 @@ test('disks are ordered as the kernel names them', () => {
   const paths = ['/dev/sdaa', '/dev/sdb', '/dev/nvme10n1', '/dev/sda', '/dev/nvme2n1', '/dev/sdz'];
   assert.deepEqual([...paths].sort(compareDevicePaths), ['/dev/nvme2n1', '/dev/nvme10n1', '/dev/sda', '/dev/sdb', '/dev/sdz', '/dev/sdaa']);
 });
+
+test('an MBR image on a disk past 2 TiB: partitions stay within what MBR can address, and the plan says what is left unused', () => {
+  const p = plan({ manifest: mbrServer(), targetDisks: [disk('/dev/sdd', 3 * 1024 * GiB)], firmware: 'bios', policy: 'grow-last' });
+  const parts = p.disks[0]!.table!.partitions;
+  assert.ok(Math.max(...parts.map((x) => x.start + x.size)) <= 2 ** 32);
+  assert.ok(p.notes.some((n) => /\/dev\/sdd: an MBR partition table cannot address the last 1\.00 TiB of the disk/.test(n)), p.notes.join('\n'));
+});
