@@ -114,7 +114,9 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
     });
   };
 
+  let closed = false;
   const send = (socket: Socket, fields: PacketFields, to: Destination, mlog: Logger, what: string) => {
+    if (closed) return mlog.debug(`not sending ${what}: the server is closing`);
     let bytes: Buffer;
     try {
       bytes = encodePacket(fields);
@@ -122,10 +124,14 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
       mlog.error({ err: e }, `cannot build ${what}: ${(e as Error).message}`);
       return;
     }
-    socket.send(bytes, to.port, to.address, (err) => {
-      if (err) mlog.warn({ err, to }, `sending ${what} failed: ${err.message}`);
-      else mlog.debug({ to: `${to.address}:${to.port}`, bytes: bytes.length }, `sent ${what}`);
-    });
+    try {
+      socket.send(bytes, to.port, to.address, (err) => {
+        if (err) mlog.warn({ err, to }, `sending ${what} failed: ${err.message}`);
+        else mlog.debug({ to: `${to.address}:${to.port}`, bytes: bytes.length }, `sent ${what}`);
+      });
+    } catch (e) {
+      mlog.warn({ err: e, to }, `sending ${what} failed: ${(e as Error).message}`);
+    }
   };
 
   const askBootFor = async (client: BootClient, mlog: Logger): Promise<BootAnswer | null> => {
@@ -281,13 +287,12 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
 
   return {
     async close() {
+      closed = true;
       watchers?.stop();
-      if (pending.length > 0) {
-        try {
-          store?.commit(nowSeconds());
-        } catch (e) {
-          log.error({ err: e }, 'cannot write leases while closing');
-        }
+      try {
+        store?.commit(nowSeconds());
+      } catch (e) {
+        log.error({ err: e }, 'cannot write leases while closing');
       }
       await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.socket.close(() => resolve()))));
       log.info('DHCP stopped');
