@@ -627,10 +627,12 @@ function targetDirectory(mountpoint: string): string {
   return mountpoint === '/' ? TARGET_ROOT : posix.join(TARGET_ROOT, mountpoint);
 }
 
-function mountOptions(type: string, sourceOptions: string | undefined, subvolume: string | undefined): string[] {
+function mountOptions(type: string, sourceOptions: string | undefined, subvolume: string | undefined, hasDefaultSubvolume: boolean): string[] {
   const opts: string[] = [];
   if (type === 'btrfs') {
     if (subvolume !== undefined) opts.push(`subvol=${subvolume}`);
+    // The top itself, while another subvolume is the default that a plain mount would show.
+    else if (hasDefaultSubvolume) opts.push('subvolid=5');
     // Restored files are written compressed as the source wrote them.
     for (const o of (sourceOptions ?? '').split(',')) if (/^compress(-force)?(=|$)/.test(o)) opts.push(o);
   }
@@ -871,7 +873,7 @@ export function planRestore(input: PlanInput): RestorePlan {
     for (const a of c.archives) {
       const m = c.fs?.mounts?.find((x) => x.mountpoint === a.mountpoint);
       const directory = targetDirectory(a.mountpoint);
-      mounts.push({ device: fs.device, fstype: fs.type, mountpoint: a.mountpoint, directory, options: mountOptions(fs.type, m?.options ?? c.fs?.mountOptions, m?.subvolume) });
+      mounts.push({ device: fs.device, fstype: fs.type, mountpoint: a.mountpoint, directory, options: mountOptions(fs.type, m?.options ?? c.fs?.mountOptions, m?.subvolume, (fs.subvolumes ?? []).some((x) => x.isDefault)) });
       restores.push({
         archiveId: a.id, mountpoint: a.mountpoint, directory, device: fs.device, fstype: fs.type, usedBytes: a.usedBytes, tarBytes: a.tarBytes, volumes: a.volumes.length,
       });

@@ -366,6 +366,12 @@ test('btrfs: one mkfs, the subvolumes created (not snapper snapshots), each arch
   assert.deepEqual(fs.subvolumes, [{ path: '@', isDefault: true }, { path: '@home' }, { path: '@/.snapshots' }]);
   assert.deepEqual(p.mounts.map((x) => [x.mountpoint, x.options]), [['/', ['subvol=@', 'compress=zstd:3']], ['/home', ['subvol=@home', 'compress=zstd:3']], ['/boot/efi', []]]);
   assert.ok(p.notes.some((n) => /1 snapper snapshot subvolumes are not recreated/.test(n)));
+
+  // An archive of the volume's top, while @ is the default, mounts the top explicitly.
+  m.archives.push(archive('pool', '/pool', '/dev/sda3', 'btrfs', 4 * GiB));
+  root.mounts!.push({ mountpoint: '/pool', options: 'rw,noatime' });
+  const top = plan({ manifest: m, targetDisks: [disk('/dev/vda', 40 * GiB)] });
+  assert.deepEqual(top.mounts.find((x) => x.mountpoint === '/pool')!.options, ['subvolid=5']);
 });
 
 test('a filesystem on a whole disk (no partition table) becomes the whole target disk', () => {
