@@ -72,7 +72,7 @@ export async function openInterfaceSocket(options: { interface: string; port: nu
       socket.close();
       reject(
         hasErrno(e, 'EADDRINUSE')
-          ? new LifeboatError('LB_CONFLICT', `UDP port ${options.port} is already in use on ${options.interface}: stop the other DHCP server there, or use proxy mode beside it`, { port: options.port }, { cause: e })
+          ? new LifeboatError('LB_CONFLICT', `UDP port ${options.port} is already in use on ${options.interface} (another DHCP server on this host?): stop it, or run Lifeboat on a host without one`, { port: options.port }, { cause: e })
           : hasErrno(e, 'EACCES')
             ? new LifeboatError('LB_FORBIDDEN', `binding UDP port ${options.port} needs root or CAP_NET_BIND_SERVICE: run the server as root or grant the capability`, { port: options.port }, { cause: e })
             : e,
