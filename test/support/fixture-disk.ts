@@ -608,9 +608,17 @@ async function buildIntoCache(o: ResolvedOptions, host: HostInputs, final: strin
 export async function buildFixtureDisk(options: FixtureOptions): Promise<FixtureDisk> {
   const o = resolveOptions(options);
   const host = await findHostInputs();
-  const final = join(o.cacheDir, `${o.name}-${o.firmware}-${o.table}-${await cacheKey(o, host)}`);
+  const family = `${o.name}-${o.firmware}-${o.table}-`;
+  const final = join(o.cacheDir, `${family}${await cacheKey(o, host)}`);
   const cached = existsSync(join(final, 'fixture.json'));
-  if (!cached) await buildIntoCache(o, host, final);
+  if (!cached) {
+    await buildIntoCache(o, host, final);
+    // Entries of the same fixture under older keys (an edited builder, a new kernel) are dead weight.
+    for (const entry of await readdir(o.cacheDir)) {
+      const sameFixture = entry.startsWith(family) && /^[0-9a-f]{24}$/.test(entry.slice(family.length));
+      if (sameFixture && join(o.cacheDir, entry) !== final) await rm(join(o.cacheDir, entry), { recursive: true, force: true });
+    }
+  }
   const record = JSON.parse(await readFile(join(final, 'fixture.json'), 'utf8')) as CacheRecord;
   await mkdir(o.dir, { recursive: true });
   const path = join(o.dir, `${o.name}.img`);
