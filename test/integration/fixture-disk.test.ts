@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { makeWorld, sh } from '../support/world.js';
@@ -197,6 +198,20 @@ test('fixture hash changes when one byte of one file on /data changes', async (t
   blob[12345] = blob[12345]! ^ 1;
   await writeFile(join(dataDir, 'blobs/a.bin'), blob);
   assert.notEqual(await treeHash({ root: rootDir, data: dataDir }), disk.expected.hash);
+});
+
+test('a fresh build drops its own stale cache entries and leaves other fixtures alone', async (t) => {
+  const world = await makeWorld(t, 'fixture');
+  const cacheDir = join(world.dir, 'cache');
+  const stale = join(cacheDir, `it-prune-bios-gpt-${'0'.repeat(24)}`);
+  const other = join(cacheDir, `it-prune-bios-gpt-bios-gpt-${'1'.repeat(24)}`); // fixture 'it-prune-bios-gpt'
+  await mkdir(stale, { recursive: true });
+  await mkdir(other, { recursive: true });
+  const disk = await buildFixtureDisk({ dir: world.dir, firmware: 'bios', table: 'gpt', name: 'it-prune', cacheDir });
+  assert.equal(disk.cached, false);
+  assert.equal(existsSync(stale), false, 'the entry under an older key is gone');
+  assert.equal(existsSync(other), true, "another fixture's entry stays");
+  assert.equal((await readdir(cacheDir)).filter((e) => /^it-prune-bios-gpt-[0-9a-f]{24}$/.test(e)).length, 1, 'one entry for it-prune: the new one');
 });
 
 test('fixture builder refuses UEFI on an MBR table and disks too small for its layout, saying why', async (t) => {
