@@ -2,10 +2,11 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { makeWorld, type World } from '../support/world.js';
 import { createNamespace, createVethPair, runInNamespace, waitFor } from '../support/netns.js';
-import { rawExchange, runDhclient, runUdhcpc, startLifeboatDhcp, udhcpcBoundThenReleased, type RunningServer } from '../support/dhcp-lab.js';
+import { rawExchange, runDhclient, runUdhcpc, startLifeboatDhcp, udhcpcBound, udhcpcBoundThenReleased, type RunningServer } from '../support/dhcp-lab.js';
 import { readLeases } from '../../server/dhcp/lease-store.js';
 import { BOOTREQUEST, MessageType, Option, encode, encodePacket, macToBytes } from '../../server/dhcp/packet.js';
 
@@ -244,4 +245,28 @@ test('a request on another interface of the server is never answered, and the lo
   assert.equal(storedLeases(lab.dbPath).length, 0);
   // The served interface still works.
   assert.ok((await runUdhcpc(lab.world, lab.c, lab.cIf)).bound);
+});
+
+test('a reserved machine gets its reserved address, outside the pool', async (t) => {
+  const lab = await fullLab(t, { reservations: [{ mac: '52:54:00:77:00:01', address: '10.77.0.50' }] });
+  const r = await runUdhcpc(lab.world, lab.c, lab.cIf);
+  assert.equal(r.bound?.ip, '10.77.0.50', r.output);
+});
+
+test('a bound client renews by unicast and its lease is extended in the store', async (t) => {
+  const lab = await fullLab(t);
+  const client = await udhcpcBound(lab.world, lab.c, lab.cIf);
+  const address = client.bound.ip!;
+  const before = storedLeases(lab.dbPath).find((l) => l.address === address)!;
+  await sleep(1100);
+  process.kill(client.pid, 'SIGUSR1'); // udhcpc: renew now
+  const renewed = await waitFor('the renewal', () => lab.server.lines().find((l) => l.state === 'renewing' && l.address === address)).catch((e: Error) => {
+    throw new Error(`${e.message}\n${client.log()}\n${lab.server.log().slice(-2500)}`);
+  });
+  assert.equal(renewed.msg, `lease ${address} bound`);
+  const received = lab.server.lines().filter((l) => l.msg === 'received REQUEST').pop()!;
+  assert.equal(received.from, `${address}:68`, 'the renewal came by unicast from the bound address');
+  const after = storedLeases(lab.dbPath).find((l) => l.address === address)!;
+  assert.ok(after.expiresAt > before.expiresAt, 'the lease was extended');
+  await client.stop();
 });

@@ -68,7 +68,8 @@ function udhcpcScript(world: World, tag: string): { script: string; out: string 
     [
       '#!/bin/sh',
       'case "$1" in',
-      `  bound|renew) env > '${out}'; ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface" ;;`,
+      // Address first, then the record, written whole and renamed so the test never reads half a file.
+      `  bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"; env > '${out}.tmp' && mv '${out}.tmp' '${out}' ;;`,
       '  deconfig) ip addr flush dev "$interface" ;;',
       'esac',
       'exit 0',
@@ -93,6 +94,15 @@ export async function runUdhcpc(world: World, ns: string, iface: string, extra: 
   const { script, out } = udhcpcScript(world, `${iface}-${Date.now()}`);
   const r = await runInNamespace(ns, 'busybox', ['udhcpc', '-f', '-q', '-n', '-i', iface, '-t', String(tries), '-T', '1', '-A', '1', '-s', script, ...extra], { timeoutMs: 30000 });
   return { exitCode: r.exitCode ?? -1, bound: readEnvFile(out), output: `${r.stdout}\n${r.stderr}` };
+}
+
+/** udhcpc running in the background once bound; the caller may signal it (SIGUSR1 renews) and stops it. */
+export async function udhcpcBound(world: World, ns: string, iface: string, extra: string[] = []): Promise<Background & { bound: Record<string, string> }> {
+  const tag = `${iface}-${Date.now()}`;
+  const { script, out } = udhcpcScript(world, tag);
+  const bg = startInNamespace(world, ns, 'busybox', ['udhcpc', '-f', '-n', '-i', iface, '-t', '3', '-T', '1', '-A', '1', '-s', script, ...extra], join(world.dir, `udhcpc-${tag}.log`));
+  const bound = await waitFor('udhcpc to bind', () => readEnvFile(out) ?? undefined, 15000);
+  return { ...bg, bound };
 }
 
 /**
@@ -129,7 +139,7 @@ export async function runDhclient(world: World, ns: string, iface: string, confL
   const conf = join(world.dir, `dhclient-${tag}.conf`);
   const pidFile = join(world.dir, `dhclient-${tag}.pid`);
   const leaseFile = join(world.dir, `dhclient-${tag}.leases`);
-  writeFileSync(script, `#!/bin/sh\ncase "$reason" in BOUND|RENEW|REBOOT) env > '${out}';; esac\nexit 0\n`);
+  writeFileSync(script, `#!/bin/sh\ncase "$reason" in BOUND|RENEW|REBOOT) env > '${out}.tmp' && mv '${out}.tmp' '${out}';; esac\nexit 0\n`);
   chmodSync(script, 0o755);
   writeFileSync(conf, `${['timeout 20;', 'retry 1;', ...confLines].join('\n')}\n`);
   world.defer(() => {
