@@ -23,6 +23,8 @@ export interface ReadArchiveOptions {
   mode: 'list' | 'extract';
   /** Target directory for extract. */
   target?: string;
+  /** The filesystem extracted onto: FAT has no owners, modes, xattrs or ACLs to restore. */
+  targetFstype?: string;
   onProgress?: (compressedBytes: number) => void;
   signal?: AbortSignal;
 }
@@ -36,13 +38,16 @@ export interface ReadArchiveResult {
   streamError: LifeboatError | null;
 }
 
-export function tarReadArgs(entry: Pick<ArchiveEntry, 'compression'>, mode: 'list' | 'extract', target?: string): string[] {
+const NO_POSIX_METADATA = new Set(['vfat', 'msdos', 'exfat', 'ntfs', 'ntfs3']);
+
+export function tarReadArgs(entry: Pick<ArchiveEntry, 'compression'>, mode: 'list' | 'extract', target?: string, targetFstype?: string): string[] {
   const program = decompressProgram(entry.compression);
+  const extractOptions = targetFstype && NO_POSIX_METADATA.has(targetFstype) ? ['--no-same-owner', '--no-same-permissions', '--no-xattrs', '--no-acls', '--no-selinux'] : TAR_EXTRACT_OPTIONS;
   return [
     mode === 'list' ? '--list' : '--extract',
     '--file=-',
     ...(program ? [`--use-compress-program=${program}`] : []),
-    ...(mode === 'extract' ? [`--directory=${target}`, ...TAR_EXTRACT_OPTIONS] : []),
+    ...(mode === 'extract' ? [`--directory=${target}`, ...extractOptions] : []),
   ];
 }
 
@@ -62,7 +67,7 @@ function drained(stream: NodeJS.WritableStream): Promise<void> {
 export async function readArchive(source: string | VolumeOpener, entry: ArchiveEntry, options: ReadArchiveOptions): Promise<ReadArchiveResult> {
   const open = typeof source === 'string' ? fileVolumes(source) : source;
   if (options.mode === 'extract' && !options.target) throw new LifeboatError('LB_USAGE', 'extract needs a target directory');
-  const args = tarReadArgs(entry, options.mode, options.target);
+  const args = tarReadArgs(entry, options.mode, options.target, options.targetFstype);
   const tar = startTool('tar', args, { stdin: 'pipe', stdout: options.mode === 'list' ? 'pipe' : 'ignore', stderr: 'pipe', ...(options.signal ? { cancelSignal: options.signal } : {}) });
   let stderr = '';
   tar.stderr!.setEncoding('utf8');

@@ -18,6 +18,7 @@ export interface ExecuteOptions {
   open: VolumeOpener;
   onStep?: (step: RestoreStep, index: number, total: number) => void;
   onExtractProgress?: (archiveId: string, bytes: number, totalBytes: number) => void;
+  onNote?: (message: string) => void;
 }
 
 async function waitForDevices(paths: string[], timeoutMs = 15_000): Promise<void> {
@@ -43,6 +44,7 @@ export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, opt
         const result = await readArchive(options.open, entry, {
           mode: 'extract',
           target: step.directory,
+          targetFstype: step.fstype,
           onProgress: (bytes) => options.onExtractProgress?.(entry.id, bytes, entryBytes),
         });
         const damaged = result.damaged[0];
@@ -51,7 +53,10 @@ export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, opt
         extractedBytes += entryBytes;
         continue;
       }
-      await runTool(step.command[0]!, step.command.slice(1), { ...(step.input !== undefined ? { input: step.input } : {}), purpose: step.description });
+      const useFallback = step.fallback !== undefined && !existsSync(step.fallback.whenMissing);
+      const command = useFallback ? step.fallback!.command : step.command;
+      if (useFallback) options.onNote?.(step.fallback!.description);
+      await runTool(command[0]!, command.slice(1), { ...(step.input !== undefined ? { input: step.input } : {}), purpose: useFallback ? step.fallback!.description : step.description });
       if (step.stage === 'partition') {
         const disk = plan.disks.find((d) => step.command.includes(d.target));
         if (disk?.table) {

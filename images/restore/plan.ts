@@ -53,6 +53,8 @@ export interface PlanInput {
   edits?: PlanEdits;
   /** The target machine's firmware, as the rescue agent sees it (/sys/firmware/efi). */
   firmware: Firmware;
+  /** Where the restored system is assembled; default /mnt/lifeboat (tests outside the rescue system use their own). */
+  targetRoot?: string;
 }
 
 export type PartitionRole = 'bios-boot' | 'esp' | 'extended' | 'filesystem' | 'swap' | 'empty';
@@ -623,8 +625,8 @@ function depth(mountpoint: string): number {
   return mountpoint === '/' ? 0 : mountpoint.split('/').filter(Boolean).length;
 }
 
-function targetDirectory(mountpoint: string): string {
-  return mountpoint === '/' ? TARGET_ROOT : posix.join(TARGET_ROOT, mountpoint);
+function targetDirectory(mountpoint: string, root: string): string {
+  return mountpoint === '/' ? root : posix.join(root, mountpoint);
 }
 
 function mountOptions(type: string, sourceOptions: string | undefined, subvolume: string | undefined, hasDefaultSubvolume: boolean): string[] {
@@ -770,6 +772,7 @@ function checkFstab(layout: Layout, plan: Pick<RestorePlan, 'filesystems' | 'swa
 export function planRestore(input: PlanInput): RestorePlan {
   checkInput(input);
   const { manifest, targetDisks, policy, firmware } = input;
+  const root = input.targetRoot ?? TARGET_ROOT;
   const edits = input.edits ?? {};
   const layout = manifest.layout;
   const notes: string[] = [...(layout.notes ?? []).map((n) => `probe: ${n}`)];
@@ -872,7 +875,7 @@ export function planRestore(input: PlanInput): RestorePlan {
     const c = contents.get(fs.source) as Extract<Content, { kind: 'filesystem' }>;
     for (const a of c.archives) {
       const m = c.fs?.mounts?.find((x) => x.mountpoint === a.mountpoint);
-      const directory = targetDirectory(a.mountpoint);
+      const directory = targetDirectory(a.mountpoint, root);
       mounts.push({ device: fs.device, fstype: fs.type, mountpoint: a.mountpoint, directory, options: mountOptions(fs.type, m?.options ?? c.fs?.mountOptions, m?.subvolume, (fs.subvolumes ?? []).some((x) => x.isDefault)) });
       restores.push({
         archiveId: a.id, mountpoint: a.mountpoint, directory, device: fs.device, fstype: fs.type, usedBytes: a.usedBytes, tarBytes: a.tarBytes, volumes: a.volumes.length,
@@ -885,7 +888,7 @@ export function planRestore(input: PlanInput): RestorePlan {
   if (bootloader.kind === 'grub-efi' || bootloader.kind === 'systemd-boot') {
     // The bootloader step writes to the ESP: it must be mounted even when no archive of it exists.
     if (!mounts.some((m) => m.device === bootloader.espDevice)) {
-      mounts.push({ device: bootloader.espDevice, fstype: 'vfat', mountpoint: bootloader.efiDirectory, directory: targetDirectory(bootloader.efiDirectory), options: [] });
+      mounts.push({ device: bootloader.espDevice, fstype: 'vfat', mountpoint: bootloader.efiDirectory, directory: targetDirectory(bootloader.efiDirectory, root), options: [] });
     }
   }
   const byDepth = (a: { mountpoint: string }, b: { mountpoint: string }) => depth(a.mountpoint) - depth(b.mountpoint) || (a.mountpoint < b.mountpoint ? -1 : a.mountpoint > b.mountpoint ? 1 : 0);
@@ -899,7 +902,7 @@ export function planRestore(input: PlanInput): RestorePlan {
     version: manifest.version,
     policy,
     firmware,
-    targetRoot: TARGET_ROOT,
+    targetRoot: root,
     disks,
     untouchedDisks: mapping.untouched,
     droppedDisks: mapping.dropped,

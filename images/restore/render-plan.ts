@@ -19,6 +19,11 @@ export interface CommandStep {
   command: string[];
   /** Fed on stdin (the sfdisk script). */
   input?: string;
+  /**
+   * What to run instead when `whenMissing` does not exist: the restored system may not carry the
+   * tool the step uses (a minimal system without grub-install), and the rescue system's own does.
+   */
+  fallback?: { whenMissing: string; description: string; command: string[] };
 }
 
 export interface ExtractStep {
@@ -142,8 +147,8 @@ function alignDown(bytes: number, unit: number): number {
 
 export function renderPlan(plan: RestorePlan): RenderedPlan {
   const steps: RestoreStep[] = [];
-  const run = (stage: RestoreStage, description: string, command: string[], input?: string) =>
-    steps.push(input === undefined ? { kind: 'command', stage, description, command } : { kind: 'command', stage, description, command, input });
+  const run = (stage: RestoreStage, description: string, command: string[], input?: string, fallback?: CommandStep['fallback']) =>
+    steps.push({ kind: 'command', stage, description, command, ...(input === undefined ? {} : { input }), ...(fallback ? { fallback } : {}) });
   const root = plan.targetRoot;
 
   for (const d of plan.disks) run('wipe', `Erase old partition table and filesystem signatures on ${d.target}`, ['wipefs', '-a', d.target]);
@@ -175,31 +180,52 @@ export function renderPlan(plan: RestorePlan): RenderedPlan {
     run('mkfs', `Make ${what}`, ['mkswap', ...(s.uuid ? ['-U', s.uuid] : []), ...(s.label ? ['-L', s.label] : []), s.device]);
   }
 
-  for (const m of plan.mounts) {
-    run('mount', `Create the mount point ${m.directory}`, ['mkdir', '-p', m.directory]);
-    run('mount', `Mount ${m.device} (${m.fstype}) as ${m.mountpoint} of the restored system`, ['mount', '-t', m.fstype, ...(m.options.length > 0 ? ['-o', m.options.join(',')] : []), m.device, m.directory]);
-  }
-
-  for (const r of plan.restores) {
+  // Each filesystem is mounted just before its own archive is extracted, parents first: the
+  // directory a child is mounted on then gets its owner, mode and times from the parent's archive
+  // instead of being hidden under the child's mount with the time mkdir made it.
+  const extract = (r: RestorePlan['restores'][number]) =>
     steps.push({
       kind: 'extract', stage: 'restore', archiveId: r.archiveId, directory: r.directory, fstype: r.fstype, device: r.device,
       description: `Extract archive "${r.archiveId}" (${r.mountpoint}, ${formatBytes(r.usedBytes)} used, ${r.volumes} volume${r.volumes === 1 ? '' : 's'}) into ${r.directory}`,
     });
+  const extracted = new Set<string>();
+  for (const m of plan.mounts) {
+    run('mount', `Create the mount point ${m.directory}`, ['mkdir', '-p', m.directory]);
+    run('mount', `Mount ${m.device} (${m.fstype}) as ${m.mountpoint} of the restored system`, ['mount', '-t', m.fstype, ...(m.options.length > 0 ? ['-o', m.options.join(',')] : []), m.device, m.directory]);
+    for (const r of plan.restores.filter((x) => x.directory === m.directory && x.device === m.device)) {
+      extract(r);
+      extracted.add(r.archiveId);
+    }
   }
+  for (const r of plan.restores) if (!extracted.has(r.archiveId)) extract(r);
 
   const b = plan.bootloader;
   const chrootMounts = b.kind !== 'none';
   if (chrootMounts) {
+    run('bootloader', 'Make sure the restored system has /dev, /proc and /sys to mount on', ['mkdir', '-p', `${root}/dev`, `${root}/proc`, `${root}/sys`]);
     run('bootloader', 'Give the restored system /dev for the bootloader installer', ['mount', '--bind', '/dev', `${root}/dev`]);
     run('bootloader', 'Give the restored system /proc', ['mount', '-t', 'proc', 'proc', `${root}/proc`]);
     run('bootloader', 'Give the restored system /sys', ['mount', '-t', 'sysfs', 'sysfs', `${root}/sys`]);
   }
   if (b.kind === 'grub-pc') {
-    run('bootloader', `Install GRUB (BIOS) into the boot sector of ${b.disk}: ${b.why}`, ['chroot', root, 'grub-install', '--target=i386-pc', b.disk]);
+    run('bootloader', `Install GRUB (BIOS) into the boot sector of ${b.disk}: ${b.why}`, ['chroot', root, 'grub-install', '--target=i386-pc', b.disk], undefined, {
+      whenMissing: `${root}/usr/sbin/grub-install`,
+      description: `the restored system has no grub-install: the rescue system's GRUB writes the boot sector of ${b.disk} and ${root}/boot/grub`,
+      command: ['grub-install', '--target=i386-pc', `--boot-directory=${root}/boot`, b.disk],
+    });
   } else if (b.kind === 'grub-efi' || b.kind === 'systemd-boot') {
     if (b.kind === 'grub-efi') {
-      run('bootloader', `Install GRUB (UEFI) on the ESP ${b.espDevice} as EFI/${b.bootloaderId}`, ['chroot', root, 'grub-install', `--target=${b.grubTarget}`, `--efi-directory=${b.efiDirectory}`, `--bootloader-id=${b.bootloaderId}`, '--no-nvram']);
-      run('bootloader', `Install GRUB at the firmware's fallback path ${b.removablePath} too, so the disk boots with no boot entry`, ['chroot', root, 'grub-install', `--target=${b.grubTarget}`, `--efi-directory=${b.efiDirectory}`, '--removable', '--no-nvram']);
+      const esp = `${root}${b.efiDirectory === '/' ? '' : b.efiDirectory}`;
+      run('bootloader', `Install GRUB (UEFI) on the ESP ${b.espDevice} as EFI/${b.bootloaderId}`, ['chroot', root, 'grub-install', `--target=${b.grubTarget}`, `--efi-directory=${b.efiDirectory}`, `--bootloader-id=${b.bootloaderId}`, '--no-nvram'], undefined, {
+        whenMissing: `${root}/usr/sbin/grub-install`,
+        description: `the restored system has no grub-install: the ESP restored from the image must already hold ${b.loader}`,
+        command: ['test', '-f', `${esp}/${b.loader}`],
+      });
+      run('bootloader', `Install GRUB at the firmware's fallback path ${b.removablePath} too, so the disk boots with no boot entry`, ['chroot', root, 'grub-install', `--target=${b.grubTarget}`, `--efi-directory=${b.efiDirectory}`, '--removable', '--no-nvram'], undefined, {
+        whenMissing: `${root}/usr/sbin/grub-install`,
+        description: `the restored system has no grub-install: copy ${b.loader} to the fallback path ${b.removablePath} unless the image already has one there`,
+        command: ['sh', '-c', '[ -e "$2" ] || install -D -m 0644 "$1" "$2"', 'sh', `${esp}/${b.loader}`, `${esp}/${b.removablePath}`],
+      });
     } else {
       // bootctl also fills the fallback path EFI/BOOT; the entry is made below like GRUB's.
       run('bootloader', `Install systemd-boot on the ESP ${b.espDevice}`, ['chroot', root, 'bootctl', 'install', `--esp-path=${b.efiDirectory}`, '--no-variables']);
@@ -221,7 +247,7 @@ const STAGE_TITLES: Record<RestoreStage, string> = {
   wipe: 'wipe: forget what the target disks held',
   partition: 'partition: the source tables, sized for these disks',
   mkfs: 'mkfs: filesystems and swap with their original UUIDs and labels',
-  mount: `mount: the restored system, parents first`,
+  mount: 'mount: the restored system, parents first, each just before its archive',
   restore: 'restore: the archives, extracted by the rescue agent (verified volumes, GNU tar with xattrs and ACLs)',
   bootloader: 'bootloader',
   unmount: 'unmount',
@@ -255,7 +281,9 @@ function renderScript(plan: RestorePlan, steps: RestoreStep[]): string {
     out.push(`# ${s.description}`);
     if (s.kind === 'extract') continue;
     const line = commandLine(s.command[0]!, s.command.slice(1));
-    if (s.input === undefined) {
+    if (s.fallback) {
+      out.push(`if [ -e ${s.fallback.whenMissing} ]; then`, `  ${line}`, `else  # ${s.fallback.description}`, `  ${commandLine(s.fallback.command[0]!, s.fallback.command.slice(1))}`, 'fi');
+    } else if (s.input === undefined) {
       out.push(line);
     } else {
       out.push(`${line} <<'EOF'`, s.input.replace(/\n$/, ''), 'EOF');

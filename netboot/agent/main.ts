@@ -28,11 +28,12 @@ export async function agentMain(argv: string[]): Promise<number> {
       task: { type: 'string' },
       token: { type: 'string' },
       disk: { type: 'string', multiple: true },
+      'target-root': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    process.stdout.write('Usage: lifeboat-agent [--server URL --task ID --token TOKEN] [--disk DEV]...\nReads lifeboat.server/task/token from /proc/cmdline when not given.\n');
+    process.stdout.write('Usage: lifeboat-agent [--server URL --task ID --token TOKEN] [--disk DEV]... [--target-root DIR]\nReads lifeboat.server/task/token from /proc/cmdline when not given.\n');
     return 0;
   }
   const cmdline = parseKernelCmdline(await readFile('/proc/cmdline', 'utf8').catch(() => ''));
@@ -57,7 +58,7 @@ export async function agentMain(argv: string[]): Promise<number> {
     const task = await client.task();
     say(`task ${task.id}: ${task.kind}${task.image ? ` ${task.image.name}@${task.image.version}` : task.upload ? ` as ${task.upload.image}` : ''}`);
     await client.progress({ stage: 'boot', message: `rescue agent started on ${task.mac}` }, true);
-    const options = disks?.length ? { disks } : {};
+    const options = { ...(disks?.length ? { disks } : {}), ...(values['target-root'] ? { targetRoot: values['target-root'] } : {}) };
     const result = task.kind === 'nuke' ? await runNuke(task, client, options) : task.kind === 'capture' ? await runCapture(task, client, options) : await runCompare(task, client);
     report = { ok: true, result };
     say(`task ${task.id} done`);

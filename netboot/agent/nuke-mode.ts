@@ -17,7 +17,7 @@ import type { AgentClient } from './server-client.js';
  * wipe, partition, mkfs, restore and reinstall the bootloader. Nothing is written before the
  * verification and the plan have both succeeded.
  */
-export async function runNuke(task: AgentTask, client: AgentClient, options: { disks?: string[] }): Promise<Record<string, unknown>> {
+export async function runNuke(task: AgentTask, client: AgentClient, options: { disks?: string[]; targetRoot?: string }): Promise<Record<string, unknown>> {
   if (!task.image) throw new LifeboatError('LB_INVALID', `task ${task.id} names no image to restore`);
   const image = task.image;
   const source = await openImageSource(image, (m) => say(m));
@@ -33,7 +33,7 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
     const targetDisks = await listLocalDisks(options.disks);
     if (targetDisks.length === 0) throw new LifeboatError('LB_NOT_FOUND', 'this machine has no writable disk to restore onto');
     await client.progress({ stage: 'plan', message: `${targetDisks.map((d) => `${d.path} ${formatBytes(d.size)}`).join(', ')}; ${firmware}` }, true);
-    const plan = planRestore({ manifest, targetDisks, policy: task.options.policy ?? 'proportional', firmware });
+    const plan = planRestore({ manifest, targetDisks, policy: task.options.policy ?? 'proportional', firmware, ...(options.targetRoot ? { targetRoot: options.targetRoot } : {}) });
     const rendered = renderPlan(plan);
     process.stdout.write(rendered.script);
     await client.putFile('restore-plan.sh', rendered.script);
@@ -58,6 +58,7 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
           void client.progress({ stage, message: step.description }, true);
         }
       },
+      onNote: (m) => say(m),
       onExtractProgress: (id, bytes, totalBytes) => void client.progress({ stage: 'restore', message: id, bytes, totalBytes, rate: bytes / Math.max(0.001, (Date.now() - started) / 1000) }),
     });
     await runTool('sync', []);

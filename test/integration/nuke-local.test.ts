@@ -49,7 +49,7 @@ test('nuke onto a larger disk: verified, partitions grown, every file restored w
   const dev = await attachLoop(world, target, { partitions: true });
   const { id, token } = await server.taskWithToken('nuke', '52:54:00:aa:00:01', 'golden', { policy: 'proportional' });
 
-  const agent = await runAgent({ server: server.url, task: id, token, disks: [dev] });
+  const agent = await runAgent({ server: server.url, task: id, token, disks: [dev], targetRoot: join(world.dir, 'target-root') });
   assert.equal(agent.exitCode, 0, agent.output);
   const task = await taskState(server, id);
   assert.equal(task.state, 'done', `${task.errorCode} ${task.error}\n${agent.output}`);
@@ -95,7 +95,7 @@ test('an image that cannot fit and a damaged volume are refused before the disk 
   const before = await sha256(small);
 
   const tooBig = await server.taskWithToken('nuke', '52:54:00:aa:00:02', 'golden');
-  const r1 = await runAgent({ server: server.url, task: tooBig.id, token: tooBig.token, disks: [dev] });
+  const r1 = await runAgent({ server: server.url, task: tooBig.id, token: tooBig.token, disks: [dev], targetRoot: join(world.dir, 'target-root') });
   assert.equal(r1.exitCode, 0, r1.output);
   const t1 = await taskState(server, tooBig.id);
   assert.equal(t1.state, 'failed');
@@ -116,7 +116,7 @@ test('an image that cannot fit and a damaged volume are refused before the disk 
   const bigDev = await attachLoop(world, big, { partitions: true });
   const bigBefore = await sha256(big);
   const bad = await server.taskWithToken('nuke', '52:54:00:aa:00:03', 'broken');
-  const r2 = await runAgent({ server: server.url, task: bad.id, token: bad.token, disks: [bigDev] });
+  const r2 = await runAgent({ server: server.url, task: bad.id, token: bad.token, disks: [bigDev], targetRoot: join(world.dir, 'target-root') });
   assert.equal(r2.exitCode, 0, r2.output);
   const t2 = await taskState(server, bad.id);
   assert.equal(t2.state, 'failed');

@@ -49,21 +49,27 @@ mkfs.ext4 -F -U 3f1e8a52-1c6d-4b8e-9a71-2d5c0e4b7a13 -L rootfs -O none,has_journ
 # Make swap on /dev/vda4, UUID 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d
 mkswap -U 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d /dev/vda4
 
-### mount: the restored system, parents first
+### mount: the restored system, parents first, each just before its archive
 # Create the mount point /mnt/lifeboat
 mkdir -p /mnt/lifeboat
 # Mount /dev/vda3 (ext4) as / of the restored system
 mount -t ext4 /dev/vda3 /mnt/lifeboat
+
+### restore: the archives, extracted by the rescue agent (verified volumes, GNU tar with xattrs and ACLs)
+# Extract archive "root" (/, 4.00 GiB used, 1 volume) into /mnt/lifeboat
+
+### mount: the restored system, parents first, each just before its archive
 # Create the mount point /mnt/lifeboat/boot/efi
 mkdir -p /mnt/lifeboat/boot/efi
 # Mount /dev/vda2 (vfat) as /boot/efi of the restored system
 mount -t vfat /dev/vda2 /mnt/lifeboat/boot/efi
 
 ### restore: the archives, extracted by the rescue agent (verified volumes, GNU tar with xattrs and ACLs)
-# Extract archive "root" (/, 4.00 GiB used, 1 volume) into /mnt/lifeboat
 # Extract archive "boot-efi" (/boot/efi, 6.00 MiB used, 1 volume) into /mnt/lifeboat/boot/efi
 
 ### bootloader
+# Make sure the restored system has /dev, /proc and /sys to mount on
+mkdir -p /mnt/lifeboat/dev /mnt/lifeboat/proc /mnt/lifeboat/sys
 # Give the restored system /dev for the bootloader installer
 mount --bind /dev /mnt/lifeboat/dev
 # Give the restored system /proc
@@ -71,9 +77,17 @@ mount -t proc proc /mnt/lifeboat/proc
 # Give the restored system /sys
 mount -t sysfs sysfs /mnt/lifeboat/sys
 # Install GRUB (UEFI) on the ESP /dev/vda2 as EFI/debian
-chroot /mnt/lifeboat grub-install --target=x86_64-efi --efi-directory=/boot/efi --bootloader-id=debian --no-nvram
+if [ -e /mnt/lifeboat/usr/sbin/grub-install ]; then
+  chroot /mnt/lifeboat grub-install --target=x86_64-efi --efi-directory=/boot/efi --bootloader-id=debian --no-nvram
+else  # the restored system has no grub-install: the ESP restored from the image must already hold EFI/debian/shimx64.efi
+  test -f /mnt/lifeboat/boot/efi/EFI/debian/shimx64.efi
+fi
 # Install GRUB at the firmware's fallback path EFI/BOOT/BOOTX64.EFI too, so the disk boots with no boot entry
-chroot /mnt/lifeboat grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram
+if [ -e /mnt/lifeboat/usr/sbin/grub-install ]; then
+  chroot /mnt/lifeboat grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram
+else  # the restored system has no grub-install: copy EFI/debian/shimx64.efi to the fallback path EFI/BOOT/BOOTX64.EFI unless the image already has one there
+  sh -c '[ -e "$2" ] || install -D -m 0644 "$1" "$2"' sh /mnt/lifeboat/boot/efi/EFI/debian/shimx64.efi /mnt/lifeboat/boot/efi/EFI/BOOT/BOOTX64.EFI
+fi
 # Add the firmware boot entry "debian" for EFI/debian/shimx64.efi on /dev/vda partition 2
 efibootmgr --create --disk /dev/vda --part 2 --label debian --loader '\\EFI\\debian\\shimx64.efi'
 
@@ -214,6 +228,7 @@ test('UEFI bootloader steps: GRUB into the vendor directory and the fallback pat
   const plan = planRestore({ manifest: debianVm(), targetDisks: [disk('/dev/nvme0n1', 40 * GiB)], policy: 'grow-last', firmware: 'uefi' });
   const boot = commands(renderPlan(plan).steps).filter((s) => s.stage === 'bootloader').map((s) => s.command);
   assert.deepEqual(boot, [
+    ['mkdir', '-p', '/mnt/lifeboat/dev', '/mnt/lifeboat/proc', '/mnt/lifeboat/sys'],
     ['mount', '--bind', '/dev', '/mnt/lifeboat/dev'],
     ['mount', '-t', 'proc', 'proc', '/mnt/lifeboat/proc'],
     ['mount', '-t', 'sysfs', 'sysfs', '/mnt/lifeboat/sys'],
@@ -227,6 +242,12 @@ test('BIOS bootloader step: grub-install --target=i386-pc on the mapped boot dis
   const plan = planRestore({ manifest: mbrServer(), targetDisks: [disk('/dev/sda', 60 * GiB)], policy: 'grow-last', firmware: 'bios' });
   const { steps } = renderPlan(plan);
   assert.deepEqual(argv(steps, 'chroot'), [['chroot', '/mnt/lifeboat', 'grub-install', '--target=i386-pc', '/dev/sda']]);
+  // A restored system without grub-install gets the rescue system's, writing into its /boot.
+  assert.deepEqual(commands(steps).find((s) => s.command[0] === 'chroot')!.fallback, {
+    whenMissing: '/mnt/lifeboat/usr/sbin/grub-install',
+    description: "the restored system has no grub-install: the rescue system's GRUB writes the boot sector of /dev/sda and /mnt/lifeboat/boot/grub",
+    command: ['grub-install', '--target=i386-pc', '--boot-directory=/mnt/lifeboat/boot', '/dev/sda'],
+  });
   assert.deepEqual(commands(steps).filter((s) => s.stage === 'unmount').map((s) => s.command.join(' ')), [
     'umount /mnt/lifeboat/sys', 'umount /mnt/lifeboat/proc', 'umount /mnt/lifeboat/dev',
     'umount /mnt/lifeboat/home', 'umount /mnt/lifeboat/boot', 'umount /mnt/lifeboat',
