@@ -60,7 +60,8 @@ function requireOption<T>(value: T | undefined, name: string): T {
  * every packet not answered, log why.
  */
 export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpServer> {
-  const log = (options.logger ?? componentLogger('dhcp')).child({ interface: options.interface, mode: options.mode });
+  // Whatever logger the caller passes, these lines say component 'dhcp' (pino: the last binding wins).
+  const log = (options.logger ?? componentLogger('dhcp')).child({ component: 'dhcp', interface: options.interface, mode: options.mode });
   const ports = { server: options.port ?? 67, client: options.clientPort ?? 68, proxy: options.proxyPort ?? 4011 };
   interfaceIndex(options.interface); // fail early with the list of interfaces
   ipToInt(options.serverAddress);
