@@ -129,12 +129,37 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     });
   }
 
-  function refuse(rinfo: dgram.RemoteInfo, request: TftpRequest | null, code: number, message: string, level: 'warn' | 'info' = 'warn'): void {
+  function refuse(rinfo: dgram.RemoteInfo, request: TftpRequest | null, code: number, message: string, level: 'warn' | 'info' = 'warn'): false {
     log[level]({ client: clientOf(rinfo), file: request?.file, kind: request?.kind, code, reason: message }, 'tftp request refused');
     sendError(rinfo, code, message);
+    return false;
   }
 
+  /**
+   * Clients whose request is being handled, by address and port (the client's transfer
+   * identifier). A client that hears nothing soon enough sends its request again from the same
+   * port; a second transfer to that port would interleave its blocks with the first one's (curl
+   * then times out), so the repeat is dropped: the first transfer's own retransmission answers it.
+   */
+  const active = new Set<string>();
+
   async function onPacket(packet: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
+    const key = `${rinfo.address}|${rinfo.port}`;
+    if (active.has(key)) {
+      log.debug({ client: clientOf(rinfo) }, 'tftp repeated request ignored: a transfer to this client port is in progress');
+      return;
+    }
+    active.add(key);
+    let handedOver = false;
+    try {
+      handedOver = await handleRequest(packet, rinfo, () => active.delete(key));
+    } finally {
+      if (!handedOver) active.delete(key);
+    }
+  }
+
+  /** Returns true when a transfer was started; `ended` is then called when it ends. */
+  async function handleRequest(packet: Buffer, rinfo: dgram.RemoteInfo, ended: () => void): Promise<boolean> {
     const parsed = parseRequest(packet);
     if (!parsed.ok) return refuse(rinfo, null, TFTP_ERROR.ILLEGAL_OPERATION, `Illegal TFTP operation: ${parsed.reason}`);
     const request = parsed.request;
@@ -215,6 +240,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
         if (finished) return;
         finished = true;
         transfers.delete(id);
+        ended();
         readStream?.destroy();
         void opened.handle.close().catch(() => {});
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
@@ -227,6 +253,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     });
     transfers.set(id, { abort: () => transfer.get.abort('server is shutting down'), done });
     tlog.debug({ blksize: negotiated.blksize, windowsize: negotiated.windowsize, size: opened.size }, 'tftp transfer starting');
+    return true;
   }
 
   socket.on('message', (packet, rinfo) => {

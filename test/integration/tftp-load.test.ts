@@ -1,0 +1,158 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { execa } from 'execa';
+import { pino } from 'pino';
+import { makeWorld } from '../support/world.js';
+import { startTftpServer, type TftpServerOptions } from '../../server/tftp/tftp-server.js';
+
+/** Many clients at once, and clients on a network that loses packets. */
+
+type Line = Record<string, unknown>;
+
+async function serve(t: TestContext, root: string, extra: Partial<TftpServerOptions> = {}) {
+  const lines: Line[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Line);
+      done();
+    },
+  });
+  const server = await startTftpServer({ root, host: '127.0.0.1', port: 0, logger: pino({ level: 'info' }, sink), ...extra });
+  t.after(() => server.close());
+  return { port: server.address.port, lines };
+}
+
+test('200 simultaneous curl downloads all arrive byte for byte', async (t) => {
+  const world = await makeWorld(t, 'lb-tftp');
+  const root = join(world.dir, 'root');
+  await mkdir(root);
+  const files = [randomBytes(1024 * 1024), randomBytes(1024 * 1024 + 777), randomBytes(256 * 1024), randomBytes(1432 * 100)];
+  await Promise.all(files.map((bytes, i) => writeFile(join(root, `f${i}`), bytes)));
+  const { port, lines } = await serve(t, root);
+
+  const clients = Array.from({ length: 200 }, (_, i) => ({ i, file: i % files.length, blksize: [1432, 512, 1468, 8192][i % 4]! }));
+  // One shell starts all 200 curls: spawning them one by one from this process (which also runs
+  // the server) blocks its event loop for seconds, and the clients would time out waiting.
+  const script = clients
+    .map((c) => `(curl -sS --max-time 120 -o out-${c.i} --tftp-blksize ${c.blksize} tftp://127.0.0.1:${port}/f${c.file} 2>err-${c.i}; echo $? >rc-${c.i}) &`)
+    .join('\n');
+  await execa('bash', ['-c', `${script}\nwait`], { cwd: world.dir, timeout: 300_000 });
+  const failed: string[] = [];
+  for (const c of clients) {
+    const rc = (await readFile(join(world.dir, `rc-${c.i}`), 'utf8')).trim();
+    if (rc !== '0') failed.push(`client ${c.i}: curl exited ${rc}: ${await readFile(join(world.dir, `err-${c.i}`), 'utf8')}`);
+  }
+  assert.deepEqual(failed, [], 'every curl exits 0');
+  for (const c of clients) {
+    const got = await readFile(join(world.dir, `out-${c.i}`));
+    assert.ok(got.equals(files[c.file]!), `client ${c.i} (f${c.file}, blksize ${c.blksize}) got different bytes`);
+  }
+  assert.equal(lines.filter((l) => l.msg === 'tftp transfer done').length, 200);
+  assert.equal(lines.filter((l) => l.msg === 'tftp transfer failed').length, 0);
+});
+
+/**
+ * An RFC 7440 receiver that loses packets on purpose: DATA blocks the first time they arrive
+ * (in the middle and at the tail of windows), some of its own ACKs, and it sends some ACKs twice.
+ * On a gap it acknowledges the last block it has in order, as RFC 7440 asks; when nothing arrives
+ * for a while it repeats its last ACK.
+ */
+async function lossyGet(port: number, file: string, blksize: number, windowsize: number): Promise<Buffer> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const chunks: Buffer[] = [];
+  const timesSeen = new Map<number, number>();
+  let serverPort = 0;
+  let expected = 1;
+  let inWindow = 0;
+  let gapAcked = false;
+  let acksSent = 0;
+  let lastAck = 0;
+  const ack = (n: number): void => {
+    lastAck = n;
+    acksSent++;
+    if (acksSent % 17 === 0) return; // this ACK is lost
+    const packet = Buffer.from([0, 4, n >> 8, n & 0xff]);
+    socket.send(packet, serverPort, '127.0.0.1');
+    if (acksSent % 11 === 0) socket.send(packet, serverPort, '127.0.0.1'); // and this one duplicated
+  };
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      let idle = setInterval(() => serverPort && ack(lastAck), 150);
+      const finish = (error?: Error): void => {
+        clearInterval(idle);
+        if (error) reject(error);
+        else resolve(Buffer.concat(chunks));
+      };
+      socket.on('message', (msg, rinfo) => {
+        clearInterval(idle);
+        idle = setInterval(() => serverPort && ack(lastAck), 150);
+        const opcode = msg.readUInt16BE(0);
+        if (opcode === 5) return finish(new Error(`server error ${msg.readUInt16BE(2)}: ${msg.toString('latin1', 4, msg.length - 1)}`));
+        if (opcode === 6) {
+          serverPort = rinfo.port;
+          return ack(0);
+        }
+        if (opcode !== 3) return finish(new Error(`unexpected opcode ${opcode}`));
+        const n = msg.readUInt16BE(2);
+        const seen = (timesSeen.get(n) ?? 0) + 1;
+        timesSeen.set(n, seen);
+        const tail = windowsize > 1 && n % windowsize === 0;
+        if (seen === 1 && (n % 29 === 7 || (windowsize > 1 && (n % 13 === 0 || tail)))) return; // lost
+        if (n !== expected) {
+          if (!gapAcked) {
+            gapAcked = true;
+            inWindow = 0;
+            ack((expected - 1) & 0xffff);
+          }
+          return;
+        }
+        gapAcked = false;
+        const data = msg.subarray(4);
+        chunks.push(Buffer.from(data));
+        expected = (expected + 1) & 0xffff;
+        inWindow++;
+        if (data.length < blksize) {
+          ack(n);
+          // The final ACK may be lost; answer retransmissions for a moment, as clients do.
+          setTimeout(() => finish(), 1500);
+          return;
+        }
+        if (inWindow === windowsize) {
+          inWindow = 0;
+          ack(n);
+        }
+      });
+      const options = `blksize\0${blksize}\0windowsize\0${windowsize}\0`;
+      socket.send(Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${file}\0octet\0${options}`)]), port, '127.0.0.1');
+    });
+  } finally {
+    socket.close();
+  }
+}
+
+test('transfers survive lost DATA, lost and duplicated ACKs at windowsize 1, 4, 8 and 16', async (t) => {
+  const world = await makeWorld(t, 'lb-tftp');
+  const root = join(world.dir, 'root');
+  await mkdir(root);
+  const bytes = randomBytes(300 * 1024 + 99);
+  await writeFile(join(root, 'lossy'), bytes);
+  // A short retransmit timeout keeps the test quick; recovery must not depend on it alone.
+  const { port, lines } = await serve(t, root, { timeoutMs: 100, retries: 20 });
+  for (const [blksize, windowsize] of [
+    [512, 1],
+    [1432, 4],
+    [1468, 16],
+    [8192, 8],
+  ] as const) {
+    const got = await lossyGet(port, 'lossy', blksize, windowsize);
+    assert.equal(got.length, bytes.length, `blksize ${blksize} windowsize ${windowsize}: length`);
+    assert.ok(got.equals(bytes), `blksize ${blksize} windowsize ${windowsize}: bytes differ`);
+  }
+  assert.equal(lines.filter((l) => l.msg === 'tftp transfer failed').length, 0, JSON.stringify(lines));
+});
