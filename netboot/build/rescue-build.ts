@@ -136,6 +136,8 @@ export async function buildRescue(options: BuildOptions): Promise<BuildRecord> {
   const compression = options.compression ?? 'zstd';
   const kernel = await chooseKernel(options.kernel);
   progress({ stage: 'kernel', message: `kernel ${kernel.version} (${kernel.vmlinuz})`, data: { ...kernel } });
+  // Read (or bundle) the agent before the long part, so a wrong --agent fails in a second.
+  const agent = await agentBundle(options.agentFile);
 
   const tree = new RescueTree();
   // Debian's merged /usr: the top-level links first, so every path added later resolves through them.
@@ -200,7 +202,6 @@ export async function buildRescue(options: BuildOptions): Promise<BuildRecord> {
       data: { count: selection.files.length, builtin: selection.builtin, absent: selection.absent },
     });
 
-    const agent = await agentBundle(options.agentFile);
     if (agent) {
       tree.addText('lifeboat/agent.js', agent.bytes, 0o644);
       // The bundle is an ES module; node needs to be told so for a .js file.
