@@ -92,6 +92,8 @@ export class BootPlanner {
       `${CMDLINE_KEYS.server}=${urls.httpBase}`,
       `${CMDLINE_KEYS.task}=${task.id}`,
       `${CMDLINE_KEYS.token}=${token}`,
+      // pxelinux's convention: the rescue /init runs DHCP on the interface that booted, not on the first one it finds.
+      `BOOTIF=01-${mac.replaceAll(':', '-')}`,
       rescue.cmdline,
     ].filter(Boolean);
     return [

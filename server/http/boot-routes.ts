@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { LifeboatError } from '../../core/errors.js';
 import { normalizeMac } from '../state/mac.js';
@@ -36,6 +37,8 @@ export async function bootRoutes(app: FastifyInstance, ctx: HttpContext): Promis
     const { file } = request.params;
     const path = file === basename(ctx.rescue.kernelPath) ? ctx.rescue.kernelFile : file === basename(ctx.rescue.initrdPath) ? ctx.rescue.initrdFile : null;
     if (!path) throw new LifeboatError('LB_NOT_FOUND', `the rescue system has no file ${file}`);
+    // Not built yet is the operator's to fix, not a server error: say so with a 404.
+    if (!(await stat(path).catch(() => null))) throw new LifeboatError('LB_NOT_FOUND', `the rescue system is not built: ${path} is missing; run lifeboat netboot build (it writes into the server's --rescue-dir)`);
     return sendFile(reply, path, request.headers.range);
   });
 
