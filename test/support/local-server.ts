@@ -32,11 +32,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startLocalServer(world: World, options: { store?: string } = {}): Promise<LocalServer> {
+export async function startLocalServer(world: World, options: { store?: string; dataDir?: string } = {}): Promise<LocalServer> {
   const port = await freePort();
-  const dataDir = join(world.dir, 'server-data');
+  const dataDir = options.dataDir ?? join(world.dir, 'server-data');
   const store = options.store ?? join(dataDir, 'store');
-  const logFile = join(world.dir, 'server.log');
+  const logFile = join(world.dir, `server-${port}.log`);
   const child = execa(process.execPath, [LIFEBOAT_BIN, 'serve', '--data', dataDir, '--store', store, '--http', `127.0.0.1:${port}`, '--tftp', 'off', '--public-address', '127.0.0.1'], {
     reject: false,
     stdout: { file: logFile },

@@ -1,0 +1,129 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { makeWorld } from '../support/world.js';
+import { startLocalServer } from '../support/local-server.js';
+import { lifeboat } from '../support/cli.js';
+import { scratchFilesystem } from '../support/loop-devices.js';
+
+const MAC = '52:54:00:00:0a:01';
+
+async function withImage(t: Parameters<typeof makeWorld>[0]) {
+  const world = await makeWorld(t, 'lb-api');
+  const src = await scratchFilesystem(world, 'src', 'ext4', 64 << 20);
+  await writeFile(join(src.mountpoint, 'hello.txt'), 'hello\n');
+  const server = await startLocalServer(world);
+  const r = await lifeboat(['archive', '--store', server.store, '--image', 'web', '--root', src.mountpoint]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  await server.api('POST', '/api/v1/images/rescan');
+  return { world, server };
+}
+
+test('changes need the admin token; refused calls change nothing; bad bodies get 400 with the reason', async (t) => {
+  const { server } = await withImage(t);
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${server.url}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+  const noToken = await post({ kind: 'nuke', mac: MAC, image: 'web' });
+  assert.equal(noToken.status, 401);
+  assert.match(((await noToken.json()) as { error: { message: string } }).error.message, /admin token/);
+  const wrong = await post({ kind: 'nuke', mac: MAC, image: 'web' }, { authorization: 'Bearer not-the-token' });
+  assert.equal(wrong.status, 401);
+  const rename = await fetch(`${server.url}/api/v1/hosts/${MAC}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"name":"x"}' });
+  assert.equal(rename.status, 401);
+  assert.deepEqual((await server.api<unknown[]>('GET', '/api/v1/tasks')).body, [], 'no task was created');
+  assert.deepEqual((await server.api<unknown[]>('GET', '/api/v1/hosts')).body, [], 'no host was added');
+
+  const auth = { authorization: `Bearer ${server.token}` };
+  const cases: Array<[unknown, RegExp]> = [
+    [{ kind: 'zap', mac: MAC, image: 'web' }, /kind must be one of nuke, capture, compare/],
+    [{ kind: 'nuke', mac: 'not-a-mac', image: 'web' }, /mac/],
+    [{ kind: 'nuke', mac: MAC }, /image/],
+    [{ kind: 'nuke', mac: MAC, image: 'web', extra: 1 }, /additional propert/],
+    [{ kind: 'nuke', mac: MAC, image: 'web', options: { policy: 'shrink-everything' } }, /policy must be one of proportional, grow-last/],
+  ];
+  for (const [body, reason] of cases) {
+    const r = await post(body, auth);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    const err = ((await r.json()) as { error: { code: string; message: string } }).error;
+    assert.equal(err.code, 'LB_INVALID');
+    assert.match(err.message, reason);
+  }
+  const notJson = await fetch(`${server.url}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{"kind":' });
+  assert.equal(notJson.status, 400);
+  const unknownImage = await post({ kind: 'nuke', mac: MAC, image: 'nope' }, auth);
+  assert.equal(unknownImage.status, 404);
+  assert.deepEqual((await server.api<unknown[]>('GET', '/api/v1/tasks')).body, []);
+});
+
+test('tasks are one-shot, one open per host, tokens open only their own task, and state survives a restart', async (t) => {
+  const { world, server } = await withImage(t);
+  const a = await server.taskWithToken('nuke', MAC, 'web');
+  const again = await server.api<{ error: { code: string; message: string } }>('POST', '/api/v1/tasks', { kind: 'compare', mac: MAC, image: 'web' });
+  assert.equal(again.status, 409);
+  assert.match(again.body.error.message, /already has open task/);
+  const b = await server.taskWithToken('capture', '52:54:00:00:0a:02', 'new-image');
+
+  const agentGet = (id: number, token: string) => fetch(`${server.url}/agent/v1/tasks/${id}`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal((await agentGet(a.id, b.token)).status, 401, "task b's token does not open task a");
+  assert.equal((await agentGet(a.id, 'x')).status, 401);
+  const view = (await (await agentGet(a.id, a.token)).json()) as { kind: string; image: { name: string; httpUrl: string } };
+  assert.equal(view.kind, 'nuke');
+  assert.match(view.image.httpUrl, /\/store\/web\/\d{8}T\d{6}Z\/$/);
+  // The image is readable over HTTP with ranges; incoming directories and traversal are not.
+  const manifest = await fetch(`${view.image.httpUrl}manifest.json`, { headers: { range: 'bytes=0-9' } });
+  assert.equal(manifest.status, 206);
+  assert.equal((await manifest.text()).length, 10);
+  assert.equal((await fetch(`${server.url}/store/web/..%2F..%2Fadmin-token`)).status, 404);
+  await mkdir(join(server.store, 'web', '.incoming-x'));
+  await writeFile(join(server.store, 'web', '.incoming-x', 'manifest.json'), '{}');
+  assert.equal((await fetch(`${server.url}/store/web/.incoming-x/manifest.json`)).status, 404);
+
+  // A new boot mints a new token; the old one stops working.
+  const script = await (await fetch(`${server.url}/boot/${MAC}.ipxe`)).text();
+  assert.match(script, /kernel .*\/boot\/rescue\/vmlinuz .*lifeboat\.task=\d+/);
+  assert.equal((await agentGet(a.id, a.token)).status, 401);
+  const fresh = /lifeboat\.token=(\S+)/.exec(script)![1]!;
+  const finish = await fetch(`${server.url}/agent/v1/tasks/${a.id}/finish`, { method: 'POST', headers: { authorization: `Bearer ${fresh}`, 'content-type': 'application/json' }, body: JSON.stringify({ ok: false, error: { code: 'LB_DOES_NOT_FIT', message: 'test' } }) });
+  assert.equal(finish.status, 200);
+  assert.equal((await agentGet(a.id, fresh)).status, 401, 'a finished task accepts no more calls');
+  // One-shot: the host boots its disk again.
+  assert.match(await (await fetch(`${server.url}/boot/${MAC}.ipxe`)).text(), /no task pending.*\nexit/);
+
+  const cancel = await lifeboat(['tasks', 'cancel', String(b.id), '--server', server.url, '--token-file', join(server.dataDir, 'admin-token')]);
+  assert.equal(cancel.exitCode, 0, cancel.stderr);
+  const cancelAgain = await lifeboat(['tasks', 'cancel', String(b.id), '--server', server.url, '--token-file', join(server.dataDir, 'admin-token')]);
+  assert.equal(cancelAgain.exitCode, 4);
+  assert.match(cancelAgain.stderr, /already cancelled/);
+  const noToken = await lifeboat(['task', 'nuke', '--host', MAC, '--image', 'web', '--server', server.url, '--token-file', '/nonexistent']);
+  assert.equal(noToken.exitCode, 9);
+  assert.match(noToken.stderr, /admin token/);
+
+  const openapi = (await (await fetch(`${server.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, unknown> };
+  assert.ok(openapi.paths['/api/v1/tasks'] && openapi.paths['/agent/v1/tasks/{id}/finish']);
+  const events = (await server.api<Array<{ kind: string }>>('GET', '/api/v1/events')).body.map((e) => e.kind);
+  for (const k of ['task.created', 'boot.rescue', 'task.failed', 'task.cancelled']) assert.ok(events.includes(k), `event ${k} recorded`);
+
+  // Restart: the same data directory, the same tasks and hosts.
+  server.process.kill('SIGTERM');
+  await server.process;
+  const again2 = await startLocalServer(world, { store: server.store, dataDir: server.dataDir });
+  const tasks = (await again2.api<Array<{ id: number; state: string }>>('GET', '/api/v1/tasks')).body;
+  assert.deepEqual(tasks.map((x) => [x.id, x.state]).sort(), [[a.id, 'failed'], [b.id, 'cancelled']].sort());
+  const listed = await lifeboat(['hosts', 'list', '--server', again2.url]);
+  assert.match(listed.stdout, new RegExp(MAC));
+});
+
+test('the event stream delivers events as they happen', async (t) => {
+  const { server } = await withImage(t);
+  const controller = new AbortController();
+  const res = await fetch(`${server.url}/api/v1/events/stream`, { signal: controller.signal });
+  assert.equal(res.headers.get('content-type'), 'text/event-stream');
+  const reader = res.body!.getReader();
+  await server.api('POST', '/api/v1/tasks', { kind: 'nuke', mac: MAC, image: 'web' });
+  let text = '';
+  while (!text.includes('event: task.created')) text += new TextDecoder().decode((await reader.read()).value);
+  assert.match(text, /data: \{.*"mac":"52:54:00:00:0a:01"/);
+  controller.abort();
+});
