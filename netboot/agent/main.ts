@@ -18,7 +18,8 @@ import { AgentClient } from './server-client.js';
  * Outside the rescue system (tests, a machine being captured live) pass --server, --task, --token
  * and name the disks it may touch with --disk: it never picks a disk by itself there.
  */
-const RESCUE_MARKER = '/etc/lifeboat-rescue';
+// The rescue initramfs is recognised by its own layout: the agent it runs lives at /lifeboat/agent.js.
+const RESCUE_MARKER = '/lifeboat/agent.js';
 
 export async function agentMain(argv: string[]): Promise<number> {
   const { values } = parseArgs({

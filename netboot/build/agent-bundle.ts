@@ -5,14 +5,14 @@ import { LifeboatError } from '../../core/errors.js';
 
 /**
  * The rescue agent as one JavaScript file for `node /lifeboat/agent.js`: either a file the operator
- * names, or netboot/agent/main.ts of this checkout bundled with esbuild (ESM, every dependency
+ * names, or netboot/agent/agent-entry.ts of this checkout bundled with esbuild (ESM, every dependency
  * inlined, no source maps, so the same sources always give the same bytes).
  */
 
 /** The checkout's root: this file runs from dist/netboot/build/. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-export const AGENT_ENTRY = join(PROJECT_ROOT, 'netboot', 'agent', 'main.ts');
+export const AGENT_ENTRY = join(PROJECT_ROOT, 'netboot', 'agent', 'agent-entry.ts');
 
 export interface AgentBundle {
   bytes: Buffer;
