@@ -130,13 +130,19 @@ export interface TransferTiming {
 function transferSocket(family: 4 | 6, host: string, client: { address: string; port: number }): dgram.Socket {
   const socket = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
   let connected = false;
+  let closed = false;
+  socket.once('close', () => {
+    closed = true;
+  });
   const bind = socket.bind.bind(socket) as (port: number, address: string, cb: () => void) => void;
   // The package calls bind(0, null, cb) and, in cb, starts the transfer.
   (socket as unknown as { bind: (port: number, address: unknown, cb: () => void) => void }).bind = (_port, _address, cb) => {
     bind(0, host, () => {
+      // The transfer may have been aborted (server closing) before the bind completed.
+      if (closed) return;
       socket.connect(client.port, client.address, () => {
         connected = true;
-        cb();
+        if (!closed) cb();
       });
     });
   };

@@ -231,12 +231,15 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     const done = new Promise<void>((resolve) => {
       let finished = false;
       transfer.get.on('error', (e: Error) => {
-        outcome = { ok: false, why: e.message };
+        // A connected socket hears the ICMP "port unreachable" of a client that has gone.
+        const gone = (e as { code?: string }).code === 'ECONNREFUSED' || e.message.includes('ECONNREFUSED');
+        outcome = { ok: false, why: gone ? 'the client went away (its port is closed)' : e.message };
       });
       transfer.get.on('abort', () => {
         outcome = { ok: false, why: 'aborted by the server' };
       });
-      transfer.get.on('close', () => {
+      // The package emits 'close' just before 'error' or 'abort': decide the outcome a tick later.
+      transfer.get.on('close', () => process.nextTick(() => {
         if (finished) return;
         finished = true;
         transfers.delete(id);
@@ -249,7 +252,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
         if (outcome.ok) tlog.info(fields, 'tftp transfer done');
         else tlog.warn({ ...fields, reason: outcome.why }, 'tftp transfer failed');
         resolve();
-      });
+      }));
     });
     transfers.set(id, { abort: () => transfer.get.abort('server is shutting down'), done });
     tlog.debug({ blksize: negotiated.blksize, windowsize: negotiated.windowsize, size: opened.size }, 'tftp transfer starting');

@@ -156,3 +156,25 @@ test('transfers survive lost DATA, lost and duplicated ACKs at windowsize 1, 4, 
   }
   assert.equal(lines.filter((l) => l.msg === 'tftp transfer failed').length, 0, JSON.stringify(lines));
 });
+
+test('a client that goes away mid-transfer: the transfer fails at once with a log line, and serving goes on', async (t) => {
+  const world = await makeWorld(t, 'lb-tftp');
+  const root = join(world.dir, 'root');
+  await mkdir(root);
+  const bytes = randomBytes(256 * 1024);
+  await writeFile(join(root, 'f'), bytes);
+  const { port, lines } = await serve(t, root);
+  const client = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+  client.send(Buffer.from('\0\x01f\0octet\0blksize\x001432\0'), port, '127.0.0.1');
+  await new Promise((resolve) => client.once('message', resolve)); // the OACK
+  client.close();
+  const deadline = Date.now() + 10_000;
+  while (!lines.some((l) => l.msg === 'tftp transfer failed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const failed = lines.find((l) => l.msg === 'tftp transfer failed');
+  assert.equal(failed?.reason, 'the client went away (its port is closed)');
+  const out = join(world.dir, 'out');
+  const r = await execa('curl', ['-sS', '-o', out, '--tftp-blksize', '1432', `tftp://127.0.0.1:${port}/f`], { reject: false });
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.ok((await readFile(out)).equals(bytes));
+});
