@@ -193,6 +193,7 @@ export async function buildRescue(options: BuildOptions): Promise<BuildRecord> {
   const stage = await mkdtemp(join(tmpdir(), 'lifeboat-rescue-'));
   try {
     const selection = await selectModules(kernel, MODULE_DIRS, MODULE_NAMES);
+    for (const f of selection.files) tree.noteMtime((await stat(f)).mtimeMs);
     const staged = await stageModules(kernel, selection, stage);
     const moduleRoot = tree.resolve(`lib/modules/${kernel.version}`);
     await addStagedTree(tree, staged, moduleRoot);
@@ -260,7 +261,7 @@ async function addStagedTree(tree: RescueTree, dir: string, at: string): Promise
     const src = join(dir, e.name);
     const dst = posix.join(at, e.name);
     if (e.isDirectory()) await addStagedTree(tree, src, dst);
-    else await tree.addHostFileAs(dst, src, 0o644);
+    else await tree.addHostFileAs(dst, src, 0o644, false);
   }
 }
 

@@ -38,10 +38,13 @@ export class RescueTree {
     }
   }
 
-  /** Adds a host file under another path (staged modules, the agent bundle). */
-  async addHostFileAs(path: string, hostFile: string, mode?: number): Promise<void> {
+  /**
+   * Adds a host file under another path. `isInput`: false for files the build itself just made
+   * (staged modules, depmod's indexes), whose fresh mtime must not become the build's timestamp.
+   */
+  async addHostFileAs(path: string, hostFile: string, mode?: number, isInput = true): Promise<void> {
     const st = await stat(hostFile);
-    this.noteMtime(st.mtimeMs);
+    if (isInput) this.noteMtime(st.mtimeMs);
     this.put({ kind: 'file', path: norm(path), mode: mode ?? st.mode & 0o7777, size: st.size, source: { file: hostFile } });
   }
 
@@ -103,7 +106,7 @@ export class RescueTree {
     return n;
   }
 
-  private noteMtime(ms: number): void {
+  noteMtime(ms: number): void {
     this.newestInput = Math.max(this.newestInput, Math.floor(ms / 1000));
   }
 

@@ -83,7 +83,9 @@ async function rescueThenLocal(bed: Testbed, firmware: 'bios' | 'uefi', disk: st
   // 2. No task left: the same machine, same disk and NVRAM, boots its local disk, which stays unchanged.
   const before = await sha256Of(disk);
   const second = await machine.boot();
-  await second.waitForSerial(LOCAL_DISK_MARKER, 240_000, { failOn: [RESCUE_UP, 'Linux version'] });
+  // UEFI firmware tries PXEv4, then HTTP boot over IPv4 and IPv6, each waiting out its DHCP
+  // retries (about a minute each under TCG) before it reaches the disk.
+  await second.waitForSerial(LOCAL_DISK_MARKER, 480_000, { failOn: [RESCUE_UP, 'Linux version'] });
   await second.stop();
   assert.ok(!second.serial().includes(RESCUE_UP), 'the rescue system did not run');
   assert.equal(await sha256Of(disk), before, 'the local disk is byte-identical after the no-task boot');

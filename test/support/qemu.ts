@@ -96,8 +96,9 @@ export class QemuMachine {
     if (accel === 'kvm') args.push('-cpu', 'host');
     if (s.firmware === 'uefi') {
       args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${this.nvram}`);
-      // No IPv6 PXE attempt after IPv4 fails: it would wait for a DHCPv6 server nobody runs.
-      args.push('-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=no');
+      // No IPv6 network boot (PXE or HTTP) after IPv4 fails: each waits about a minute for a DHCPv6
+      // server nobody runs (measured: 246 s to the disk with it, 177 s without, with no DHCP at all).
+      args.push('-fw_cfg', 'name=opt/org.tianocore/IPv6Support,string=no', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=no');
     }
     const rom = s.nicRom === 'firmware' ? ',romfile=' : '';
     args.push('-netdev', `tap,id=n0,ifname=${s.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${s.mac},bootindex=1${rom}`);
