@@ -19,7 +19,7 @@ export const netbootBuildSpec: CommandSpec = {
     kernel: { type: 'string', value: 'PATH|VERSION', description: 'kernel to boot: a vmlinuz path or an installed version', default: 'newest /boot/vmlinuz-*-cloud-amd64' },
     out: { type: 'string', value: 'DIR', description: 'output directory', default: '<data>/netboot/rescue' },
     data: { type: 'string', value: 'DIR', description: 'the server\'s state directory (or $LIFEBOAT_DATA)', default: '/var/lib/lifeboat' },
-    agent: { type: 'string', value: 'FILE', description: 'the agent as one JavaScript file', default: 'netboot/agent/main.ts bundled, if present' },
+    agent: { type: 'string', value: 'FILE', description: 'the agent as one JavaScript file', default: 'netboot/agent/agent-entry.ts bundled, if present' },
     compression: { type: 'string', value: 'zstd|gzip', description: 'initramfs compression', default: 'zstd' },
     json: { type: 'boolean', description: 'progress and the build record as JSON lines on stdout' },
   },
