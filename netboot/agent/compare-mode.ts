@@ -11,6 +11,14 @@ import { filesystemsByUuid } from './local-disks.js';
 import type { AgentClient } from './server-client.js';
 
 /**
+ * Rewritten by grub-install whenever a restore reinstalls the bootloader, so a restored machine
+ * would always differ there; grub.cfg and grubenv, which grub-install leaves alone, are compared.
+ */
+export const BOOTLOADER_MANAGED = ['/boot/grub/i386-pc', '/boot/grub/x86_64-efi', '/boot/grub/i386-efi', '/boot/grub/fonts', '/boot/grub/locale'];
+
+const bootloaderManaged = (path: string) => BOOTLOADER_MANAGED.some((p) => path === p || path.startsWith(`${p}/`));
+
+/**
  * compare: each archived filesystem is found on this machine by its UUID, mounted read-only, and
  * compared with the image; changed.txt goes to the server, which keeps it with the task.
  */
@@ -36,14 +44,14 @@ export async function runCompare(task: AgentTask, client: AgentClient): Promise<
       try {
         say(`comparing ${entry.mountpoint} (${found.device}) with the image`);
         await client.progress({ stage: 'compare', message: `${entry.mountpoint} on ${found.device}` }, true);
-        const r = await compareArchive({ open: source.open, entry, root: target });
+        const r = await compareArchive({ open: source.open, entry, root: target, ignore: bootloaderManaged });
         results.push({ mountpoint: entry.mountpoint, ...r });
       } finally {
         await unmount();
         await rmdir(target).catch(() => undefined);
       }
     }
-    const text = renderChanged([`lifeboat compare of ${task.mac} with ${task.image.name}@${task.image.version}`, `at ${new Date().toISOString()}`], results);
+    const text = renderChanged([`lifeboat compare of ${task.mac} with ${task.image.name}@${task.image.version}`, `at ${new Date().toISOString()}`, `not compared (rewritten by every bootloader reinstall): ${BOOTLOADER_MANAGED.join(' ')}`], results);
     await client.putFile('changed.txt', text);
     const all = results.flatMap((r) => r.differences);
     const summary = { content: 0, metadata: 0, missing: 0, new: 0 } as Record<string, number>;

@@ -1,0 +1,235 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { lifeboat, jsonLines } from '../support/cli.js';
+import { makeWorld, sh, type World } from '../support/world.js';
+import { startTestbed, type Testbed } from '../support/testbed.js';
+import { buildFixtureDisk, readMarkers, type FixtureDisk } from '../support/fixture-disk.js';
+import { sparseFile } from '../support/loop-devices.js';
+import { sha256Of } from '../support/marker-disks.js';
+import type { QemuMachine } from '../support/qemu.js';
+
+/**
+ * The heart of Lifeboat, proven on QEMU machines (TCG) whose only ways to boot are PXE and their
+ * own disk: capture a machine over the network, nuke-restore it onto blank disks of other sizes,
+ * refuse what cannot fit or is damaged without touching the disk, boot the restored system from
+ * its own disk (BIOS and UEFI), and compare a machine against its image.
+ */
+
+const shared: World = await makeWorld({ after }, 'lb-e2e');
+const rescueDir = join(shared.dir, 'rescue');
+let bed: Testbed;
+let biosFixture: FixtureDisk;
+let uefiFixture: FixtureDisk;
+
+interface Task { id: number; state: string; errorCode: string | null; error: string | null; result: Record<string, unknown> | null; files: string[] }
+
+before(async () => {
+  // The real rescue system: the cloud kernel, the tools, node and the bundled agent.
+  const build = await lifeboat(['netboot', 'build', '--out', rescueDir, '--json']);
+  assert.equal(build.exitCode, 0, `lifeboat netboot build failed:\n${build.stderr}`);
+  bed = await startTestbed(shared, { rescueDir, nfs: 'ganesha' });
+  biosFixture = await buildFixtureDisk({ dir: shared.dir, firmware: 'bios', table: 'gpt', name: 'e2e-bios' });
+  uefiFixture = await buildFixtureDisk({ dir: shared.dir, firmware: 'uefi', table: 'gpt', name: 'e2e-uefi' });
+  // Images of the fixtures archived here, for the tests that do not depend on the capture test.
+  for (const [image, fixture] of [['golden-bios', biosFixture], ['golden-uefi', uefiFixture]] as const) {
+    const r = await lifeboat(['archive', '--store', bed.storeDir, '--image', image, '--disk', fixture.path]);
+    assert.equal(r.exitCode, 0, r.stderr);
+  }
+}, { timeout: 900_000 });
+
+async function task(kind: string, machine: QemuMachine, image: string): Promise<number> {
+  const r = await bed.lifeboat(['task', kind, '--host', machine.mac, '--image', image, '--json']);
+  assert.equal(r.exitCode, 0, `lifeboat task ${kind}: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { id: number }).id;
+}
+
+async function taskState(id: number): Promise<Task> {
+  return bed.api<Task>(`/api/v1/tasks/${id}`);
+}
+
+/** PXE → rescue → the agent runs the task and reboots (QEMU exits under -no-reboot). */
+async function runTaskBoot(machine: QemuMachine, id: number): Promise<Task> {
+  const run = await machine.boot();
+  await run.waitForSerial('LIFEBOAT-RESCUE-UP', 420_000, { failOn: ['FIXTURE-BOOTED', 'Kernel panic'] });
+  await run.waitForSerial(/lifeboat-agent: task \d+ (done|failed)|lifeboat-agent: task failed/, 900_000, { failOn: ['Kernel panic', 'agent crashed'] });
+  await run.waitForExit(180_000);
+  return taskState(id);
+}
+
+/** Boots the machine's own disk (no task: DHCP gives no boot file) and reads the fixture's markers. */
+async function bootLocal(machine: QemuMachine, fixture: FixtureDisk) {
+  const run = await machine.boot();
+  await run.waitForSerial(/FIXTURE-HASH|FIXTURE-ERROR/, 600_000, { failOn: ['LIFEBOAT-RESCUE-UP', 'Kernel panic'] });
+  await run.waitForExit(120_000).catch(() => run.stop());
+  const markers = readMarkers(run.serial());
+  assert.deepEqual(markers.errors, []);
+  assert.equal(markers.booted, fixture.name);
+  assert.equal(markers.hash, fixture.expected.hash, 'the restored system hashes its files to the source\'s hash');
+  assert.deepEqual(markers.mounts, fixture.expected.mounts, 'every fstab filesystem mounted, by its original UUID');
+  assert.equal(markers.swap, fixture.expected.swap);
+  return markers;
+}
+
+async function blankDisk(name: string, bytes: number, noise = false): Promise<string> {
+  const file = await sparseFile(join(shared.dir, `${name}.img`), bytes);
+  if (noise) await sh('bash', ['-c', `head -c 4194304 /dev/urandom | dd of=${file} conv=notrunc status=none`]);
+  return file;
+}
+
+function partitionSizes(json: string): number[] {
+  return (JSON.parse(json).partitiontable.partitions as Array<{ size: number }>).map((p) => p.size);
+}
+
+let captured = false;
+let restoredB: { machine: QemuMachine; disk: string } | null = null;
+
+test('1. capture: a machine is archived over PXE and NFS; the image verifies; its disk is untouched', { timeout: 1_800_000 }, async () => {
+  await bed.explainFailure(async () => {
+    const disk = join(shared.dir, 'capture-source.img');
+    await cp(biosFixture.path, disk);
+    const before = await sha256Of(disk);
+    const machine = await bed.addMachine({ name: 'capture', firmware: 'bios', disks: [disk] });
+    const id = await task('capture', machine, 'captured');
+    const t = await runTaskBoot(machine, id);
+    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    assert.match(String(t.result?.version), /^\d{8}T\d{6}Z/);
+    const verify = await lifeboat(['images', 'verify', 'captured', '--store', bed.storeDir]);
+    assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
+    const show = await lifeboat(['images', 'show', 'captured', '--store', bed.storeDir, '--json']);
+    const manifest = JSON.parse(show.stdout) as { source: { mode: string }; archives: Array<{ mountpoint: string; uuid: string }> };
+    assert.equal(manifest.source.mode, 'disk');
+    assert.deepEqual(manifest.archives.map((a) => a.mountpoint).sort(), ['/', '/data']);
+    assert.equal(await sha256Of(disk), before, 'capturing did not write to the machine\'s disk');
+    captured = true;
+  });
+});
+
+test('2. nuke onto a larger blank disk: the restored machine boots its own disk with the same files, partitions grown', { timeout: 2_400_000 }, async () => {
+  await bed.explainFailure(async () => {
+    const image = captured ? 'captured' : 'golden-bios';
+    const disk = await blankDisk('larger', 1536 << 20);
+    const machine = await bed.addMachine({ name: 'larger', firmware: 'bios', disks: [disk] });
+    const id = await task('nuke', machine, image);
+    const t = await runTaskBoot(machine, id);
+    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    assert.ok(t.files.includes('restore-plan.sh'));
+    const sizes = partitionSizes(await sh('sfdisk', ['--json', disk]));
+    const source = biosFixture.partitions.map((p) => p.sizeBytes / 512);
+    assert.equal(sizes.length, source.length);
+    const rootIndex = biosFixture.partitions.findIndex((p) => p.role === 'root');
+    const dataIndex = biosFixture.partitions.findIndex((p) => p.role === 'data');
+    assert.ok(sizes[rootIndex]! > source[rootIndex]! && sizes[dataIndex]! > source[dataIndex]!, `root and /data grew: ${sizes} vs ${source}`);
+    await bootLocal(machine, biosFixture);
+    restoredB = { machine, disk };
+  });
+});
+
+test('3. nuke onto a smaller disk that still fits: boots with the same files, partitions shrunk', { timeout: 2_400_000 }, async () => {
+  await bed.explainFailure(async () => {
+    const disk = await blankDisk('smaller', 800 << 20);
+    const machine = await bed.addMachine({ name: 'smaller', firmware: 'bios', disks: [disk] });
+    const t = await runTaskBoot(machine, await task('nuke', machine, 'golden-bios'));
+    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    const sizes = partitionSizes(await sh('sfdisk', ['--json', disk]));
+    const dataIndex = biosFixture.partitions.findIndex((p) => p.role === 'data');
+    assert.ok(sizes[dataIndex]! < biosFixture.partitions[dataIndex]!.sizeBytes / 512, '/data shrank');
+    await bootLocal(machine, biosFixture);
+  });
+});
+
+test('4. an image that cannot fit is refused before anything is written: the disk is byte-identical', { timeout: 1_800_000 }, async () => {
+  await bed.explainFailure(async () => {
+    const disk = await blankDisk('too-small', 300 << 20, true);
+    const before = await sha256Of(disk);
+    const machine = await bed.addMachine({ name: 'toosmall', firmware: 'bios', disks: [disk] });
+    const t = await runTaskBoot(machine, await task('nuke', machine, 'golden-bios'));
+    assert.equal(t.state, 'failed');
+    assert.equal(t.errorCode, 'LB_DOES_NOT_FIT', t.error ?? '');
+    assert.match(t.error ?? '', /needs/);
+    assert.equal(await sha256Of(disk), before);
+  });
+});
+
+test('5. a corrupted image volume is refused before anything is written; the task names the volume', { timeout: 1_800_000 }, async () => {
+  await bed.explainFailure(async () => {
+    const versions = JSON.parse((await lifeboat(['images', 'list', 'golden-bios', '--store', bed.storeDir, '--json'])).stdout) as Array<{ versions: Array<{ version: string; dir: string }> }>;
+    const v = versions[0]!.versions[0]!;
+    const copy = join(bed.storeDir, 'corrupt', v.version);
+    await cp(v.dir, copy, { recursive: true });
+    const volume = join(copy, 'data', 'data.tar.zst');
+    const fh = await open(volume, 'r+');
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, 2048);
+    b[0] = b[0]! ^ 0x40;
+    await fh.write(b, 0, 1, 2048);
+    await fh.close();
+    const disk = await blankDisk('corrupt-target', 1536 << 20, true);
+    const before = await sha256Of(disk);
+    const machine = await bed.addMachine({ name: 'corrupt', firmware: 'bios', disks: [disk] });
+    const t = await runTaskBoot(machine, await task('nuke', machine, 'corrupt'));
+    assert.equal(t.state, 'failed');
+    assert.equal(t.errorCode, 'LB_IMAGE_CORRUPT');
+    assert.match(t.error ?? '', /data\/data\.tar\.zst fails its checksum/);
+    assert.equal(await sha256Of(disk), before);
+  });
+});
+
+test('6. no task pending: the machine boots its local disk and the disk is byte-identical', { timeout: 1_800_000 }, async () => {
+  await bed.explainFailure(async () => {
+    assert.ok(restoredB, 'test 2 restored a machine');
+    const before = await sha256Of(restoredB.disk);
+    await bootLocal(restoredB.machine, biosFixture);
+    assert.equal(await sha256Of(restoredB.disk), before);
+    const events = await bed.api<Array<{ kind: string }>>(`/api/v1/events?mac=${restoredB.machine.mac}`);
+    assert.equal(events.filter((e) => e.kind === 'boot.rescue').length, 1, 'only the nuke boot went to the rescue system');
+  });
+});
+
+test('7. UEFI: nuke onto a larger blank disk; the restored machine boots through its NVRAM entry or the fallback path', { timeout: 2_400_000 }, async () => {
+  await bed.explainFailure(async () => {
+    const disk = await blankDisk('uefi-larger', 1536 << 20);
+    const machine = await bed.addMachine({ name: 'uefi', firmware: 'uefi', disks: [disk] });
+    const t = await runTaskBoot(machine, await task('nuke', machine, 'golden-uefi'));
+    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    assert.equal(t.result?.bootloader, 'grub-efi');
+    await bootLocal(machine, uefiFixture);
+  });
+});
+
+test('8. compare: after one file changes on a restored disk, compare reports exactly that file', { timeout: 1_800_000 }, async () => {
+  await bed.explainFailure(async () => {
+    assert.ok(restoredB, 'test 2 restored a machine');
+    // Change one file on the restored /data from the host, as an operator with the disk in hand would.
+    const data = biosFixture.partitions.find((p) => p.role === 'data')!;
+    const dev = (await sh('losetup', ['--find', '--show', '--partscan', restoredB.disk])).trim();
+    const mnt = join(shared.dir, 'compare-mnt');
+    let changed = '';
+    try {
+      await sh('partx', ['-u', dev]).catch(() => undefined);
+      await sh('mkdir', ['-p', mnt]);
+      await sh('mount', [`${dev}p${data.number}`, mnt]);
+      try {
+        const files = (await sh('find', [mnt, '-type', 'f'])).split('\n').filter(Boolean).sort();
+        const victim = files[0]!;
+        await sh('bash', ['-c', `echo changed >> '${victim}'`]);
+        changed = `/data/${victim.slice(mnt.length + 1)}`;
+      } finally {
+        await sh('umount', [mnt]);
+      }
+    } finally {
+      await execa('partx', ['-d', dev], { reject: false });
+      await execa('losetup', ['-d', dev], { reject: false });
+    }
+    const image = captured ? 'captured' : 'golden-bios';
+    const id = await task('compare', restoredB.machine, image);
+    const t = await runTaskBoot(restoredB.machine, id);
+    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    const text = (await bed.lifeboat(['tasks', 'show', String(id), '--file', 'changed.txt'])).stdout;
+    const lines = text.split('\n').filter((l) => l && !l.startsWith('#'));
+    assert.deepEqual(lines.map((l) => l.split(/\s+/).slice(0, 2).join(' ')), [`content ${changed}`], text);
+    assert.match(text, /# summary: 1 content, 0 metadata, 0 missing, 0 new/);
+  });
+});
