@@ -12,6 +12,18 @@ import { QemuMachine, type MachineSpec } from './qemu.js';
  * with full DHCP on the bridge, TFTP on 69 and HTTP on 8080 (the namespace is its own, so no port
  * clashes), and QEMU machines on taps of that bridge. Everything is named with the world's run id
  * and removed after the test, failing or not; every log stays in the world's directory.
+ *
+ *   const world = await makeWorld(t);
+ *   const bed = await startTestbed(world, { rescueDir, rescueCmdline: 'console=ttyS0,115200n8 lifeboat.after=reboot' });
+ *   const vm = await bed.addMachine({ name: 'target', firmware: 'uefi', nicRom: 'firmware', disks: [disk] });
+ *   await bed.lifeboat(['task', 'nuke', '--host', vm.mac, '--image', 'golden']);
+ *   await bed.explainFailure(async () => {
+ *     const run = await vm.boot();                        // PXE → rescue → agent → reboot ends QEMU
+ *     await run.waitForSerial('LIFEBOAT-RESCUE-UP', 300_000);
+ *     await run.waitForExit(1_800_000);
+ *     const again = await vm.boot();                      // same disk and NVRAM: the restored system
+ *     await again.waitForSerial('login:', 600_000);
+ *   });
  */
 export interface TestbedOptions {
   /** Directory with vmlinuz and initrd.img (lifeboat netboot build --out). */
