@@ -6,15 +6,20 @@ import { flag, listOption, parseCommand, renderHelp, requiredString, stringOptio
 import { createProgressSink } from './progress-display.js';
 import { storeOption } from './store-option.js';
 
+/** A week of daily increments per full version. */
+export const DEFAULT_FULL_EVERY = 7;
+
 export const archiveSpec: CommandSpec = {
   name: 'archive',
   summary: 'Archive a whole Linux system (layout + every filesystem) as a new image version in a store.',
-  usage: 'lifeboat archive --store DIR --image NAME [--root /] [--disk PATH]... [--exclude PATH]... [--scratch DIR] [--volume-size SIZE] [--compress zstd[:LEVEL]|gzip|none] [--json]',
+  usage: 'lifeboat archive --store DIR --image NAME [--root /] [--disk PATH]... [--exclude PATH]... [--scratch DIR] [--volume-size SIZE] [--compress zstd[:LEVEL]|gzip|none] [--incremental [--full-every N]] [--json]',
   description: [
     'Live mode (no --disk) archives the local filesystems mounted at or under --root; network, pseudo',
     'and FUSE filesystems, the store and the scratch directory are left out automatically. --disk archives',
     'an unmounted block device or raw disk image file: attached and mounted read-only, never written.',
     'The version appears in the store only when it is complete; an interrupted archive leaves nothing listed.',
+    '--incremental builds on the image\'s newest version with GNU tar --listed-incremental: only what changed,',
+    'with deletions and renames recorded; a restore applies the chain and yields exactly the tree of that moment.',
   ].join('\n'),
   options: {
     store: { type: 'string', value: 'DIR', description: 'image store directory (or $LIFEBOAT_STORE)' },
@@ -25,11 +30,14 @@ export const archiveSpec: CommandSpec = {
     scratch: { type: 'string', value: 'DIR', description: 'working directory for mounts (left out of the archive)' },
     'volume-size': { type: 'string', value: 'SIZE', description: 'split each filesystem archive into volumes of SIZE (e.g. 4G); default: one file' },
     compress: { type: 'string', value: 'ALGO', description: 'zstd[:LEVEL], gzip[:LEVEL] or none', default: 'zstd:3' },
+    incremental: { type: 'boolean', description: 'archive only what changed since the newest version (a full one when there is none to build on)' },
+    'full-every': { type: 'string', value: 'N', description: 'with --incremental: every Nth version of a chain is a full one (1 = always full)', default: String(DEFAULT_FULL_EVERY) },
     json: { type: 'boolean', description: 'progress and result as JSON lines on stdout' },
   },
   examples: [
     'lifeboat archive --store /srv/lifeboat/store --image web01',
     'lifeboat archive --store /srv/store --image golden --disk /var/lib/vm/golden.img --json',
+    'lifeboat archive --store /srv/store --image web01 --incremental --full-every 7',
   ],
 };
 
@@ -51,6 +59,11 @@ export async function runArchive(argv: string[]): Promise<number> {
   const volumeSize = volumeSizeText ? parseSize(volumeSizeText, '--volume-size') : null;
   const excludes = listOption(p, 'exclude');
   for (const e of excludes) if (!e.startsWith('/')) throw new LifeboatError('LB_USAGE', `--exclude ${e} must be an absolute path on the archived system`);
+  const fullEveryText = stringOption(p, 'full-every') ?? String(DEFAULT_FULL_EVERY);
+  if (!/^[1-9]\d*$/.test(fullEveryText)) throw new LifeboatError('LB_USAGE', `--full-every "${fullEveryText}" must be a whole number of 1 or more`);
+  if (argv.some((a) => a === '--full-every' || a.startsWith('--full-every=')) && !flag(p, 'incremental')) {
+    throw new LifeboatError('LB_USAGE', '--full-every applies to --incremental archives; add --incremental');
+  }
   const json = flag(p, 'json');
   const sink = createProgressSink({ json });
   const controller = new AbortController();
@@ -68,6 +81,7 @@ export async function runArchive(argv: string[]): Promise<number> {
       ...(scratch ? { scratch } : {}),
       volumeSize,
       compression,
+      ...(flag(p, 'incremental') ? { incremental: { fullEvery: Number(fullEveryText) } } : {}),
       onEvent: (e) => sink.event(e),
       signal: controller.signal,
     });

@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import { LifeboatError } from '../core/errors.js';
 import { formatBytes } from '../core/sizes.js';
-import { listImages, listVersions, loadVersion, pruneStore, resolveVersion } from '../images/store/image-store.js';
+import { listImages, listVersions, loadVersion, pruneStore, resolveVersion, type VersionInfo } from '../images/store/image-store.js';
 import { verifyVersion } from '../images/store/verify.js';
 import { restoreByHandCommand } from '../images/archive/tar-options.js';
-import type { Manifest } from '../images/store/manifest.js';
+import { chainLayers } from '../images/archive/archive-chain.js';
+import { readManifest, type Manifest } from '../images/store/manifest.js';
 import { flag, parseCommand, renderHelp, stringOption, type CommandSpec } from './args.js';
 import { createProgressSink } from './progress-display.js';
 import { storeOption } from './store-option.js';
@@ -133,10 +134,17 @@ export function renderManifest(m: Manifest, dir: string): string {
   out.push(...table(rows).trimEnd().split('\n').map((l) => `  ${l}`));
   if (m.layout.swaps.length) out.push('', `Swap: ${m.layout.swaps.map((s) => `${s.device} ${formatBytes(s.size)}${s.uuid ? ` UUID=${s.uuid}` : ''}`).join(', ')}`);
   if (m.warnings.length) out.push('', `Warnings (${m.warnings.length}):`, ...m.warnings.slice(0, 20).map((w) => `  ${w}`));
-  out.push('', 'Restore a filesystem by hand (mkfs it, mount it at /mnt/target, then):');
+  if (m.incremental) {
+    out.push('', `Incremental: level ${m.incremental.level}${m.incremental.chain.length ? `, built on ${m.incremental.chain.join(' → ')}` : ' (a full version that starts a chain)'}; a new full every ${m.incremental.fullEvery} versions`);
+  }
+  out.push('', `Restore a filesystem by hand (mkfs it, mount it at /mnt/target, then${m.incremental?.chain.length ? ', oldest level first' : ''}):`);
   for (const a of m.archives) {
-    const glob = a.volumes.length > 1 ? `${join(dir, 'data', a.volumes[0]!.path.split('/').pop()!.replace(/\.\d{3}$/, ''))}.*` : join(dir, a.volumes[0]!.path);
-    out.push(`  # ${a.mountpoint}`, `  ${restoreByHandCommand(a.compression, glob, '/mnt/target')}`);
+    out.push(`  # ${a.mountpoint}`);
+    for (const layer of chainLayers(a)) {
+      const vdir = layer.version ? join(dir, '..', layer.version) : dir;
+      const glob = layer.volumes.length > 1 ? `${join(vdir, 'data', layer.volumes[0]!.path.split('/').pop()!.replace(/\.\d{3}$/, ''))}.*` : join(vdir, layer.volumes[0]!.path);
+      out.push(`  ${restoreByHandCommand(layer.compression, glob, '/mnt/target', layer.incremental)}`);
+    }
   }
   return `${out.join('\n')}\n`;
 }
@@ -149,11 +157,15 @@ async function showCommand(store: string, ref: string, json: boolean): Promise<n
 
 async function verifyCommand(store: string, ref: string | undefined, all: boolean, json: boolean): Promise<number> {
   if (!ref && !all) throw new LifeboatError('LB_USAGE', `images verify: name an image (NAME[@VERSION]) or pass --all; usage: ${imagesSpecs.verify!.usage}`);
-  const targets = all ? (await listImages(store)).flatMap((i) => i.versions) : [await resolveVersion(store, ref!)];
+  const targets = all ? (await listImages(store)).flatMap((i) => i.versions) : await withChain(store, await resolveVersion(store, ref!));
   const sink = createProgressSink({ json });
   let failed = 0;
+  const broken = new Set<string>();
+  const chains = new Map<string, string[]>();
   for (const v of targets) {
     const report = await verifyVersion(v.dir, { onEvent: (e) => sink.event({ ...e, id: `${v.image}@${v.version}` }) });
+    if (!report.ok) broken.add(`${v.image}@${v.version}`);
+    if (report.manifest?.incremental?.chain.length) chains.set(`${v.image}@${v.version}`, report.manifest.incremental.chain.map((c) => `${v.image}@${c}`));
     sink.stop();
     if (json) {
       process.stdout.write(`${JSON.stringify({ type: 'verified', image: v.image, version: v.version, ok: report.ok, problems: report.problems, archives: report.archives })}\n`);
@@ -165,8 +177,25 @@ async function verifyCommand(store: string, ref: string | undefined, all: boolea
     }
     if (!report.ok) failed++;
   }
+  // An incremental version restores only with its whole chain: a damaged base breaks it too.
+  for (const [version, chain] of chains) {
+    const bad = chain.find((c) => broken.has(c));
+    if (!bad || broken.has(version)) continue;
+    failed++;
+    if (json) process.stdout.write(`${JSON.stringify({ type: 'chain-broken', version, base: bad })}\n`);
+    else process.stdout.write(`BROKEN  ${version} builds on ${bad}, which does not verify: it cannot be restored\n`);
+  }
   if (targets.length === 0) process.stdout.write(`no published image versions in ${store}\n`);
   return failed > 0 ? 5 : 0;
+}
+
+/** A version and, when it is incremental, every version it builds on (oldest first), for verify. */
+async function withChain(store: string, v: VersionInfo): Promise<VersionInfo[]> {
+  const chain = (await readManifest(v.dir).catch(() => null))?.incremental?.chain ?? [];
+  if (chain.length === 0) return [v];
+  const versions = await listVersions(store, v.image);
+  // A missing base is reported by the version's own verify (its chain links).
+  return [...chain.flatMap((c) => versions.filter((x) => x.version === c)), v];
 }
 
 async function pruneCommand(store: string, image: string | undefined, keepText: string | undefined, dryRun: boolean, json: boolean): Promise<number> {

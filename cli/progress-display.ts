@@ -110,8 +110,11 @@ function describe(e: { type: string; [k: string]: unknown }): string {
       return `  warning: ${String(e.message)}`;
     case 'filesystem':
       return `  ${String(e.id)}: ${formatBytes(Number(e.tarBytes))} archived into ${formatBytes(Number(e.storedBytes))} in ${Number(e.volumes)} volume(s), ${Number(e.seconds).toFixed(1)} s`;
-    case 'published':
-      return `published ${String(e.image)}@${String(e.version)} (${formatBytes(Number(e.bytes))}) in ${Number(e.seconds).toFixed(1)} s: ${String(e.dir)}`;
+    case 'published': {
+      const inc = e.incremental as { level: number; base: string | null } | undefined;
+      const level = inc ? `, incremental level ${inc.level}${inc.base ? ` on ${inc.base}` : ''}` : '';
+      return `published ${String(e.image)}@${String(e.version)} (${formatBytes(Number(e.bytes))}${level}) in ${Number(e.seconds).toFixed(1)} s: ${String(e.dir)}`;
+    }
     case 'checking':
       return `  checking ${String(e.path)}`;
     default:

@@ -6,4 +6,4 @@ export type ArchiveEvent =
   | { type: 'filesystem'; id: string; tarBytes: number; storedBytes: number; volumes: number; seconds: number }
   | { type: 'skipped'; target: string; reason: string }
   | { type: 'warning'; message: string }
-  | { type: 'published'; image: string; version: string; dir: string; bytes: number; seconds: number };
+  | { type: 'published'; image: string; version: string; dir: string; bytes: number; seconds: number; incremental?: { level: number; base: string | null } };

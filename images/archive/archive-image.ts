@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, realpath, rm, statfs, writeFile, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, realpath, rm, statfs, writeFile, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
@@ -15,6 +15,7 @@ import { archiveIdFor, selectSources, type ArchiveSource, LOCAL_FSTYPES } from '
 import { archiveSuffix } from './tar-options.js';
 import { createTarArchive } from './tar-stream.js';
 import { VolumeWriter } from './volume-writer.js';
+import { chainFor, planIncremental, type IncrementalPlan } from './incremental-base.js';
 import { LIFEBOAT_VERSION } from '../../core/version.js';
 
 /**
@@ -36,6 +37,11 @@ export interface ArchiveRequest {
   scratch?: string;
   volumeSize?: number | null;
   compression?: Compression;
+  /**
+   * GNU tar --listed-incremental: a level 0 full, then versions holding only what changed (with
+   * deletions recorded) on top of the image's newest version, a new full every `fullEvery` versions.
+   */
+  incremental?: { fullEvery: number };
   onEvent?: (event: ArchiveEvent) => void;
   signal?: AbortSignal;
 }
@@ -104,6 +110,20 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
     for (const [name, text] of Object.entries(raw)) await writeFile(join(layoutDir, name.replace(/[^A-Za-z0-9._-]/g, '_')), text);
     await mkdir(join(incoming.dir, 'data'));
 
+    let incremental: IncrementalPlan | null = null;
+    if (request.incremental) {
+      const fsOf = (device: string) => layout.filesystems.find((f) => f.device === device);
+      incremental = await planIncremental(
+        store,
+        request.image,
+        sources.map((s) => ({ id: s.id, fstype: s.fstype, ...(fsOf(s.device)?.uuid ? { uuid: fsOf(s.device)!.uuid! } : {}), excludes: s.excludes })),
+        mode,
+        request.incremental.fullEvery,
+      );
+      emit({ type: 'stage', stage: 'archive', message: `incremental ${incremental.reason}` });
+      await mkdir(join(incoming.dir, 'snapshots'));
+    }
+
     const used = new Map<string, number>();
     for (const s of sources) used.set(s.id, await usedBytes(s.directory));
     const totalBytes = [...used.values()].reduce((a, b) => a + b, 0);
@@ -117,6 +137,9 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
       emit({ type: 'stage', stage: 'archive', message: `archiving ${source.mountpoint} (${source.device}, ${source.fstype})` });
       const fsStarted = Date.now();
       const writer = new VolumeWriter(incoming.dir, `data/${source.id}${archiveSuffix(compression)}`, volumeSize);
+      const snapshot = incremental ? `snapshots/${source.id}.snar` : undefined;
+      // tar updates the snapshot it is given: a copy of the base's becomes this version's.
+      if (snapshot && incremental?.base) await copyFile(join(incremental.base.dir, snapshot), join(incoming.dir, snapshot));
       let result;
       try {
         result = await createTarArchive({
@@ -125,6 +148,7 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
           compression,
           writer,
           live: mode === 'live',
+          ...(snapshot ? { snapshot: join(incoming.dir, snapshot) } : {}),
           ...(request.signal ? { signal: request.signal } : {}),
           onProgress: (bytes) => emit({ type: 'progress', id: source.id, bytes: doneBytes + bytes, totalBytes, storedBytes: storedBytes + writer.totalBytes }),
         });
@@ -152,6 +176,7 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
         excludes: source.excludes,
         volumes,
         warnings: result.warnings,
+        ...(incremental && snapshot ? { incremental: { level: incremental.level, snapshot, chain: chainFor(incremental, source.id) } } : {}),
       });
       emit({ type: 'filesystem', id: source.id, tarBytes: result.tarBytes, storedBytes: writer.totalBytes, volumes: volumes.length, seconds: (Date.now() - fsStarted) / 1000 });
     }
@@ -171,13 +196,19 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
         volumeSize,
         archives: entries,
         warnings: entries.flatMap((e) => e.warnings.map((w) => `${e.mountpoint}: ${w}`)),
+        ...(incremental
+          ? { incremental: { level: incremental.level, chain: incremental.base ? [...(incremental.base.manifest.incremental?.chain ?? []), incremental.base.version] : [], fullEvery: request.incremental!.fullEvery } }
+          : {}),
       },
       'the manifest being written',
     );
     // The version name is decided at publish; the manifest names it so a copied directory still says what it is.
     const version = await publishWithManifest(incoming, manifest, sums, now);
     const seconds = (Date.now() - started) / 1000;
-    emit({ type: 'published', image: request.image, version: version.version, dir: version.dir, bytes: version.bytes, seconds });
+    emit({
+      type: 'published', image: request.image, version: version.version, dir: version.dir, bytes: version.bytes, seconds,
+      ...(incremental ? { incremental: { level: incremental.level, base: incremental.base?.version ?? null } } : {}),
+    });
     log.info({ image: request.image, version: version.version, bytes: version.bytes, seconds }, 'archive published');
     return version;
   } catch (e) {

@@ -53,7 +53,11 @@ export function parseCompression(text: string): Compression {
 }
 
 /** The one line an operator types to restore a filesystem by hand (README, `images show`). */
-export function restoreByHandCommand(c: Compression, volumeGlob: string, target: string): string {
+export function restoreByHandCommand(c: Compression, volumeGlob: string, target: string, incremental = false): string {
   const decompress = c.kind === 'zstd' ? ' | zstd -d' : c.kind === 'gzip' ? ' | gzip -d' : '';
-  return `cat ${volumeGlob}${decompress} | tar -x -f - -C ${target} --numeric-owner --xattrs --xattrs-include='*' --acls --selinux -p --same-owner`;
+  const options = `--numeric-owner --xattrs --xattrs-include='*' --acls --selinux -p --same-owner`;
+  if (!incremental) return `cat ${volumeGlob}${decompress} | tar -x -f - -C ${target} ${options}`;
+  // A chain is extracted level by level; /dev/null makes tar apply each level's deletions and
+  // renames, which GNU tar 1.34 gets right only when run inside the target (not with -C).
+  return `cd ${target} && cat ${volumeGlob}${decompress} | tar -x -f - ${options} --listed-incremental=/dev/null`;
 }

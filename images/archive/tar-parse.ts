@@ -25,6 +25,8 @@ export interface TarEntry {
   devMinor?: number;
   /** Raw xattr values by name (SCHILY.xattr.*). */
   xattrs: Map<string, Buffer>;
+  /** Directories of a --listed-incremental archive: the raw GNU.dumpdir (see archive-chain.ts). */
+  dumpdir?: Buffer;
 }
 
 /** Receives each entry; returns a sink for its content (regular files) or null to skip it. Sinks must use each chunk before returning: the parser reuses its buffer. */
@@ -213,6 +215,8 @@ export class TarParser {
     };
     const link = text('linkpath') ?? this.longLink ?? cString(h, 157, 100);
     if (type === 'symlink' || type === 'hardlink') entry.linkTarget = link;
+    const dumpdir = pax.get('GNU.dumpdir');
+    if (dumpdir && type === 'dir') entry.dumpdir = dumpdir;
     if (type === 'char' || type === 'block') {
       entry.devMajor = octal(h, 329, 8);
       entry.devMinor = octal(h, 337, 8);

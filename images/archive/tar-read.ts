@@ -25,6 +25,8 @@ export interface ReadArchiveOptions {
   target?: string;
   /** The filesystem extracted onto: FAT has no owners, modes, xattrs or ACLs to restore. */
   targetFstype?: string;
+  /** A --listed-incremental archive: extraction applies its directory listings (deletions, renames). */
+  incremental?: boolean;
   onProgress?: (compressedBytes: number) => void;
   signal?: AbortSignal;
 }
@@ -40,14 +42,21 @@ export interface ReadArchiveResult {
 
 const NO_POSIX_METADATA = new Set(['vfat', 'msdos', 'exfat', 'ntfs', 'ntfs3']);
 
-export function tarReadArgs(entry: Pick<ArchiveEntry, 'compression'>, mode: 'list' | 'extract', target?: string, targetFstype?: string): string[] {
+/** What reading needs of an archive: its own volumes (a chain layer has the same shape). */
+export type ReadableArchive = Pick<ArchiveEntry, 'id' | 'compression' | 'volumes'>;
+
+export function tarReadArgs(entry: Pick<ArchiveEntry, 'compression'>, mode: 'list' | 'extract', target?: string, targetFstype?: string, incremental = false): string[] {
   const program = decompressProgram(entry.compression);
   const extractOptions = targetFstype && NO_POSIX_METADATA.has(targetFstype) ? ['--no-same-owner', '--no-same-permissions', '--no-xattrs', '--no-acls', '--no-selinux'] : TAR_EXTRACT_OPTIONS;
   return [
     mode === 'list' ? '--list' : '--extract',
     '--file=-',
     ...(program ? [`--use-compress-program=${program}`] : []),
-    ...(mode === 'extract' ? [`--directory=${target}`, ...extractOptions] : []),
+    // An incremental extraction runs in the target instead (see readArchive).
+    ...(mode === 'extract' && !incremental ? [`--directory=${target}`] : []),
+    ...(mode === 'extract' ? extractOptions : []),
+    // /dev/null: apply the archive's directory listings without keeping a snapshot.
+    ...(mode === 'extract' && incremental ? ['--listed-incremental=/dev/null'] : []),
   ];
 }
 
@@ -64,11 +73,19 @@ function drained(stream: NodeJS.WritableStream): Promise<void> {
   });
 }
 
-export async function readArchive(source: string | VolumeOpener, entry: ArchiveEntry, options: ReadArchiveOptions): Promise<ReadArchiveResult> {
+/**
+ * Reads one archive's own volumes; an incremental archive's chain is applied by extractWithChain
+ * (archive-chain.ts), which calls this once per layer.
+ */
+export async function readArchive(source: string | VolumeOpener, entry: ReadableArchive, options: ReadArchiveOptions): Promise<ReadArchiveResult> {
   const open = typeof source === 'string' ? fileVolumes(source) : source;
   if (options.mode === 'extract' && !options.target) throw new LifeboatError('LB_USAGE', 'extract needs a target directory');
-  const args = tarReadArgs(entry, options.mode, options.target, options.targetFstype);
-  const tar = startTool('tar', args, { stdin: 'pipe', stdout: options.mode === 'list' ? 'pipe' : 'ignore', stderr: 'pipe', ...(options.signal ? { cancelSignal: options.signal } : {}) });
+  const args = tarReadArgs(entry, options.mode, options.target, options.targetFstype, options.incremental ?? false);
+  // GNU tar 1.34 resolves the temporary directory of a cyclic rename, and a directory that
+  // replaced a file, against its working directory rather than --directory: measured here, both
+  // failed (and the rename's files were lost) with --directory, and both were right run in the target.
+  const cwd = options.mode === 'extract' && options.incremental ? { cwd: options.target! } : {};
+  const tar = startTool('tar', args, { stdin: 'pipe', stdout: options.mode === 'list' ? 'pipe' : 'ignore', stderr: 'pipe', ...cwd, ...(options.signal ? { cancelSignal: options.signal } : {}) });
   let stderr = '';
   tar.stderr!.setEncoding('utf8');
   tar.stderr!.on('data', (t: string) => (stderr = lastLines(stderr + t, 20)));
@@ -98,7 +115,7 @@ export async function readArchive(source: string | VolumeOpener, entry: ArchiveE
   const result = await tar;
   let streamError: LifeboatError | null = null;
   try {
-    checkFinished('tar', args, result as never, stderr, { purpose: `${options.mode} ${entry.id}` });
+    checkFinished('tar', args, result as never, stderr, { purpose: `${options.mode} ${entry.id}${cwd.cwd ? ` in ${cwd.cwd}` : ''}` });
   } catch (e) {
     streamError = e as LifeboatError;
   }

@@ -20,6 +20,11 @@ export interface TarCreateOptions {
   writer: VolumeWriter;
   /** live: a file that changed while read is a warning (tar exit 1), not a failure. */
   live: boolean;
+  /**
+   * --listed-incremental snapshot file: absent, tar writes a level 0 and creates it; present (a
+   * copy of the previous level's), tar writes only what changed since and updates it.
+   */
+  snapshot?: string;
   onProgress?: (tarBytes: number) => void;
   signal?: AbortSignal;
 }
@@ -29,7 +34,7 @@ export interface TarCreateResult {
   warnings: string[];
 }
 
-export function tarCreateArgs(directory: string, excludes: string[], compression: Compression): string[] {
+export function tarCreateArgs(directory: string, excludes: string[], compression: Compression, snapshot?: string): string[] {
   const program = compressProgram(compression);
   return [
     '--create',
@@ -39,6 +44,8 @@ export function tarCreateArgs(directory: string, excludes: string[], compression
     `--checkpoint=${CHECKPOINT_RECORDS}`,
     `--checkpoint-action=echo=${CHECKPOINT_MARK} %T`,
     '--totals',
+    // Device numbers change between boots and loop attachments; inode numbers identify directories.
+    ...(snapshot ? [`--listed-incremental=${snapshot}`, '--no-check-device'] : []),
     ...(program ? [`--use-compress-program=${program}`] : []),
     // Excludes are literal paths anchored at the filesystem's root, never patterns.
     '--anchored',
@@ -49,7 +56,7 @@ export function tarCreateArgs(directory: string, excludes: string[], compression
 }
 
 export async function createTarArchive(options: TarCreateOptions): Promise<TarCreateResult> {
-  const args = tarCreateArgs(options.directory, options.excludes, options.compression);
+  const args = tarCreateArgs(options.directory, options.excludes, options.compression, options.snapshot);
   const tar = startTool('tar', args, { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', ...(options.signal ? { cancelSignal: options.signal } : {}) });
   let stderrTail = '';
   const warnings: string[] = [];

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { lastLines, startTool, checkFinished } from '../../core/run-tool.js';
 import { TarParser, type TarEntry } from '../archive/tar-parse.js';
 import { decompressProgram } from '../archive/tar-options.js';
-import type { VolumeOpener } from '../archive/tar-read.js';
+import type { ReadableArchive, VolumeOpener } from '../archive/tar-read.js';
 import type { ArchiveEntry } from '../store/manifest.js';
 import { lstatOrNull, readXattrs, readlink, sha256OfFile, walkSameFilesystem } from './disk-facts.js';
+import { mergeChain } from './chain-facts.js';
 
 /**
  * Compares one filesystem's archive with a directory tree (a restored disk, or a live system):
@@ -39,8 +40,8 @@ const makedev = (major: number, minor: number) => ((minor & 0xff) | (major << 8)
 const octalMode = (m: number) => (m & 0o7777).toString(8).padStart(4, '0');
 const nsDate = (ns: string) => new Date(Number(BigInt(ns) / 1_000_000n)).toISOString();
 
-/** Reads the archive's entries with a content hash of each regular file. */
-export async function readArchivedFacts(open: VolumeOpener, entry: ArchiveEntry, onProgress?: (bytes: number) => void): Promise<Map<string, ArchivedFacts>> {
+/** Reads one archive's own entries with a content hash of each regular file. */
+export async function readArchivedFacts(open: VolumeOpener, entry: ReadableArchive, onProgress?: (bytes: number) => void): Promise<Map<string, ArchivedFacts>> {
   const facts = new Map<string, ArchivedFacts>();
   const parser = new TarParser((e) => {
     const f: ArchivedFacts = e;
@@ -96,7 +97,14 @@ export async function compareArchive(options: {
   onProgress?: (bytes: number) => void;
 }): Promise<{ differences: Difference[]; entries: number }> {
   const { entry, root } = options;
-  const archived = await readArchivedFacts(options.open, entry, options.onProgress);
+  // An incremental archive stands for the tree its whole chain builds, deletions applied.
+  let before = 0;
+  const archived = await mergeChain(entry, options.open, async (open, layer) => {
+    const base = before;
+    const facts = await readArchivedFacts(open, layer, options.onProgress ? (b) => options.onProgress!(base + b) : undefined);
+    before += layer.volumes.reduce((s, v) => s + v.bytes, 0);
+    return facts;
+  });
   const excluded = entry.excludes.map(relOf);
   const ignored = (rel: string) => excluded.some((e) => rel === e || rel.startsWith(`${e}/`)) || (options.ignore?.(systemPath(entry.mountpoint, rel)) ?? false);
   const differences: Difference[] = [];

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LifeboatError } from '../../core/errors.js';
 import { runTool } from '../../core/run-tool.js';
-import { readArchive, type VolumeOpener } from '../archive/tar-read.js';
+import type { VolumeOpener } from '../archive/tar-read.js';
+import { chainBytes, extractWithChain } from '../archive/archive-chain.js';
 import type { Manifest } from '../store/manifest.js';
 import type { RestorePlan } from './plan.js';
 import type { RenderedPlan, RestoreStep } from './render-plan.js';
@@ -40,9 +41,9 @@ export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, opt
       if (step.kind === 'extract') {
         const entry = options.manifest.archives.find((a) => a.id === step.archiveId);
         if (!entry) throw new LifeboatError('LB_IMAGE_CORRUPT', `the plan extracts archive "${step.archiveId}" which the manifest does not have`);
-        const entryBytes = entry.volumes.reduce((s, v) => s + v.bytes, 0);
-        const result = await readArchive(options.open, entry, {
-          mode: 'extract',
+        // An incremental archive is extracted with its chain, oldest first, deletions applied.
+        const entryBytes = chainBytes(entry);
+        const result = await extractWithChain(options.open, entry, {
           target: step.directory,
           targetFstype: step.fstype,
           onProgress: (bytes) => options.onExtractProgress?.(entry.id, bytes, entryBytes),

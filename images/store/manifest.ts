@@ -26,6 +26,38 @@ export const VolumeSchema = Type.Object({
 });
 export type Volume = Type.Static<typeof VolumeSchema>;
 
+/** A version name as the store makes them; the pattern keeps a chain reference from naming a path. */
+export const VersionNameSchema = Type.String({ pattern: '^[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$' });
+
+/**
+ * One earlier archive of the same filesystem that an incremental archive builds on. Its volumes
+ * live in the sibling version directory ../<version>/ and carry the sha256 they were published
+ * with, so a reader holding only this manifest can verify and apply the whole chain.
+ */
+export const ChainLayerSchema = Type.Object({
+  version: VersionNameSchema,
+  level: Type.Integer({ minimum: 0 }),
+  compression: CompressionSchema,
+  tarBytes: Type.Integer({ minimum: 0 }),
+  volumes: Type.Array(VolumeSchema, { minItems: 1 }),
+});
+export type ChainLayer = Type.Static<typeof ChainLayerSchema>;
+
+/**
+ * An archive written with GNU tar --listed-incremental. Level 0 holds everything; level N holds
+ * what changed since level N-1 plus every directory's listing (GNU.dumpdir), so deletions and
+ * renames are recorded. Restoring means extracting `chain` then this archive, in order, each with
+ * `tar --listed-incremental=/dev/null`.
+ */
+export const IncrementalArchiveSchema = Type.Object({
+  level: Type.Integer({ minimum: 0 }),
+  /** tar's snapshot after this archive (relative to the version), the base of the next level. */
+  snapshot: Type.String(),
+  /** The archives this one applies on top of, oldest (level 0) first; empty at level 0. */
+  chain: Type.Array(ChainLayerSchema),
+});
+export type IncrementalArchive = Type.Static<typeof IncrementalArchiveSchema>;
+
 export const ArchiveEntrySchema = Type.Object({
   /** Stable name of the filesystem inside the image: root, home, boot-efi, … */
   id: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' }),
@@ -45,6 +77,7 @@ export const ArchiveEntrySchema = Type.Object({
   excludes: Type.Array(Type.String()),
   volumes: Type.Array(VolumeSchema, { minItems: 1 }),
   warnings: Type.Array(Type.String()),
+  incremental: Type.Optional(IncrementalArchiveSchema),
 });
 export type ArchiveEntry = Type.Static<typeof ArchiveEntrySchema>;
 
@@ -64,6 +97,17 @@ export const ManifestSchema = Type.Object({
   volumeSize: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
   archives: Type.Array(ArchiveEntrySchema),
   warnings: Type.Array(Type.String()),
+  /**
+   * Present on versions written with --incremental. `chain` names every version this one needs,
+   * oldest first (empty for a level 0 full): retention keeps them while this version is kept.
+   */
+  incremental: Type.Optional(
+    Type.Object({
+      level: Type.Integer({ minimum: 0 }),
+      chain: Type.Array(VersionNameSchema),
+      fullEvery: Type.Integer({ minimum: 1 }),
+    }),
+  ),
 });
 export type Manifest = Type.Static<typeof ManifestSchema>;
 

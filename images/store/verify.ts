@@ -1,7 +1,8 @@
 import { readFile, readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
 import { readArchive } from '../archive/tar-read.js';
+import { archiveLayers, layerVolumePath } from '../archive/archive-chain.js';
 import { parseSha256Sums, sha256File } from './checksums.js';
 import { readManifest, type Manifest } from './manifest.js';
 
@@ -102,8 +103,48 @@ export async function verifyVersion(dir: string, options: { deep?: boolean; onEv
       }
       archives.push({ id: entry.id, members: result.members, bytes: entry.tarBytes });
     }
+    if (manifest.incremental || manifest.archives.some((a) => a.incremental)) await checkChainLinks(dir, manifest, files, report);
   }
   return { dir, ok: problems.length === 0, problems, archives, manifest };
+}
+
+/**
+ * An incremental version is restorable only with every version it builds on: each must still be
+ * in the store, beside this one, holding exactly the volumes this manifest recorded for it. The
+ * volumes themselves are proven by verifying those versions (images verify does, for a chain).
+ */
+async function checkChainLinks(dir: string, manifest: Manifest, files: string[], report: (path: string, problem: string) => void): Promise<void> {
+  const chain = manifest.incremental?.chain ?? [];
+  const loaded = new Map<string, Manifest | null>();
+  const base = async (version: string): Promise<Manifest | null> => {
+    if (!loaded.has(version)) loaded.set(version, await readManifest(join(dirname(dir), version)).catch(() => null));
+    return loaded.get(version)!;
+  };
+  for (const version of chain) {
+    if (!(await base(version))) report(`../${version}`, `is missing or unreadable: ${basename(dir)} is an incremental version built on it and cannot be restored without it`);
+  }
+  for (const entry of manifest.archives) {
+    const inc = entry.incremental;
+    if (!inc) {
+      if (manifest.incremental) report('manifest.json', `archive ${entry.id} has no incremental record in an incremental version`);
+      continue;
+    }
+    if (!files.includes(inc.snapshot)) report(inc.snapshot, `is missing: the next incremental version of ${entry.id} could not build on this one`);
+    const versions = inc.chain.map((l) => l.version);
+    if (versions.join(' ') !== chain.join(' ')) report('manifest.json', `archive ${entry.id} builds on ${versions.join(', ') || 'nothing'}, but the version on ${chain.join(', ') || 'nothing'}`);
+    for (const layer of inc.chain) {
+      const m = await base(layer.version);
+      if (!m) continue;
+      const theirs = m.archives.find((a) => a.id === entry.id);
+      const same = theirs !== undefined && theirs.volumes.length === layer.volumes.length && theirs.volumes.every((v, i) => v.path === layer.volumes[i]!.path && v.sha256 === layer.volumes[i]!.sha256);
+      if (!same) report(layerVolumePath(layer, layer.volumes[0]!.path), `is not the archive of ${entry.id} that ${basename(dir)} was built on: ${layer.version} was replaced or altered; this version cannot be restored`);
+    }
+  }
+}
+
+/** The versions a version needs, oldest first, itself last. */
+export function restoreChain(manifest: Manifest): string[] {
+  return [...(manifest.incremental?.chain ?? []), manifest.version];
 }
 
 /** Throws LB_IMAGE_CORRUPT naming the first broken file; for callers that must not go on. */
@@ -139,7 +180,11 @@ export async function verifyForRestore(
     throw new LifeboatError('LB_IMAGE_CORRUPT', `manifest.json is not JSON: ${(e as Error).message}`);
   }
   const manifest = checkManifest(parsed, 'manifest.json');
-  const volumes = manifest.archives.flatMap((a) => a.volumes);
+  // An incremental version's chain is read from its sibling versions, so it is verified too.
+  const seen = new Set<string>();
+  const volumes = manifest.archives
+    .flatMap((a) => archiveLayers(a, open).flatMap((l) => l.volumes.map((v) => ({ ...v, path: layerVolumePath(l, v.path) }))))
+    .filter((v) => !seen.has(v.path) && seen.add(v.path));
   const total = volumes.reduce((s, v) => s + v.bytes, 0);
   let done = 0;
   for (const v of volumes) {
