@@ -33,7 +33,11 @@ while read -r spec mountpoint fstype options rest; do
     continue
   fi
   if [ "$mountpoint" != / ]; then
-    mount -t "$fstype" -o "$options,ro" "$dev" "$mountpoint" || { echo "FIXTURE-ERROR mount $spec on $mountpoint failed"; continue; }
+    # XFS writes its superblock and log even on a read-only mount unless told not to (measured:
+    # two boots of a ro-mounted fixture left different disks); norecovery keeps the disk unchanged.
+    ro=ro
+    [ "$fstype" = xfs ] && ro=ro,norecovery
+    mount -t "$fstype" -o "$options,$ro" "$dev" "$mountpoint" || { echo "FIXTURE-ERROR mount $spec on $mountpoint failed"; continue; }
   fi
   mounted=$(awk -v m="$mountpoint" '$2 == m { d = $1; t = $3 } END { print d " " t }' /proc/mounts)
   echo "FIXTURE-MOUNT $mountpoint ${mounted#* } $(uuid_of "${mounted%% *}")"
