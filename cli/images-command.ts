@@ -6,7 +6,8 @@ import { verifyVersion } from '../images/store/verify.js';
 import { restoreByHandCommand } from '../images/archive/tar-options.js';
 import { chainLayers } from '../images/archive/archive-chain.js';
 import { readManifest, type Manifest } from '../images/store/manifest.js';
-import { flag, parseCommand, renderHelp, stringOption, type CommandSpec } from './args.js';
+import { flag, parseCommand, renderHelp, stringOption, type CommandSpec, type Parsed } from './args.js';
+import { checkRetentionPolicy, type RetentionPolicy } from '../images/retention/retention-plan.js';
 import { createProgressSink } from './progress-display.js';
 import { storeOption } from './store-option.js';
 
@@ -37,11 +38,21 @@ export const imagesSpecs: Record<string, CommandSpec> = {
   },
   prune: {
     name: 'images prune',
-    summary: 'Remove incomplete versions left by interrupted archives and, with --keep, all but the newest N versions.',
-    usage: 'lifeboat images prune [NAME] --store DIR [--keep N] [--dry-run] [--json]',
+    summary: 'Remove incomplete versions left by interrupted archives, and the versions retention rules do not keep.',
+    usage: 'lifeboat images prune [NAME] --store DIR [--keep N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--dry-run] [--json]',
+    description: [
+      'Retention keeps the union of the rules, counted back from the newest version: --keep N the newest N;',
+      '--keep-daily N the newest version of each of the last N days that have one; --keep-weekly N per ISO',
+      'week; --keep-monthly N per month (UTC, as version names are). Whatever the rules say, the newest',
+      'version that verifies (with the chain it builds on) is kept, and so is every version a kept',
+      'incremental version builds on. Without rules, only incomplete versions are removed.',
+    ].join('\n'),
     options: {
       store: storeOpt,
       keep: { type: 'string', value: 'N', description: 'keep the newest N versions of each image' },
+      'keep-daily': { type: 'string', value: 'N', description: 'keep the newest version of each of the last N days' },
+      'keep-weekly': { type: 'string', value: 'N', description: 'keep the newest version of each of the last N ISO weeks' },
+      'keep-monthly': { type: 'string', value: 'N', description: 'keep the newest version of each of the last N months' },
       'dry-run': { type: 'boolean', description: 'say what would be removed, remove nothing' },
       json: jsonOpt,
     },
@@ -93,7 +104,7 @@ export async function runImages(argv: string[]): Promise<number> {
     case 'verify':
       return verifyCommand(store, p.positionals[0], flag(p, 'all'), json);
     default:
-      return pruneCommand(store, p.positionals[0], stringOption(p, 'keep'), flag(p, 'dry-run'), json);
+      return pruneCommand(store, p.positionals[0], retentionOptions(p), flag(p, 'dry-run'), json);
   }
 }
 
@@ -198,12 +209,38 @@ async function withChain(store: string, v: VersionInfo): Promise<VersionInfo[]> 
   return [...chain.flatMap((c) => versions.filter((x) => x.version === c)), v];
 }
 
-async function pruneCommand(store: string, image: string | undefined, keepText: string | undefined, dryRun: boolean, json: boolean): Promise<number> {
-  const keep = keepText === undefined ? undefined : Number(keepText);
-  if (keepText !== undefined && !/^\d+$/.test(keepText)) throw new LifeboatError('LB_USAGE', `--keep "${keepText}" is not a whole number`);
-  const actions = await pruneStore(store, { ...(image ? { image } : {}), ...(keep !== undefined ? { keep } : {}), dryRun });
-  if (json) process.stdout.write(`${JSON.stringify({ dryRun, removed: actions })}\n`);
-  else if (actions.length === 0) process.stdout.write('nothing to prune\n');
+/** --keep, --keep-daily, --keep-weekly, --keep-monthly as numbers; shared with schedule. */
+export function retentionOptions(p: Parsed): RetentionPolicy {
+  const policy: RetentionPolicy = {};
+  const names = [['keep', 'keepLast'], ['keep-daily', 'keepDaily'], ['keep-weekly', 'keepWeekly'], ['keep-monthly', 'keepMonthly']] as const;
+  for (const [option, key] of names) {
+    const text = stringOption(p, option);
+    if (text === undefined) continue;
+    if (!/^\d+$/.test(text)) throw new LifeboatError('LB_USAGE', `--${option} "${text}" is not a whole number`);
+    policy[key] = Number(text);
+  }
+  return checkRetentionPolicy(policy);
+}
+
+async function pruneCommand(store: string, image: string | undefined, policy: RetentionPolicy, dryRun: boolean, json: boolean): Promise<number> {
+  const kept: Array<{ image: string; version: string; reasons: string[] }> = [];
+  const actions = await pruneStore(store, {
+    ...(image ? { image } : {}),
+    ...(policy.keepLast !== undefined ? { keep: policy.keepLast } : {}),
+    ...(policy.keepDaily !== undefined ? { keepDaily: policy.keepDaily } : {}),
+    ...(policy.keepWeekly !== undefined ? { keepWeekly: policy.keepWeekly } : {}),
+    ...(policy.keepMonthly !== undefined ? { keepMonthly: policy.keepMonthly } : {}),
+    dryRun,
+    onPlan: (name, outcome) => {
+      for (const d of outcome.decisions) if (d.keep) kept.push({ image: name, version: d.version, reasons: d.reasons });
+    },
+  });
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ dryRun, removed: actions, kept })}\n`);
+    return 0;
+  }
+  for (const k of kept.reverse()) process.stdout.write(`keep ${k.image}@${k.version}: ${k.reasons.join(', ')}\n`);
+  if (actions.length === 0) process.stdout.write('nothing to prune\n');
   else for (const a of actions) process.stdout.write(`${dryRun ? 'would remove' : 'removed'} ${a.path}: ${a.reason}\n`);
   return 0;
 }

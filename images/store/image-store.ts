@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { renderSha256Sums, sha256File } from './checksums.js';
+import { checkRetentionPolicy, describePolicy, hasRetentionRules, type RetentionPolicy } from '../retention/retention-plan.js';
+import { planVersionRemovals, type RetentionOutcome } from '../retention/prune-versions.js';
 
 /**
  * The on-disk store: <store>/<image>/<version>/ published by renaming a complete, fsynced
@@ -220,14 +222,30 @@ async function writerAlive(ownerFile: string): Promise<boolean> {
   }
 }
 
+export interface PruneOptions extends RetentionPolicy {
+  image?: string;
+  /** The newest N versions (keepLast). */
+  keep?: number;
+  dryRun?: boolean;
+  /** Each image's retention decisions, for callers that show what is kept and why. */
+  onPlan?: (image: string, outcome: RetentionOutcome) => void;
+}
+
 /**
- * Removes incoming directories whose writer is gone, and versions beyond the newest `keep`.
- * With dryRun it only says what it would remove.
+ * Removes incoming directories whose writer is gone, and versions the retention rules (--keep,
+ * --keep-daily/weekly/monthly) do not keep — never the newest version that verifies, nor a version
+ * a kept incremental version builds on (images/retention/). With dryRun it only says what it would remove.
  */
-export async function pruneStore(store: string, options: { image?: string; keep?: number; dryRun?: boolean }): Promise<PruneAction[]> {
+export async function pruneStore(store: string, options: PruneOptions): Promise<PruneAction[]> {
   if (options.keep !== undefined && (!Number.isInteger(options.keep) || options.keep < 1)) {
     throw new LifeboatError('LB_USAGE', `--keep ${options.keep} must be 1 or more: prune never removes every version of an image`);
   }
+  const policy = checkRetentionPolicy({
+    ...(options.keep !== undefined ? { keepLast: options.keep } : {}),
+    ...(options.keepDaily !== undefined ? { keepDaily: options.keepDaily } : {}),
+    ...(options.keepWeekly !== undefined ? { keepWeekly: options.keepWeekly } : {}),
+    ...(options.keepMonthly !== undefined ? { keepMonthly: options.keepMonthly } : {}),
+  });
   const images = options.image ? [checkImageName(options.image)] : (await listImages(store)).map((i) => i.image);
   const actions: PruneAction[] = [];
   for (const image of images) {
@@ -248,11 +266,10 @@ export async function pruneStore(store: string, options: { image?: string; keep?
         if (!(await writerAlive(join(imageDir, n)))) actions.push({ path: join(imageDir, n), reason: 'owner file of a removed incoming version' });
       }
     }
-    if (options.keep !== undefined) {
-      const versions = await listVersions(store, image);
-      for (const v of versions.slice(0, Math.max(0, versions.length - options.keep))) {
-        actions.push({ path: v.dir, reason: `older than the newest ${options.keep} version(s)` });
-      }
+    if (hasRetentionRules(policy)) {
+      const outcome = await planVersionRemovals(image, await listVersions(store, image), policy);
+      options.onPlan?.(image, outcome);
+      for (const v of outcome.remove) actions.push({ path: v.dir, reason: `not kept by ${describePolicy(policy)}` });
     }
   }
   if (!options.dryRun) {
