@@ -8,7 +8,8 @@
  * (tftpd-hpa has no windowsize: it ignores the option and atftp falls back to lock-step). Runs
  * alternate between the two servers so both see the same machine load. Besides MB/s (10^6 bytes
  * per second) it records each server's CPU time per transfer, user and system, which says where
- * the time goes. Prints one JSON document on stdout.
+ * the time goes. Prints one JSON document on stdout and writes it as the `tftp` section of
+ * docs/benchmarks.md.
  *
  * Needs tftpd-hpa (`bash scripts/setup.sh bench` installs it; its system service is not used:
  * in.tftpd runs here in the foreground on a free port, as nobody).
@@ -21,6 +22,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa, type ResultPromise } from 'execa';
+import { machineLine, writeBenchSection } from './report.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, mib: { type: 'string', default: '64' } } });
 const RUNS = Number(values.runs);
@@ -234,11 +236,49 @@ async function main(): Promise<void> {
       ],
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    await writeBenchSection('tftp', tftpSection(report));
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await Promise.allSettled(children);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The docs/benchmarks.md section: one table row per case of the JSON report. */
+function tftpSection(report: {
+  file_bytes: number;
+  runs: number;
+  loadavg_1min: { start: number; end: number };
+  results: Array<{
+    client: string;
+    blksize: number;
+    windowsize_asked: number | null;
+    windowsize_lifeboat: unknown;
+    lifeboat: { mbps: number; cpu_user_s: number; cpu_sys_s: number };
+    tftpd_hpa: { mbps: number; cpu_user_s: number; cpu_sys_s: number };
+    ratio: number;
+  }>;
+  notes: string[];
+}): string {
+  const rows = report.results.map((r) => {
+    const window = r.windowsize_asked === null ? '—' : `${r.windowsize_asked} (Lifeboat granted ${String(r.windowsize_lifeboat ?? '?')}; tftpd-hpa 1)`;
+    const cpu = (s: { cpu_user_s: number; cpu_sys_s: number }) => `${s.cpu_user_s.toFixed(2)} + ${s.cpu_sys_s.toFixed(2)}`;
+    return `| ${r.client} | ${r.blksize} | ${window} | ${r.lifeboat.mbps} | ${r.tftpd_hpa.mbps} | **${r.ratio.toFixed(2)}×** | ${cpu(r.lifeboat)} | ${cpu(r.tftpd_hpa)} |`;
+  });
+  return [
+    '## TFTP against tftpd-hpa (bench/tftp.ts)',
+    '',
+    `${new Date().toISOString().slice(0, 10)} — ${machineLine()}. 1-minute load average ${report.loadavg_1min.start.toFixed(2)} when measuring began, ${report.loadavg_1min.end.toFixed(2)} when it ended (2 cores, shared with other work).`,
+    '',
+    `A ${(report.file_bytes / 2 ** 20).toFixed(0)} MiB random file on loopback, Lifeboat's TFTP server (npm \`tftp\` engine) and tftpd-hpa (\`in.tftpd -L\`)`,
+    `serving the same directory, ${report.runs} runs per case alternating between the servers, median MB/s (10^6 bytes/s). Target: ratio ≥ 1.0×.`,
+    '',
+    '| client | blksize | windowsize asked | Lifeboat (MB/s) | tftpd-hpa (MB/s) | ratio | Lifeboat CPU user + sys (s) | tftpd-hpa CPU user + sys (s) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    ...report.notes.map((n) => `- ${n}`),
+  ].join('\n');
 }
 
 main().catch((e: unknown) => {
