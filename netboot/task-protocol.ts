@@ -28,6 +28,12 @@ export const TaskOptionsSchema = Type.Object(
     captureImage: Type.Optional(Type.String()),
     /** Reboot when finished (default true). */
     reboot: Type.Optional(Type.Boolean()),
+    /**
+     * nuke, a benchmark aid (bench/restore.ts): after the restore, also time the plain
+     * `cat volumes | zstd -d | tar -x` of the same volumes onto the restored filesystems (in a
+     * scratch directory, removed again) and report both times as `result.benchmark`.
+     */
+    measureRawExtract: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

@@ -13,6 +13,8 @@ import { httpStream, httpText } from './server-client.js';
 export interface ImageSource {
   kind: 'nfs' | 'http';
   describe: string;
+  /** NFS: the version directory as a local path, for tools that read the files themselves. */
+  dir?: string;
   readText(path: string): Promise<string>;
   open: VolumeOpener;
   close(): Promise<void>;
@@ -36,6 +38,7 @@ export async function nfsSource(nfs: NonNullable<NonNullable<AgentTask['image']>
   return {
     kind: 'nfs',
     describe: `nfs://${nfs.server}${nfs.export}/${nfs.path}`,
+    dir,
     readText: (path) => readFile(join(dir, path), 'utf8'),
     open: (path) => createReadStream(join(dir, path), { highWaterMark: 1 << 20 }),
     close: async () => {

@@ -10,6 +10,7 @@ import type { AgentTask } from '../task-protocol.js';
 import { say } from './console.js';
 import { openImageSource } from './image-source.js';
 import { listLocalDisks } from './local-disks.js';
+import { measureRawExtract } from './raw-extract-benchmark.js';
 import type { AgentClient } from './server-client.js';
 
 /**
@@ -47,10 +48,19 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
     }
     let lastStage = '';
     const started = Date.now();
+    // Lifeboat's data stage, per archive: each extract step lasts until the next step begins.
+    let extracting: { archiveId: string; since: number } | null = null;
+    const extractSeconds: Array<{ archiveId: string; seconds: number }> = [];
+    const endExtract = () => {
+      if (extracting) extractSeconds.push({ archiveId: extracting.archiveId, seconds: (performance.now() - extracting.since) / 1000 });
+      extracting = null;
+    };
     const { extractedBytes } = await executePlan(plan, rendered, {
       manifest,
       open: source.open,
       onStep: (step, i, total) => {
+        endExtract();
+        if (step.kind === 'extract') extracting = { archiveId: step.archiveId, since: performance.now() };
         say(`[${i + 1}/${total}] ${step.description}`);
         if (step.stage !== lastStage) {
           lastStage = step.stage;
@@ -61,14 +71,26 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
       onNote: (m) => say(m),
       onExtractProgress: (id, bytes, totalBytes) => void client.progress({ stage: 'restore', message: id, bytes, totalBytes, rate: bytes / Math.max(0.001, (Date.now() - started) / 1000) }),
     });
+    endExtract();
     await runTool('sync', []);
     say(`restore done: ${plan.disks.map((d) => d.target).join(', ')} hold ${image.name}@${image.version}`);
+    let benchmark: Record<string, unknown> | undefined;
+    if (task.options.measureRawExtract) {
+      say('benchmark: timing cat | zstd -d | tar -x of the same volumes onto the restored filesystems');
+      const raw = await measureRawExtract(plan, manifest, source, (m) => say(m));
+      const sum = (xs: Array<{ seconds: number }>) => xs.reduce((a, t) => a + t.seconds, 0);
+      const lifeboatDataSeconds = sum(extractSeconds);
+      const rawDataSeconds = sum(raw);
+      benchmark = { source: source.kind, lifeboatDataSeconds, rawDataSeconds, lifeboat: extractSeconds, raw };
+      say(`benchmark: data stage ${lifeboatDataSeconds.toFixed(1)} s, raw pipeline ${rawDataSeconds.toFixed(1)} s`);
+    }
     return {
       disks: plan.disks.map((d) => ({ source: d.source, target: d.target, bytes: d.targetBytes })),
       filesystems: plan.filesystems.length,
       restoredBytes: extractedBytes,
       bootloader: plan.bootloader.kind,
       seconds: Math.round((Date.now() - started) / 1000),
+      ...(benchmark ? { benchmark } : {}),
     };
   } finally {
     await source.close();
