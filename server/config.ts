@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import Type from 'typebox';
 import Value from 'typebox/value';
 import { LifeboatError } from '../core/errors.js';
+import type { DhcpServerOptions } from './dhcp/server.js';
 
 /**
  * The server's settings: embedded defaults, then a JSON config file, then command-line flags.
@@ -58,17 +59,7 @@ export interface ServerConfig {
   rescueDir: string;
   rescueCmdline: string;
   netbootRoot: string;
-  dhcp: {
-    mode: 'off' | 'proxy' | 'full';
-    interface?: string;
-    range?: { first: string; last: string };
-    subnetMask?: string;
-    router?: string;
-    dns?: string[];
-    leaseSeconds?: number;
-    reservations?: Array<{ mac: string; address: string }>;
-    port?: number;
-  };
+  dhcp: { mode: 'off' | 'proxy' | 'full' } & Partial<Pick<DhcpServerOptions, 'interface' | 'range' | 'subnetMask' | 'router' | 'dns' | 'leaseSeconds' | 'reservations' | 'port'>>;
   nfs: { mode: 'off' | 'auto' | 'ganesha' | 'kernel'; clients: string[] };
 }
 

@@ -158,7 +158,8 @@ function fsyncPath(path: string): void {
   }
 }
 
-async function listFiles(dir: string, base = dir): Promise<string[]> {
+/** Every file below dir, relative to it, sorted. */
+export async function listFiles(dir: string, base = dir): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);

@@ -1,9 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, open, readFile } from 'node:fs/promises';
+import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { lifeboat, jsonLines } from '../support/cli.js';
+import { flipByte } from '../support/damage.js';
 import { makeWorld, sh, type World } from '../support/world.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 import { buildFixtureDisk, readMarkers, type FixtureDisk } from '../support/fixture-disk.js';
@@ -158,13 +159,7 @@ test('5. a corrupted image volume is refused before anything is written; the tas
     const v = versions[0]!.versions[0]!;
     const copy = join(bed.storeDir, 'corrupt', v.version);
     await cp(v.dir, copy, { recursive: true });
-    const volume = join(copy, 'data', 'data.tar.zst');
-    const fh = await open(volume, 'r+');
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, 2048);
-    b[0] = b[0]! ^ 0x40;
-    await fh.write(b, 0, 1, 2048);
-    await fh.close();
+    await flipByte(join(copy, 'data', 'data.tar.zst'), 2048, 0x40);
     const disk = await blankDisk('corrupt-target', 1536 << 20, true);
     const before = await sha256Of(disk);
     const machine = await bed.addMachine({ name: 'corrupt', firmware: 'bios', disks: [disk] });

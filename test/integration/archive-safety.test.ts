@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readdir, writeFile, mkdir, open, readFile } from 'node:fs/promises';
+import { readdir, writeFile, mkdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
+import { flipByte } from '../support/damage.js';
 import { makeWorld, sh } from '../support/world.js';
 import { scratchFilesystem, mountFs } from '../support/loop-devices.js';
 import { lifeboat, jsonLines, startLifeboat } from '../support/cli.js';
@@ -81,13 +82,7 @@ test('a flipped byte in a volume makes verify fail naming that volume', async (t
   const dir = String(jsonLines(r.stdout).find((e) => e.type === 'published')!.dir);
   assert.equal((await lifeboat(['images', 'verify', 'flip', '--store', store])).exitCode, 0);
 
-  const victim = join(dir, 'data', 'root.tar.zst.002');
-  const fh = await open(victim, 'r+');
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, 4242);
-  b[0] = b[0]! ^ 0xff;
-  await fh.write(b, 0, 1, 4242);
-  await fh.close();
+  await flipByte(join(dir, 'data', 'root.tar.zst.002'), 4242);
 
   const bad = await lifeboat(['images', 'verify', 'flip', '--store', store]);
   assert.equal(bad.exitCode, 5);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { cp, open } from 'node:fs/promises';
+import { flipByte } from '../support/damage.js';
 import { makeWorld, sh, type World } from '../support/world.js';
 import { attachLoop, sparseFile, mountFs } from '../support/loop-devices.js';
 import { lifeboat, jsonLines } from '../support/cli.js';
@@ -105,13 +106,7 @@ test('an image that cannot fit and a damaged volume are refused before the disk 
   // A copy of the image with one flipped byte in a volume, as another image.
   const broken = join(server.store, 'broken', version);
   await cp(join(server.store, 'golden', version), broken, { recursive: true });
-  const volume = join(broken, 'data', 'root.tar.zst');
-  const fh = await open(volume, 'r+');
-  const byte = Buffer.alloc(1);
-  await fh.read(byte, 0, 1, 1000);
-  byte[0] = byte[0]! ^ 0x01;
-  await fh.write(byte, 0, 1, 1000);
-  await fh.close();
+  await flipByte(join(broken, 'data', 'root.tar.zst'), 1000, 0x01);
   const big = await sparseFile(join(world.dir, 'big.img'), 1536 << 20);
   const bigDev = await attachLoop(world, big, { partitions: true });
   const bigBefore = await sha256(big);
