@@ -5,6 +5,7 @@ import { runImages } from './images-command.js';
 import { runServe, serveSpec } from './serve-command.js';
 import { runHosts, runTask, runTasks } from './host-task-commands.js';
 import { runNetboot } from './netboot-command.js';
+import { compareSpec, runCompareCommand } from './compare-command.js';
 
 /**
  * The `lifeboat` command: a thin dispatcher. Each command module parses its own options and calls
@@ -23,6 +24,7 @@ const commands: Record<string, Command> = {
   task: { summary: 'Give a machine a nuke, capture or compare task (via the API).', run: runTask },
   tasks: { summary: 'List, show and cancel tasks (via the API).', run: runTasks },
   netboot: { summary: 'Build the rescue system (kernel + initramfs) that machines PXE-boot into.', run: runNetboot },
+  compare: { summary: compareSpec.summary, run: runCompareCommand },
 };
 
 export function registerCommand(name: string, command: Command): void {

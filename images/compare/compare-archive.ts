@@ -71,14 +71,18 @@ export async function readArchivedFacts(open: VolumeOpener, entry: ReadableArchi
   });
   const feed = (async () => {
     let done = 0;
-    for (const v of entry.volumes) {
-      for await (const c of await open(v.path)) {
-        done += c.length;
-        onProgress?.(done);
-        if (!child.stdin!.write(c)) await new Promise<void>((r) => child.stdin!.once('drain', r));
+    try {
+      for (const v of entry.volumes) {
+        for await (const c of await open(v.path)) {
+          done += c.length;
+          onProgress?.(done);
+          if (!child.stdin!.write(c)) await new Promise<void>((r) => child.stdin!.once('drain', r));
+        }
       }
+    } finally {
+      // Also when a volume fails (a checked opener): the decompressor must not wait for more forever.
+      child.stdin!.end();
     }
-    child.stdin!.end();
   })();
   const [result] = await Promise.all([child, feed]);
   checkFinished(file, args, result as never, stderr, { purpose: `decompress ${entry.id}` });
