@@ -11,8 +11,10 @@ import type { RenderedPlan, RestoreStep } from './render-plan.js';
 /**
  * Runs a rendered plan: its commands, in order, and nothing else; the one step it does itself is
  * extraction, through the image engine. After a partition table is written it makes the kernel
- * re-read it and waits for the partition devices (there is no udev in the rescue system). On
- * failure it unmounts what it mounted and says which step failed.
+ * re-read it and waits for the partition devices, and after a step that makes device nodes (an md
+ * array, an LV) it waits for those: there is no udev in the rescue system. On failure it unmounts
+ * what it mounted, deactivates the volume groups and stops the arrays it made, so a second attempt
+ * starts from disks nothing holds, and says which step failed.
  */
 export interface ExecuteOptions {
   manifest: Manifest;
@@ -22,14 +24,22 @@ export interface ExecuteOptions {
   onNote?: (message: string) => void;
 }
 
-async function waitForDevices(paths: string[], timeoutMs = 15_000): Promise<void> {
+async function waitForDevices(paths: string[], after: string, timeoutMs = 15_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (paths.every((p) => existsSync(p))) return;
     await sleep(100);
   }
   const missing = paths.filter((p) => !existsSync(p));
-  throw new LifeboatError('LB_TOOL_FAILED', `the partitions ${missing.join(', ')} did not appear after the table was written`);
+  throw new LifeboatError('LB_TOOL_FAILED', `${missing.join(', ')} did not appear after ${after}: the rescue system's kernel may lack the driver (md, device-mapper) or the device node was not made`, { missing });
+}
+
+/** Best effort after a failure: nothing mounted, no VG active, no array running on the target disks. */
+async function releaseStacks(plan: RestorePlan): Promise<void> {
+  await runTool('umount', ['-R', plan.targetRoot]).catch(() => undefined);
+  for (const m of plan.mounts.filter((x) => x.aside)) await runTool('umount', [m.directory]).catch(() => undefined);
+  for (const vg of plan.lvm.vgs) await runTool('vgchange', ['-an', vg.name]).catch(() => undefined);
+  for (const a of [...plan.md].reverse()) await runTool('mdadm', ['--stop', a.device]).catch(() => undefined);
 }
 
 export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, options: ExecuteOptions): Promise<{ extractedBytes: number }> {
@@ -57,18 +67,23 @@ export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, opt
       const useFallback = step.fallback !== undefined && !existsSync(step.fallback.whenMissing);
       const command = useFallback ? step.fallback!.command : step.command;
       if (useFallback) options.onNote?.(step.fallback!.description);
-      await runTool(command[0]!, command.slice(1), { ...(step.input !== undefined ? { input: step.input } : {}), purpose: useFallback ? step.fallback!.description : step.description });
+      await runTool(command[0]!, command.slice(1), {
+        ...(step.input !== undefined ? { input: step.input } : {}),
+        ...(step.okExitCodes && !useFallback ? { okExitCodes: step.okExitCodes } : {}),
+        purpose: useFallback ? step.fallback!.description : step.description,
+      });
       if (step.stage === 'partition') {
         const disk = plan.disks.find((d) => step.command.includes(d.target));
         if (disk?.table) {
           // sfdisk asks the kernel to re-read the table; loop devices and busy disks need partx too.
           await runTool('partx', ['-u', disk.target]).catch(() => runTool('partx', ['-a', disk.target]).catch(() => undefined));
-          await waitForDevices(disk.table.partitions.filter((p) => p.role !== 'empty').map((p) => p.device));
+          await waitForDevices(disk.table.partitions.filter((p) => p.role !== 'empty').map((p) => p.device), `the partition table of ${disk.target} was written`);
         }
       }
+      if (step.waitFor && step.waitFor.length > 0) await waitForDevices(step.waitFor, `"${step.description}"`);
     }
   } catch (e) {
-    await runTool('umount', ['-R', plan.targetRoot]).catch(() => undefined);
+    await releaseStacks(plan);
     throw e;
   }
   return { extractedBytes };

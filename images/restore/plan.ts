@@ -1,22 +1,27 @@
 import { posix } from 'node:path';
 import { LifeboatError } from '../../core/errors.js';
 import { formatBytes } from '../../core/sizes.js';
-import type { Disk, Filesystem, Layout, Partition, Swap } from '../layout/model.js';
+import type { Disk, Filesystem, Layout, Partition } from '../layout/model.js';
 import type { ArchiveEntry, Manifest } from '../store/manifest.js';
+import { addStackContents, planStacks, stackNeeds, stackedName, surviveStacks, type PlannedLvm, type PlannedMdArray, type StackNeeds, type Stacks } from './plan-stacks.js';
 import {
-  ALIGNMENT_BYTES, SIZING_POLICIES, alignDown, alignUp, neededBytes, placeSlots, sizeSlots, usableArea,
+  ALIGNMENT_BYTES, SIZING_POLICIES, alignDown, alignUp, placeSlots, sizeSlots, usableArea,
   type Need, type SizeRule, type SizingPolicy, type Slot, type UsableArea,
 } from './sizing.js';
+import {
+  FSTYPE_ALIASES, MKFS_TYPES, contentsOf, describeContent, deviceNamer, fsName, invalid, mountpointOf, needOf, type Content,
+} from './source-contents.js';
 
 /**
  * The restore planner: the image's layout and the target's disks in, a RestorePlan out. Pure (no
  * I/O), so what will happen to a machine's disks is decided, shown and tested before anything is
  * written; render-plan.ts turns the plan into the exact commands. It refuses (LB_DOES_NOT_FIT,
  * LB_INVALID) rather than guess: a disk too small, a disk missing, an edit that makes no sense, a
- * layer it cannot build yet (md RAID, LVM).
+ * layer it cannot build (firmware RAID, thin pools, ReiserFS).
  *
- * The plan is built in the order the layers stack, so md and LVM slot in between later:
- * disks and partitions → md arrays → LVM PVs, VGs, LVs → filesystems and swap on any of those.
+ * The layers stack: disks and partitions → md arrays → LVM PVs, VGs, LVs → filesystems and swap
+ * on any of those (plan-stacks.ts holds the md and LVM part). What each layer needs is worked out
+ * from the top down to the partitions, and sizes from the partitions back up.
  */
 
 export const PLAN_FORMAT = 'lifeboat-restore-plan/1';
@@ -25,6 +30,7 @@ export const TARGET_ROOT = '/mnt/lifeboat';
 
 export type Firmware = 'bios' | 'uefi';
 export type { SizingPolicy } from './sizing.js';
+export type { PlannedLv, PlannedLvm, PlannedMdArray, PlannedPv, PlannedVg } from './plan-stacks.js';
 
 /** A disk of the machine being restored, as the rescue agent probes it. */
 export interface TargetDisk {
@@ -44,6 +50,8 @@ export interface PlanEdits {
   dropDisks?: string[];
   /** Source partition path → size in bytes on the target, instead of what the policy gives it. */
   partitionSizes?: Record<string, number>;
+  /** "VG/LV" → size in bytes of that logical volume, instead of what the policy gives it. */
+  lvSizes?: Record<string, number>;
 }
 
 export interface PlanInput {
@@ -57,7 +65,8 @@ export interface PlanInput {
   targetRoot?: string;
 }
 
-export type PartitionRole = 'bios-boot' | 'esp' | 'extended' | 'filesystem' | 'swap' | 'empty';
+/** raid: an md array member; lvm: an LVM physical volume. */
+export type PartitionRole = 'bios-boot' | 'esp' | 'extended' | 'filesystem' | 'swap' | 'raid' | 'lvm' | 'empty';
 
 export interface PlannedPartition {
   number: number;
@@ -105,28 +114,11 @@ export interface PlannedDisk {
   table: PlannedTable | null;
 }
 
-/** Reserved for md RAID: arrays are assembled after partitioning, from planned partitions. */
-export interface PlannedMdArray {
-  source: string;
-  device: string;
-  level: string;
-  uuid: string;
-  metadata: string;
-  members: string[];
-}
-
-/** Reserved for LVM: PVs on partitions or arrays, VGs over them, LVs sized like partitions. */
-export interface PlannedLvm {
-  pvs: Array<{ source: string; device: string; uuid: string; vg: string }>;
-  vgs: Array<{ name: string; uuid: string; extentSize: number }>;
-  lvs: Array<{ name: string; vg: string; uuid: string; bytes: number; sourceBytes: number; sizing: SizeRule }>;
-}
-
 export interface PlannedFilesystem {
   source: string;
   device: string;
-  /** What it is made on; 'md' and 'lv' come with those layers. */
-  on: 'partition' | 'disk';
+  /** What it is made on: a partition, a whole disk, an md array, an LVM logical volume. */
+  on: 'partition' | 'disk' | 'md' | 'lv';
   type: string;
   uuid?: string;
   label?: string;
@@ -136,7 +128,7 @@ export interface PlannedFilesystem {
   mountpoint?: string;
   bytes: number;
   need: Need;
-  /** Archives extracted into it (a btrfs volume gets one per mounted subvolume). */
+  /** Archives extracted into it (a btrfs volume gets one per subvolume). */
   archives: string[];
   /** btrfs: subvolumes to create right after mkfs, parents first, and the default one. */
   subvolumes?: Array<{ path: string; isDefault?: boolean }>;
@@ -153,19 +145,32 @@ export interface PlannedSwap {
 export interface PlannedMount {
   device: string;
   fstype: string;
-  /** The path on the restored system ("/", "/home"). */
+  /** The path on the restored system ("/", "/home"); "" for a mount beside it (`aside`). */
   mountpoint: string;
   /** Where it is mounted during the restore: TARGET_ROOT + mountpoint. */
   directory: string;
   options: string[];
+  /** btrfs: the subvolume mounted there ("" for the volume's top), when the image says. */
+  subvolume?: string;
+  /**
+   * Not part of the restored system: the top of a btrfs volume mounted under the work directory,
+   * to extract subvolumes the source mounted nowhere.
+   */
+  aside?: boolean;
 }
 
 export interface PlannedRestore {
   archiveId: string;
+  /** Where the source mounted it; "" for a btrfs subvolume mounted nowhere. */
   mountpoint: string;
+  /** Where its files go. */
   directory: string;
+  /** The mount (its directory) it is extracted under, right after that mount is made. */
+  mount: string;
   device: string;
   fstype: string;
+  /** btrfs: the subvolume it fills. */
+  subvolume?: string;
   usedBytes: number;
   tarBytes: number;
   volumes: number;
@@ -175,9 +180,9 @@ export type PlannedBootloader =
   | {
       kind: 'grub-pc';
       firmware: 'bios';
-      /** The target disk whose boot sector GRUB is written to. */
-      disk: string;
-      sourceDisk: string;
+      /** The target disks whose boot sectors GRUB is written to: every disk under /boot (each member of a RAID1 /boot), in order. */
+      disks: string[];
+      sourceDisks: string[];
       why: string;
     }
   | {
@@ -207,6 +212,8 @@ export interface RestorePlan {
   policy: SizingPolicy;
   firmware: Firmware;
   targetRoot: string;
+  /** Files and mounts the restore needs beside the target (LVM metadata, btrfs tops): TARGET_ROOT + ".work". */
+  workDir: string;
   disks: PlannedDisk[];
   /** Target disks no source disk maps to: not read, not written. */
   untouchedDisks: Array<{ path: string; bytes: number; why: string }>;
@@ -228,9 +235,7 @@ const BIOS_BOOT_GPT = '21686148-6449-6E6F-744E-656564454649';
 const ESP_GPT = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
 const ESP_MBR = 'ef';
 
-/** The filesystems the restore can make again (mkfs with the original UUID and label). */
-export const MKFS_TYPES = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'vfat', 'jfs']);
-const FSTYPE_ALIASES: Record<string, string> = { msdos: 'vfat', fat: 'vfat' };
+export { MKFS_TYPES } from './source-contents.js';
 
 /** The device node of partition `n` of `disk`: sda → sda1, nvme0n1 → nvme0n1p1, by-id/x → x-part1. */
 export function partitionDevice(disk: string, n: number): string {
@@ -258,32 +263,8 @@ export function compareDevicePaths(a: string, b: string): number {
   return ka.length - kb.length;
 }
 
-function invalid(message: string, details: Record<string, unknown> = {}): LifeboatError {
-  return new LifeboatError('LB_INVALID', message, details);
-}
-
 function list(items: string[]): string {
   return items.length === 0 ? 'none' : items.join(', ');
-}
-
-/** What lives on a source device and will be made again. */
-type Content =
-  | { kind: 'filesystem'; device: string; type: string; fs?: Filesystem; archives: ArchiveEntry[] }
-  | { kind: 'swap'; device: string; swap: Swap }
-  | { kind: 'unsupported'; device: string; type: string; fs?: Filesystem };
-
-function describeContent(c: Content | undefined): string {
-  if (!c) return 'nothing restored';
-  if (c.kind === 'swap') return 'swap';
-  const mp = c.fs?.mountpoint ?? (c.kind === 'filesystem' ? c.archives[0]?.mountpoint : undefined);
-  if (c.kind === 'unsupported') return `${c.type}${mp ? ` ${mp}` : ''} (not recreated)`;
-  return `${c.type}${mp ? ` ${mp}` : ''}`;
-}
-
-function fsName(c: Content): string {
-  const mp = c.kind === 'filesystem' ? (c.fs?.mountpoint ?? c.archives[0]?.mountpoint) : undefined;
-  const type = c.kind === 'swap' ? 'swap' : c.type;
-  return mp ? `filesystem ${mp} (${type} on ${c.device})` : c.kind === 'swap' ? `swap on ${c.device}` : `${type} filesystem on ${c.device}`;
 }
 
 function checkInput(input: PlanInput): void {
@@ -300,73 +281,13 @@ function checkInput(input: PlanInput): void {
   }
 }
 
-/** Source disks the plan has to place: those with a table, or a filesystem or swap on the whole disk. */
+/** Source disks the plan has to place: those with a table, or a filesystem, swap, RAID member or PV on the whole disk. */
 function sourceDisksOf(layout: Layout, wholeDiskContent: (d: Disk) => boolean): { disks: Disk[]; empty: Disk[] } {
   const sorted = [...layout.disks].sort((a, b) => compareDevicePaths(a.path, b.path));
   return {
     disks: sorted.filter((d) => d.table !== null || wholeDiskContent(d)),
     empty: sorted.filter((d) => d.table === null && !wholeDiskContent(d)),
   };
-}
-
-function contentsOf(manifest: Manifest, notes: string[]): Map<string, Content> {
-  const layout = manifest.layout;
-  const contents = new Map<string, Content>();
-  const fsByDevice = new Map(layout.filesystems.filter((f) => f.type !== 'swap').map((f) => [f.device, f]));
-  for (const fs of fsByDevice.values()) {
-    const type = FSTYPE_ALIASES[fs.type] ?? fs.type;
-    contents.set(fs.device, MKFS_TYPES.has(type) ? { kind: 'filesystem', device: fs.device, type, fs, archives: [] } : { kind: 'unsupported', device: fs.device, type, fs });
-  }
-  for (const a of manifest.archives) {
-    let c = contents.get(a.device);
-    if (!c) {
-      const type = FSTYPE_ALIASES[a.fstype] ?? a.fstype;
-      c = MKFS_TYPES.has(type) ? { kind: 'filesystem', device: a.device, type, archives: [] } : { kind: 'unsupported', device: a.device, type };
-      contents.set(a.device, c);
-    }
-    if (c.kind !== 'filesystem') {
-      throw invalid(`archive "${a.id}" (${a.mountpoint}) holds a ${a.fstype} filesystem, which the restore cannot create: restore its files by hand onto a filesystem you make`, { archive: a.id, fstype: a.fstype });
-    }
-    c.archives.push(a);
-  }
-  for (const s of layout.swaps) {
-    if (contents.has(s.device)) {
-      notes.push(`${s.device} is listed both as swap and as a filesystem: it is restored as the filesystem`);
-      continue;
-    }
-    contents.set(s.device, { kind: 'swap', device: s.device, swap: s });
-  }
-  return contents;
-}
-
-/** md members and LVM PVs on the disks being restored: refused until those layers are planned. */
-function refuseStackedLayers(layout: Layout, devicesOf: Map<string, string>, contents: Map<string, Content>): void {
-  const onDisk = (device: string) => devicesOf.get(device);
-  for (const md of layout.md) {
-    const members = md.members.map((m) => m.device).filter((m) => onDisk(m));
-    if (members.length > 0) {
-      throw invalid(
-        `the image holds md RAID array ${md.device} (${md.level} on ${members.join(', ')}): restoring md RAID is not supported yet; ` +
-          `build the array by hand and restore its filesystems with the image tools, or drop the disks that carry it`,
-        { md: md.device, members },
-      );
-    }
-  }
-  const pvs = layout.lvm.pvs.filter((pv) => onDisk(pv.device));
-  if (pvs.length > 0) {
-    const vgs = [...new Set(pvs.map((p) => p.vg))];
-    throw invalid(
-      `the image holds LVM volume group${vgs.length > 1 ? 's' : ''} ${vgs.join(', ')} on ${pvs.map((p) => p.device).join(', ')}: restoring LVM is not supported yet; ` +
-        `create the volume groups by hand and restore their filesystems with the image tools, or drop the disks that carry them`,
-      { vgs, pvs: pvs.map((p) => p.device) },
-    );
-  }
-  const stacked = new Set([...layout.md.map((m) => m.device), ...layout.lvm.lvs.map((l) => l.path)]);
-  for (const c of contents.values()) {
-    if (c.kind !== 'filesystem' || c.archives.length === 0 || devicesOf.has(c.device)) continue;
-    const what = stacked.has(c.device) || /^\/dev\/(md|mapper\/|dm-)/.test(c.device) ? 'md RAID and LVM are not supported by the restore yet' : `${c.device} is not a partition or disk in the image's layout`;
-    throw invalid(`archive "${c.archives[0]!.id}" (${c.archives[0]!.mountpoint}) is of ${c.device}: ${what}`, { device: c.device });
-  }
 }
 
 interface Mapping {
@@ -431,22 +352,26 @@ function roleOf(table: { type: 'gpt' | 'dos' }, p: Partition, content: Content |
   if (p.kind === 'extended') return 'extended';
   if (content?.kind === 'filesystem') return 'filesystem';
   if (content?.kind === 'swap') return 'swap';
+  if (content?.kind === 'md-member') return 'raid';
+  if (content?.kind === 'pv') return 'lvm';
   return 'empty';
 }
 
-function contentUsedBytes(c: Content): number {
-  if (c.kind !== 'filesystem') return 0;
-  // Every archive of a btrfs volume reports the whole volume's use: the largest is the volume's.
-  if (c.archives.length > 0) return Math.max(...c.archives.map((a) => a.usedBytes));
-  return 0;
+/** What the planner knows about a device's stack while sizing disks: needs, growth, descriptions. */
+interface StackView {
+  needs: StackNeeds;
+  /** A readable name of a stacked content for refusals: the array, the VG, the filesystems on top. */
+  label: (c: Content) => string;
 }
 
-function needOf(c: Content, sourceBytes: number): Need {
-  return neededBytes(c.kind === 'swap' ? 'swap' : c.type, contentUsedBytes(c), sourceBytes);
+function needFor(view: StackView, c: Content, sourceBytes: number): Need {
+  if (c.kind === 'md-member' || c.kind === 'pv') return view.needs.byDevice.get(c.device) ?? { bytes: sourceBytes, usedBytes: 0, headroomBytes: 0, minimumBytes: sourceBytes, reason: 'source-size' };
+  return needOf(c, sourceBytes);
 }
 
 function doesNotFitMessage(
   source: Disk, target: TargetDisk, items: Array<{ content: Content; need: Need; partition: string; short: boolean }>, room: number, fixedBytes: number, defaultMapping: boolean, allTargets: TargetDisk[],
+  label: (c: Content) => string,
 ): string {
   const where = `${target.path} (${formatBytes(target.size)})`;
   const mappingHint = defaultMapping && allTargets.length > 1
@@ -459,8 +384,9 @@ function doesNotFitMessage(
     const n = x.need;
     const why = n.reason === 'mkfs-minimum' ? `mkfs makes none smaller than ${formatBytes(n.minimumBytes)}`
       : n.reason === 'source-size' ? `as big as on the source, where ${formatBytes(n.usedBytes)} was used`
+      : n.reason === 'stacked' ? `its share of what the filesystems on top need, ${formatBytes(n.usedBytes)} of them used, with headroom and RAID/LVM overhead`
       : `${formatBytes(n.usedBytes)} used + ${formatBytes(n.headroomBytes)} headroom`;
-    return `${fsName(x.content)} needs ${formatBytes(n.bytes)} (${why})`;
+    return `${label(x.content)} needs ${formatBytes(n.bytes)} (${why})`;
   };
   // The ones the policy left short are named; what they can have is the room left once every
   // other one has its own minimum.
@@ -483,7 +409,7 @@ interface DiskPlanResult {
 
 function planDisk(
   source: Disk, target: TargetDisk, contents: Map<string, Content>, policy: SizingPolicy, sizes: Record<string, number>,
-  defaultMapping: boolean, allTargets: TargetDisk[], notes: string[],
+  defaultMapping: boolean, allTargets: TargetDisk[], notes: string[], view: StackView, matched: ReadonlySet<string> = new Set(),
 ): DiskPlanResult {
   const sectorSize = target.logicalSectorSize;
   const devices = new Map<string, string>();
@@ -493,9 +419,9 @@ function planDisk(
   if (source.table === null) {
     const content = contents.get(source.path)!;
     const bytes = alignDown(target.size, sectorSize);
-    const need = needOf(content, source.size);
+    const need = needFor(view, content, source.size);
     if (content.kind !== 'unsupported' && bytes < need.bytes) {
-      throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, [{ content, need, partition: target.path, short: true }], bytes, 0, defaultMapping, allTargets), { source: source.path, target: target.path });
+      throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, [{ content, need, partition: target.path, short: true }], bytes, 0, defaultMapping, allTargets, view.label), { source: source.path, target: target.path });
     }
     devices.set(source.path, target.path);
     bytesOf.set(source.path, bytes);
@@ -516,20 +442,19 @@ function planDisk(
       const bytes = alignDown(edited, sectorSize);
       const c = contents.get(p.path);
       if (c && c.kind !== 'unsupported') {
-        const need = needOf(c, sourceBytes);
+        const need = needFor(view, c, sourceBytes);
         if (bytes < need.bytes) {
-          throw new LifeboatError('LB_DOES_NOT_FIT', `the edited size of ${p.path}, ${formatBytes(bytes)}, is too small: ${fsName(c)} needs ${formatBytes(need.bytes)} (${formatBytes(need.usedBytes)} used + ${formatBytes(need.headroomBytes)} headroom, at least ${formatBytes(need.minimumBytes)}); give it more`, { partition: p.path });
+          const detail = need.reason === 'stacked' ? 'with RAID/LVM overhead' : `${formatBytes(need.usedBytes)} used + ${formatBytes(need.headroomBytes)} headroom, at least ${formatBytes(need.minimumBytes)}`;
+          throw new LifeboatError('LB_DOES_NOT_FIT', `the edited size of ${p.path}, ${formatBytes(bytes)}, is too small: ${view.label(c)} needs ${formatBytes(need.bytes)} (${detail}); give it more`, { partition: p.path });
         }
       }
       return { kind, mode: 'edited', sourceBytes, bytes, minimumBytes: bytes };
     }
-    const resizable = role === 'filesystem' || role === 'swap';
+    const resizable = role === 'filesystem' || role === 'swap' || role === 'raid' || role === 'lvm';
     if (!resizable) return { kind, mode: 'fixed', sourceBytes, bytes: alignUp(sourceBytes, sectorSize), minimumBytes: 0 };
     const content = contents.get(p.path)!;
-    const need = needOf(content, sourceBytes);
-    const mountpoint = content.kind === 'filesystem' ? (content.fs?.mountpoint ?? content.archives[0]?.mountpoint) : undefined;
-    const growable = content.kind === 'filesystem' && mountpoint !== '/boot';
-    return { kind, mode: 'resizable', sourceBytes, bytes: 0, minimumBytes: alignUp(need.bytes), growable };
+    const need = needFor(view, content, sourceBytes);
+    return { kind, mode: 'resizable', sourceBytes, bytes: 0, minimumBytes: alignUp(need.bytes), growable: view.needs.growable(p.path) };
   });
 
   const targetArea: UsableArea = usableArea(table.type, target.size, sectorSize);
@@ -543,9 +468,9 @@ function planDisk(
   if (!sized.ok) {
     const items = ordered.flatMap((p, i) => {
       const c = contents.get(p.path);
-      return slots[i]!.mode === 'resizable' && c ? [{ content: c, need: needOf(c, slots[i]!.sourceBytes), partition: partitionDevice(target.path, p.number), short: sized.short.includes(i) }] : [];
+      return slots[i]!.mode === 'resizable' && c ? [{ content: c, need: needFor(view, c, slots[i]!.sourceBytes), partition: partitionDevice(target.path, p.number), short: sized.short.includes(i) }] : [];
     });
-    throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, items, sized.room, sized.fixedBytes, defaultMapping, allTargets), { source: source.path, target: target.path });
+    throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, items, sized.room, sized.fixedBytes, defaultMapping, allTargets, view.label), { source: source.path, target: target.path });
   }
   const placed = placeSlots(slots.map((s, i) => ({ kind: s.kind, bytes: sized.bytes[i]! })), targetArea.startBytes, sectorSize);
   if (placed.end > targetArea.endBytes) {
@@ -565,9 +490,9 @@ function planDisk(
       size: bytes / sectorSize,
       bytes,
       sourceBytes: slots[i]!.sourceBytes,
-      sizing: roles[i] === 'extended' && ordered[i + 1]?.kind === 'logical' ? 'container' : sized.rules[i]!,
+      sizing: roles[i] === 'extended' && ordered[i + 1]?.kind === 'logical' ? 'container' : matched.has(p.path) ? 'matched' : sized.rules[i]!,
       role: roles[i]!,
-      holds: roles[i] === 'extended' ? 'logical partitions' : roles[i] === 'bios-boot' ? 'GRUB core image' : describeContent(contents.get(p.path)),
+      holds: roles[i] === 'extended' ? 'logical partitions' : roles[i] === 'bios-boot' ? 'GRUB core image' : roles[i] === 'raid' || roles[i] === 'lvm' ? view.needs.holds(p.path) : describeContent(contents.get(p.path)),
       type: p.type,
     };
     if (p.kind) planned.kind = p.kind;
@@ -595,6 +520,25 @@ function checkEdits(edits: PlanEdits, partitionPaths: Map<string, string>, dropp
   }
 }
 
+function equalMembers(stacks: Stacks, bytesOf: Map<string, number>, partitionPaths: Map<string, string>, edited: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const a of stacks.arrays) {
+    const members = [...a.active, ...a.spares];
+    const smallest = Math.min(...members.map((m) => bytesOf.get(m)!));
+    for (const m of members) if (partitionPaths.has(m) && edited[m] === undefined && bytesOf.get(m)! > smallest) out[m] = smallest;
+  }
+  return out;
+}
+
+function checkLvEdits(edits: PlanEdits, layout: Layout, plannedVgs: string[]): void {
+  for (const [key, bytes] of Object.entries(edits.lvSizes ?? {})) {
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalid(`the edited size of LV ${key} is ${bytes}: an LV size is a positive whole number of bytes`);
+    const lv = layout.lvm.lvs.find((l) => `${l.vg}/${l.name}` === key);
+    if (!lv) throw invalid(`the edited LV sizes name ${key}, which is not a logical volume of the image (its LVs: ${list(layout.lvm.lvs.map((l) => `${l.vg}/${l.name}`))})`);
+    if (!plannedVgs.includes(lv.vg)) throw invalid(`the edited LV sizes name ${key}, but volume group ${lv.vg} is not restored (its disks are dropped)`);
+  }
+}
+
 function subvolumesToCreate(fs: Filesystem | undefined, archives: ArchiveEntry[], notes: string[]): Array<{ path: string; isDefault?: boolean }> | undefined {
   if (!fs) return undefined;
   const mounted = new Set((fs.mounts ?? []).flatMap((m) => (m.subvolume ? [m.subvolume] : [])));
@@ -605,6 +549,8 @@ function subvolumesToCreate(fs: Filesystem | undefined, archives: ArchiveEntry[]
   if (keep.length < listed.length) notes.push(`btrfs on ${fs.device}: ${listed.length - keep.length} snapper snapshot subvolumes are not recreated`);
   const wanted: Array<{ path: string; isDefault?: boolean }> = keep.map((s) => (s.isDefault ? { path: s.path, isDefault: true } : { path: s.path }));
   for (const m of mounted) if (!wanted.some((w) => w.path === m)) wanted.push({ path: m });
+  // Every subvolume the image holds an archive of, even one the probe's list missed.
+  for (const a of archives) if (a.subvolume && !wanted.some((w) => w.path === a.subvolume)) wanted.push({ path: a.subvolume });
   // In id order, so a fresh volume hands out the same ids where it can; but a parent before its
   // child even when a subvolume was moved under a younger one.
   const out: typeof wanted = [];
@@ -632,13 +578,77 @@ function targetDirectory(mountpoint: string, root: string): string {
 function mountOptions(type: string, sourceOptions: string | undefined, subvolume: string | undefined, hasDefaultSubvolume: boolean): string[] {
   const opts: string[] = [];
   if (type === 'btrfs') {
-    if (subvolume !== undefined) opts.push(`subvol=${subvolume}`);
+    if (subvolume) opts.push(`subvol=${subvolume}`);
     // The top itself, while another subvolume is the default that a plain mount would show.
     else if (hasDefaultSubvolume) opts.push('subvolid=5');
     // Restored files are written compressed as the source wrote them.
     for (const o of (sourceOptions ?? '').split(',')) if (/^compress(-force)?(=|$)/.test(o)) opts.push(o);
   }
   return opts;
+}
+
+/**
+ * Where each archive is extracted, and the mounts that takes. An archive of a filesystem the
+ * source mounted is extracted where it is mounted on the restored system. A btrfs subvolume the
+ * source mounted nowhere (the image names its subvolume and no mountpoint) is extracted under the
+ * mount of the nearest subvolume above it when there is one (`@/var/lib/machines` inside `/`), or
+ * else through the volume's top mounted aside, under the work directory.
+ */
+function planMounts(
+  filesystems: PlannedFilesystem[], contents: Map<string, Content>, root: string, workDir: string,
+): { mounts: PlannedMount[]; restores: PlannedRestore[] } {
+  const mounts: PlannedMount[] = [];
+  const restores: PlannedRestore[] = [];
+  const aside: PlannedMount[] = [];
+  const restore = (a: ArchiveEntry, fs: PlannedFilesystem, directory: string, mount: string): PlannedRestore => ({
+    archiveId: a.id, mountpoint: a.mountpoint, directory, mount, device: fs.device, fstype: fs.type,
+    ...(a.subvolume !== undefined ? { subvolume: a.subvolume } : {}),
+    usedBytes: a.usedBytes, tarBytes: a.tarBytes, volumes: a.volumes.length,
+  });
+  for (const fs of filesystems) {
+    const c = contents.get(fs.source) as Extract<Content, { kind: 'filesystem' }>;
+    const hasDefault = (fs.subvolumes ?? []).some((x) => x.isDefault);
+    const own: Array<{ a: ArchiveEntry; m: PlannedMount }> = [];
+    for (const a of c.archives) {
+      if (!a.mountpoint) continue;
+      const m = c.fs?.mounts?.find((x) => x.mountpoint === a.mountpoint);
+      const subvolume = a.subvolume ?? m?.subvolume;
+      const directory = targetDirectory(a.mountpoint, root);
+      const mount: PlannedMount = { device: fs.device, fstype: fs.type, mountpoint: a.mountpoint, directory, options: mountOptions(fs.type, m?.options ?? c.fs?.mountOptions, subvolume, hasDefault) };
+      if (fs.type === 'btrfs' && a.subvolume !== undefined) mount.subvolume = a.subvolume;
+      mounts.push(mount);
+      own.push({ a, m: mount });
+      restores.push(restore(a, fs, directory, directory));
+    }
+    const loose = c.archives.filter((a) => !a.mountpoint);
+    for (const a of loose) {
+      if (fs.type !== 'btrfs' || a.subvolume === undefined) {
+        throw invalid(`archive "${a.id}" of ${a.device} names no mountpoint and no btrfs subvolume: the restore does not know where its files go; the manifest is damaged or from another tool`, { archive: a.id });
+      }
+      const sub = a.subvolume;
+      // The deepest mounted subvolume that holds this one; the top ("") holds every subvolume.
+      const holder = own
+        .filter((o) => o.m.subvolume !== undefined && (o.m.subvolume === '' || sub.startsWith(`${o.m.subvolume}/`)))
+        .sort((x, y) => y.m.subvolume!.length - x.m.subvolume!.length)[0];
+      if (holder) {
+        const rel = holder.m.subvolume === '' ? sub : sub.slice(holder.m.subvolume!.length + 1);
+        restores.push(restore(a, fs, posix.join(holder.m.directory, rel), holder.m.directory));
+        continue;
+      }
+      let top = aside.find((m) => m.device === fs.device);
+      if (!top) {
+        top = { device: fs.device, fstype: 'btrfs', mountpoint: '', directory: posix.join(workDir, 'btrfs', posix.basename(fs.device)), options: ['subvolid=5'], subvolume: '', aside: true };
+        aside.push(top);
+      }
+      restores.push(restore(a, fs, sub === '' ? top.directory : posix.join(top.directory, sub), top.directory));
+    }
+  }
+  const byDepth = (a: { mountpoint: string }, b: { mountpoint: string }) => depth(a.mountpoint) - depth(b.mountpoint) || (a.mountpoint < b.mountpoint ? -1 : a.mountpoint > b.mountpoint ? 1 : 0);
+  mounts.sort(byDepth);
+  const order = new Map([...mounts, ...aside].map((m, i) => [m.directory, i]));
+  // Under each mount, its own archive first, then the subvolumes inside it, parents first.
+  restores.sort((a, b) => order.get(a.mount)! - order.get(b.mount)! || a.directory.length - b.directory.length || (a.directory < b.directory ? -1 : 1));
+  return { mounts: [...mounts, ...aside], restores };
 }
 
 const EFI_ARCH: Record<string, { grubTarget: string; suffix: string }> = {
@@ -655,14 +665,9 @@ interface BootContext {
   diskOf: Map<string, { source: Disk; target: TargetDisk }>;
   disks: PlannedDisk[];
   filesystems: PlannedFilesystem[];
+  /** The source disks a device is built on, through md arrays and LVM. */
+  disksUnder: (device: string) => string[];
   notes: string[];
-}
-
-function sourceDiskOfDevice(ctx: BootContext, device: string): Disk | undefined {
-  for (const { source } of ctx.diskOf.values()) {
-    if (source.path === device || source.table?.partitions.some((p) => p.path === device)) return source;
-  }
-  return undefined;
 }
 
 function planBootloader(ctx: BootContext): PlannedBootloader {
@@ -680,21 +685,28 @@ function planBootloader(ctx: BootContext): PlannedBootloader {
       notes.push(`the image booted with ${source.kind} on ${source.firmware.toUpperCase()} firmware and this machine boots BIOS: grub-install --target=i386-pc needs the grub-pc-bin package inside the restored system`);
     }
     const recorded = source.bootDisk && ctx.diskOf.has(source.bootDisk) ? ctx.diskOf.get(source.bootDisk)! : undefined;
-    const holder = bootFs ? sourceDiskOfDevice(ctx, bootFs.source) : undefined;
-    const pick = recorded ?? (holder ? ctx.diskOf.get(holder.path) : undefined);
-    if (!pick) {
+    // /boot on an array (or on LVM on one): GRUB goes to every restored disk under it, so the
+    // machine still boots when either disk fails, as on the source.
+    const under = bootFs ? ctx.disksUnder(bootFs.source).filter((d) => ctx.diskOf.has(d)) : [];
+    const stacked = bootFs !== undefined && bootFs.on !== 'partition' && bootFs.on !== 'disk' && under.length > 0;
+    const picks = stacked ? under.map((d) => ctx.diskOf.get(d)!) : recorded ? [recorded] : under.slice(0, 1).map((d) => ctx.diskOf.get(d)!);
+    if (picks.length === 0) {
       throw invalid(`this machine boots BIOS but no restored disk holds /boot or /: GRUB has nowhere to go; map the disk that held ${source.bootDisk ?? '/boot'} to a target disk`);
     }
-    const planned = ctx.disks.find((d) => d.target === pick.target.path)!;
-    if (planned.table?.type === 'gpt' && !planned.table.partitions.some((p) => p.role === 'bios-boot')) {
-      throw invalid(
-        `this machine boots BIOS, and ${pick.target.path} gets a GPT table without a BIOS boot partition: GRUB cannot be installed there, so the restore would not boot; ` +
-          'restore on a UEFI machine (the image has an EFI system partition), or switch this machine\'s firmware to UEFI',
-        { disk: pick.target.path },
-      );
+    for (const pick of picks) {
+      const planned = ctx.disks.find((d) => d.target === pick.target.path)!;
+      if (planned.table?.type === 'gpt' && !planned.table.partitions.some((p) => p.role === 'bios-boot')) {
+        throw invalid(
+          `this machine boots BIOS, and ${pick.target.path} gets a GPT table without a BIOS boot partition: GRUB cannot be installed there, so the restore would not boot; ` +
+            'restore on a UEFI machine (the image has an EFI system partition), or switch this machine\'s firmware to UEFI',
+          { disk: pick.target.path },
+        );
+      }
     }
-    const why = recorded ? `GRUB was in the boot sector of ${source.bootDisk} on the source` : `it holds ${bootFs!.mountpoint}`;
-    return { kind: 'grub-pc', firmware: 'bios', disk: pick.target.path, sourceDisk: pick.source.path, why };
+    const why = stacked
+      ? `${bootFs!.mountpoint} is on ${bootFs!.source}, built on ${under.join(' and ')}: each disk gets GRUB, so either boots`
+      : recorded ? `GRUB was in the boot sector of ${source.bootDisk} on the source` : `it holds ${bootFs!.mountpoint}`;
+    return { kind: 'grub-pc', firmware: 'bios', disks: picks.map((p) => p.target.path), sourceDisks: picks.map((p) => p.source.path), why };
   }
 
   const espParts = ctx.disks.flatMap((d) => (d.table?.partitions ?? []).filter((p) => p.role === 'esp').map((p) => ({ disk: d, p })));
@@ -773,11 +785,14 @@ export function planRestore(input: PlanInput): RestorePlan {
   checkInput(input);
   const { manifest, targetDisks, policy, firmware } = input;
   const root = input.targetRoot ?? TARGET_ROOT;
+  const workDir = `${root === '/' ? '' : root}.work`;
   const edits = input.edits ?? {};
   const layout = manifest.layout;
   const notes: string[] = [...(layout.notes ?? []).map((n) => `probe: ${n}`)];
 
-  const contents = contentsOf(manifest, notes);
+  const name = deviceNamer(layout);
+  const contents = contentsOf(manifest, name, notes);
+  addStackContents(layout, name, contents, notes);
   const { disks: sourceDisks, empty } = sourceDisksOf(layout, (d) => contents.has(d.path));
   const mapping = mapDisks(sourceDisks, empty, targetDisks, edits);
 
@@ -796,38 +811,67 @@ export function planRestore(input: PlanInput): RestorePlan {
   }
   checkEdits(edits, partitionPaths, new Set(sourceDisks.map((d) => d.path).filter((p) => !restored.has(p))));
 
+  const stacks = surviveStacks(layout, name, new Set(devicesOf.keys()), notes);
+  checkLvEdits(edits, layout, stacks.vgs.map((v) => v.name));
+  const reachable = (device: string) => devicesOf.has(device) || stacks.devices.has(device);
+  const droppedDisks = new Set(sourceDisks.map((d) => d.path).filter((p) => !restored.has(p)));
   for (const c of contents.values()) {
-    if (c.kind !== 'filesystem' || c.archives.length === 0 || devicesOf.has(c.device)) continue;
-    const disk = partitionPaths.get(c.device) ?? (sourceDisks.some((d) => d.path === c.device) ? c.device : undefined);
-    if (disk) {
-      throw invalid(`dropping ${disk} leaves archive "${c.archives[0]!.id}" (${c.archives[0]!.mountpoint} on ${c.device}) with nowhere to go: map ${disk} to a target disk instead`, { disk, archive: c.archives[0]!.id });
+    if (c.kind !== 'filesystem' || c.archives.length === 0 || reachable(c.device)) continue;
+    const a = c.archives[0]!;
+    const what = `archive "${a.id}" (${a.mountpoint || `subvolume ${a.subvolume ?? '?'}`} on ${c.device})`;
+    const dropped = stacks.disksUnder(c.device).filter((d) => droppedDisks.has(d));
+    if (dropped.length > 0) {
+      throw invalid(`dropping ${dropped.join(' and ')} leaves ${what} with nowhere to go: map ${dropped.length > 1 ? 'them' : 'it'} to a target disk instead`, { disk: dropped[0], archive: a.id });
     }
+    throw invalid(`${what} is on a device that is not a partition, disk, md array or LVM volume of the image's layout: the restore does not know what to make it on`, { device: c.device, archive: a.id });
   }
-  refuseStackedLayers(layout, devicesOf, contents);
 
+  const needs = stackNeeds(stacks, contents, edits.lvSizes ?? {});
+  const view: StackView = { needs, label: (c) => (c.kind === 'md-member' || c.kind === 'pv' ? stackedName(stacks, contents, c.device) : fsName(c)) };
   const defaultMapping = Object.keys(edits.diskMap ?? {}).length === 0;
   const disks: PlannedDisk[] = [];
   const devices = new Map<string, string>();
   const bytesOf = new Map<string, number>();
-  for (const { source, target } of mapping.pairs) {
-    const r = planDisk(source, target, contents, policy, edits.partitionSizes ?? {}, defaultMapping, targetDisks, notes);
-    disks.push(r.disk);
-    for (const [k, v] of r.devices) devices.set(k, v);
-    for (const [k, v] of r.bytesOf) bytesOf.set(k, v);
-  }
+  const planDisks = (sizes: Record<string, number>, matched?: Set<string>) => {
+    disks.length = 0;
+    for (const { source, target } of mapping.pairs) {
+      const r = planDisk(source, target, contents, policy, sizes, defaultMapping, targetDisks, notes, view, matched);
+      disks.push(r.disk);
+      for (const [k, v] of r.devices) devices.set(k, v);
+      for (const [k, v] of r.bytesOf) bytesOf.set(k, v);
+    }
+  };
+  planDisks(edits.partitionSizes ?? {});
+  // Members of one array end up different when their disks hold different things (a mirror of a
+  // system disk on an otherwise empty disk): md would use the smallest of each anyway, so the
+  // bigger ones are cut to it and their disks' other partitions get the difference.
+  const equal = equalMembers(stacks, bytesOf, partitionPaths, edits.partitionSizes ?? {});
+  if (Object.keys(equal).length > 0) planDisks({ ...equal, ...(edits.partitionSizes ?? {}) }, new Set(Object.keys(equal)));
+  const { md, lvm } = planStacks(stacks, contents, devices, bytesOf, policy, edits.lvSizes ?? {}, workDir, needs.holds, notes);
+  const sourceBytesOf = (device: string): number | undefined => {
+    for (const d of sourceDisks) {
+      if (d.path === device) return d.size;
+      const p = d.table?.partitions.find((x) => x.path === device);
+      if (p) return p.size * d.table!.sectorSize;
+    }
+    return layout.md.find((m) => name(m.device) === device)?.size ?? lvm.lvs.find((l) => l.source === device)?.sourceBytes;
+  };
+  const onOf = (device: string): PlannedFilesystem['on'] =>
+    sourceDisks.some((d) => d.path === device) ? 'disk' : md.some((m) => m.source === device || m.device === device) ? 'md' : lvm.lvs.some((l) => l.source === device) ? 'lv' : 'partition';
 
   const filesystems: PlannedFilesystem[] = [];
   const swaps: PlannedSwap[] = [];
   for (const c of contents.values()) {
+    if (c.kind === 'md-member' || c.kind === 'pv') continue;
     const device = devices.get(c.device);
     if (!device) {
       if (c.kind !== 'unsupported' && !(c.kind === 'filesystem' && c.archives.length > 0)) {
-        const onDropped = partitionPaths.has(c.device) || sourceDisks.some((d) => d.path === c.device);
+        const onDropped = stacks.disksUnder(c.device).some((d) => droppedDisks.has(d));
         if (onDropped) notes.push(`${describeContent(c)} on ${c.device} is on a dropped disk: not restored`);
       }
       continue;
     }
-    const on = sourceDisks.some((d) => d.path === c.device) ? 'disk' : 'partition';
+    const on = onOf(c.device);
     const bytes = bytesOf.get(c.device)!;
     if (c.kind === 'swap') {
       const s: PlannedSwap = { source: c.device, device, bytes };
@@ -844,17 +888,9 @@ export function planRestore(input: PlanInput): RestorePlan {
     const first = c.archives[0];
     const uuid = fs?.uuid ?? first?.uuid;
     const label = fs?.label ?? first?.label;
-    const mountpoint = fs?.mountpoint ?? first?.mountpoint;
-    const sourceBytes = (() => {
-      for (const d of sourceDisks) {
-        if (d.path === c.device) return d.size;
-        const p = d.table?.partitions.find((x) => x.path === c.device);
-        if (p) return p.size * d.table!.sectorSize;
-      }
-      return bytes;
-    })();
+    const mountpoint = mountpointOf(c);
     const planned: PlannedFilesystem = {
-      source: c.device, device, on, type: c.type, bytes, need: needOf(c, sourceBytes), archives: c.archives.map((a) => a.id),
+      source: c.device, device, on, type: c.type, bytes, need: needOf(c, sourceBytesOf(c.device) ?? bytes), archives: c.archives.map((a) => a.id),
     };
     if (uuid) planned.uuid = uuid;
     if (label) planned.label = label;
@@ -868,32 +904,22 @@ export function planRestore(input: PlanInput): RestorePlan {
     if (!uuid) notes.push(`${c.type} on ${device} has no UUID in the image: mkfs gives it a new one, so anything that names it by UUID must be updated`);
     filesystems.push(planned);
   }
+  filesystems.sort((a, b) => compareDevicePaths(a.device, b.device));
+  swaps.sort((a, b) => compareDevicePaths(a.device, b.device));
 
-  const mounts: PlannedMount[] = [];
-  const restores: PlannedRestore[] = [];
-  for (const fs of filesystems) {
-    const c = contents.get(fs.source) as Extract<Content, { kind: 'filesystem' }>;
-    for (const a of c.archives) {
-      const m = c.fs?.mounts?.find((x) => x.mountpoint === a.mountpoint);
-      const directory = targetDirectory(a.mountpoint, root);
-      mounts.push({ device: fs.device, fstype: fs.type, mountpoint: a.mountpoint, directory, options: mountOptions(fs.type, m?.options ?? c.fs?.mountOptions, m?.subvolume, (fs.subvolumes ?? []).some((x) => x.isDefault)) });
-      restores.push({
-        archiveId: a.id, mountpoint: a.mountpoint, directory, device: fs.device, fstype: fs.type, usedBytes: a.usedBytes, tarBytes: a.tarBytes, volumes: a.volumes.length,
-      });
-    }
-  }
-
+  const planned = planMounts(filesystems, contents, root, workDir);
+  const restores = planned.restores;
+  let mounts = planned.mounts;
   const diskOf = new Map(mapping.pairs.map((p) => [p.source.path, p]));
-  const bootloader = planBootloader({ layout, firmware, diskOf, disks, filesystems, notes });
+  const bootloader = planBootloader({ layout, firmware, diskOf, disks, filesystems, disksUnder: stacks.disksUnder, notes });
   if (bootloader.kind === 'grub-efi' || bootloader.kind === 'systemd-boot') {
     // The bootloader step writes to the ESP: it must be mounted even when no archive of it exists.
     if (!mounts.some((m) => m.device === bootloader.espDevice)) {
-      mounts.push({ device: bootloader.espDevice, fstype: 'vfat', mountpoint: bootloader.efiDirectory, directory: targetDirectory(bootloader.efiDirectory, root), options: [] });
+      const esp: PlannedMount = { device: bootloader.espDevice, fstype: 'vfat', mountpoint: bootloader.efiDirectory, directory: targetDirectory(bootloader.efiDirectory, root), options: [] };
+      const byDepth = (a: PlannedMount, b: PlannedMount) => depth(a.mountpoint) - depth(b.mountpoint) || (a.mountpoint < b.mountpoint ? -1 : a.mountpoint > b.mountpoint ? 1 : 0);
+      mounts = [...[...mounts.filter((m) => !m.aside), esp].sort(byDepth), ...mounts.filter((m) => m.aside)];
     }
   }
-  const byDepth = (a: { mountpoint: string }, b: { mountpoint: string }) => depth(a.mountpoint) - depth(b.mountpoint) || (a.mountpoint < b.mountpoint ? -1 : a.mountpoint > b.mountpoint ? 1 : 0);
-  mounts.sort(byDepth);
-  restores.sort(byDepth);
   if (restores.length > 0 && !restores.some((r) => r.mountpoint === '/')) notes.push('the image holds no archive of /: only the filesystems it has are restored');
 
   const plan: RestorePlan = {
@@ -903,11 +929,12 @@ export function planRestore(input: PlanInput): RestorePlan {
     policy,
     firmware,
     targetRoot: root,
+    workDir,
     disks,
     untouchedDisks: mapping.untouched,
     droppedDisks: mapping.dropped,
-    md: [],
-    lvm: { pvs: [], vgs: [], lvs: [] },
+    md,
+    lvm,
     filesystems,
     swaps,
     mounts,

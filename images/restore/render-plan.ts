@@ -1,7 +1,9 @@
+import { posix } from 'node:path';
 import { LifeboatError } from '../../core/errors.js';
 import { commandLine } from '../../core/run-tool.js';
 import { formatBytes } from '../../core/sizes.js';
-import type { PlannedDisk, PlannedFilesystem, PlannedTable, RestorePlan } from './plan.js';
+import { renderVgMetadata } from './lvm-volumes.js';
+import type { PlannedDisk, PlannedFilesystem, PlannedMdArray, PlannedTable, PlannedVg, RestorePlan } from './plan.js';
 
 /**
  * RestorePlan → the exact commands the executor runs, in order, and one shell-like script of the
@@ -10,7 +12,7 @@ import type { PlannedDisk, PlannedFilesystem, PlannedTable, RestorePlan } from '
  * (through the image engine), so that step carries the archive instead of a command.
  */
 
-export type RestoreStage = 'wipe' | 'partition' | 'mkfs' | 'mount' | 'restore' | 'bootloader' | 'unmount';
+export type RestoreStage = 'wipe' | 'partition' | 'md' | 'lvm' | 'mkfs' | 'mount' | 'restore' | 'bootloader' | 'unmount';
 
 export interface CommandStep {
   kind: 'command';
@@ -24,6 +26,10 @@ export interface CommandStep {
    * tool the step uses (a minimal system without grub-install), and the rescue system's own does.
    */
   fallback?: { whenMissing: string; description: string; command: string[] };
+  /** Exit statuses that are not a failure (mdadm --wait says 1 when there was nothing to wait for). */
+  okExitCodes?: number[];
+  /** Device nodes the step makes: the executor waits for them (no udev in the rescue system). */
+  waitFor?: string[];
 }
 
 export interface ExtractStep {
@@ -123,6 +129,33 @@ function mkfsCommands(fs: PlannedFilesystem): Array<{ description: string; comma
   }
 }
 
+/** mdadm --create for a planned array: the source's level, metadata, chunk, layout, UUID and name. */
+export function mdadmCreateCommand(a: PlannedMdArray): string[] {
+  return [
+    'mdadm', '--create', a.device, '--run',
+    `--metadata=${a.metadata}`, `--level=${a.level}`, `--raid-devices=${a.raidDevices}`,
+    ...(a.spares.length > 0 ? [`--spare-devices=${a.spares.length}`] : []),
+    ...(a.chunkSize ? [`--chunk=${a.chunkSize / 1024}`] : []),
+    ...(a.layout ? [`--layout=${a.layout}`] : []),
+    `--uuid=${a.uuid}`,
+    ...(a.homehost ? [`--homehost=${a.homehost}`] : []),
+    ...(a.name ? [`--name=${a.name}`] : []),
+    ...(a.force ? ['--force'] : []),
+    ...a.members, ...a.spares,
+  ];
+}
+
+function vgMetadataText(plan: RestorePlan, vg: PlannedVg): string {
+  return renderVgMetadata({
+    name: vg.name,
+    uuid: vg.uuid,
+    extentSize: vg.extentSize,
+    pvs: plan.lvm.pvs.filter((p) => p.vg === vg.name).map((p) => ({ device: p.device, uuid: p.uuid, bytes: p.bytes, extents: p.extents })),
+    lvs: plan.lvm.lvs.filter((l) => l.vg === vg.name).map((l) => ({ name: l.name, uuid: l.uuid, segments: l.segments, ...(l.stripeSize ? { stripeSize: l.stripeSize } : {}) })),
+    description: `lifeboat restore of ${plan.image}@${plan.version}`,
+  });
+}
+
 function diskLine(d: PlannedDisk): string {
   const extra = [d.model, d.serial && `serial ${d.serial}`].filter(Boolean).join(', ');
   return `${d.source} (${formatBytes(d.sourceBytes)}) -> ${d.target} (${formatBytes(d.targetBytes)}${extra ? `, ${extra}` : ''}${d.sectorSize !== 512 ? `, ${d.sectorSize}-byte sectors` : ''})`;
@@ -131,7 +164,12 @@ function diskLine(d: PlannedDisk): string {
 function partitionSummary(plan: RestorePlan, d: PlannedDisk): string[] {
   if (!d.table) {
     const fs = plan.filesystems.find((f) => f.device === d.target);
-    const holds = fs ? `${fs.type}${fs.mountpoint ? ` ${fs.mountpoint}` : ''}` : plan.swaps.some((s) => s.device === d.target) ? 'swap' : 'nothing restored';
+    const md = plan.md.find((m) => m.members.includes(d.target) || m.spares.includes(d.target));
+    const pv = plan.lvm.pvs.find((p) => p.device === d.target);
+    const holds = fs ? `${fs.type}${fs.mountpoint ? ` ${fs.mountpoint}` : ''}`
+      : plan.swaps.some((s) => s.device === d.target) ? 'swap'
+      : md ? `${md.level.toUpperCase()} member of ${md.device} → ${md.holds}`
+      : pv ? `LVM PV of ${pv.vg}` : 'nothing restored';
     return [`#     whole disk ${formatBytes(alignDown(d.targetBytes, d.sectorSize)).padStart(10)}  ${holds} (no partition table, as on the source)`];
   }
   return d.table.partitions.map((p) => {
@@ -147,8 +185,8 @@ function alignDown(bytes: number, unit: number): number {
 
 export function renderPlan(plan: RestorePlan): RenderedPlan {
   const steps: RestoreStep[] = [];
-  const run = (stage: RestoreStage, description: string, command: string[], input?: string, fallback?: CommandStep['fallback']) =>
-    steps.push({ kind: 'command', stage, description, command, ...(input === undefined ? {} : { input }), ...(fallback ? { fallback } : {}) });
+  const run = (stage: RestoreStage, description: string, command: string[], input?: string, fallback?: CommandStep['fallback'], extra: Pick<CommandStep, 'okExitCodes' | 'waitFor'> = {}) =>
+    steps.push({ kind: 'command', stage, description, command, ...(input === undefined ? {} : { input }), ...(fallback ? { fallback } : {}), ...extra });
   const root = plan.targetRoot;
 
   for (const d of plan.disks) run('wipe', `Erase old partition table and filesystem signatures on ${d.target}`, ['wipefs', '-a', d.target]);
@@ -163,13 +201,42 @@ export function renderPlan(plan: RestorePlan): RenderedPlan {
     );
   }
 
+  // md: each array as on the source (level, metadata, chunk, layout, UUID, name), members in slot
+  // order. A redundant array resyncs in the background while the restore writes through it.
+  for (const a of plan.md) {
+    const shape = a.raidDevices < a.sourceRaidDevices ? `, ${a.raidDevices} of the source's ${a.sourceRaidDevices} members` : '';
+    run('md', `Create ${a.level.toUpperCase()} ${a.device} on ${[...a.members, ...a.spares].join(', ')}${shape} (UUID ${a.uuid}${a.name ? `, name ${a.homehost ? `${a.homehost}:` : ''}${a.name}` : ''})`, mdadmCreateCommand(a), undefined, undefined, { waitFor: [a.device] });
+    // The new array's data area starts where the old one's did: stale LVM or filesystem signatures would show through.
+    run('md', `Erase signatures the disks' old contents leave visible inside ${a.device}`, ['wipefs', '-a', a.device]);
+  }
+
+  // LVM: metadata with the source's UUIDs and this plan's sizes, restored with vgcfgrestore.
+  if (plan.lvm.vgs.length > 0) run('lvm', `Create ${plan.workDir}/lvm for the volume group metadata`, ['mkdir', '-p', `${plan.workDir}/lvm`]);
+  for (const vg of plan.lvm.vgs) {
+    run('lvm', `Write the metadata of volume group ${vg.name} (${vg.extents} extents of ${formatBytes(vg.extentSize)}) to ${vg.metadataFile}`, ['tee', vg.metadataFile], vgMetadataText(plan, vg));
+    for (const pv of plan.lvm.pvs.filter((p) => p.vg === vg.name)) {
+      run('lvm', `Make ${pv.device} the LVM PV ${pv.uuid} of ${vg.name}`, ['pvcreate', '-ff', '-y', '--uuid', pv.uuid, '--restorefile', vg.metadataFile, pv.device]);
+    }
+    run('lvm', `Restore volume group ${vg.name} (UUID ${vg.uuid}) with its logical volumes`, ['vgcfgrestore', '-f', vg.metadataFile, vg.name]);
+    // --sysinit: no dmeventd or lvmpolld in the rescue system; vgmknodes makes the nodes udev would.
+    run('lvm', `Activate volume group ${vg.name}`, ['vgchange', '-ay', '--sysinit', vg.name]);
+    run('lvm', `Make the device nodes of ${vg.name}'s logical volumes`, ['vgmknodes', vg.name], undefined, undefined, { waitFor: plan.lvm.lvs.filter((l) => l.vg === vg.name).map((l) => l.device) });
+  }
+
   for (const fs of plan.filesystems) {
     for (const c of mkfsCommands(fs)) run('mkfs', c.description, c.command);
     if (fs.type === 'btrfs' && fs.subvolumes && fs.subvolumes.length > 0) {
       // Subvolumes are made on the volume's top, before anything is mounted at the target root.
       run('mkfs', `Create ${root} to mount the btrfs volume's top on`, ['mkdir', '-p', root]);
       run('mkfs', `Mount the top of the btrfs volume on ${fs.device} to create its subvolumes`, ['mount', '-t', 'btrfs', '-o', 'subvolid=5', fs.device, root]);
-      for (const s of fs.subvolumes) run('mkfs', `Create btrfs subvolume ${s.path}`, ['btrfs', 'subvolume', 'create', `${root}/${s.path}`]);
+      const made = new Set<string>();
+      for (const s of fs.subvolumes) {
+        const parent = posix.dirname(s.path);
+        // A subvolume inside a plain directory of another (@/var/lib/machines): the directories first.
+        if (parent !== '.' && !made.has(parent)) run('mkfs', `Create the directory ${parent} that holds subvolume ${s.path}`, ['mkdir', '-p', `${root}/${parent}`]);
+        run('mkfs', `Create btrfs subvolume ${s.path}`, ['btrfs', 'subvolume', 'create', `${root}/${s.path}`]);
+        made.add(s.path);
+      }
       const def = fs.subvolumes.find((s) => s.isDefault);
       if (def) run('mkfs', `Make ${def.path} the default subvolume, as on the source`, ['btrfs', 'subvolume', 'set-default', `${root}/${def.path}`]);
       run('mkfs', `Unmount the btrfs volume on ${fs.device}`, ['umount', root]);
@@ -186,13 +253,14 @@ export function renderPlan(plan: RestorePlan): RenderedPlan {
   const extract = (r: RestorePlan['restores'][number]) =>
     steps.push({
       kind: 'extract', stage: 'restore', archiveId: r.archiveId, directory: r.directory, fstype: r.fstype, device: r.device,
-      description: `Extract archive "${r.archiveId}" (${r.mountpoint}, ${formatBytes(r.usedBytes)} used, ${r.volumes} volume${r.volumes === 1 ? '' : 's'}) into ${r.directory}`,
+      description: `Extract archive "${r.archiveId}" (${r.mountpoint || `btrfs subvolume ${r.subvolume}`}, ${formatBytes(r.usedBytes)} used, ${r.volumes} volume${r.volumes === 1 ? '' : 's'}) into ${r.directory}`,
     });
   const extracted = new Set<string>();
   for (const m of plan.mounts) {
     run('mount', `Create the mount point ${m.directory}`, ['mkdir', '-p', m.directory]);
-    run('mount', `Mount ${m.device} (${m.fstype}) as ${m.mountpoint} of the restored system`, ['mount', '-t', m.fstype, ...(m.options.length > 0 ? ['-o', m.options.join(',')] : []), m.device, m.directory]);
-    for (const r of plan.restores.filter((x) => x.directory === m.directory && x.device === m.device)) {
+    const what = m.aside ? `the top of the btrfs volume ${m.device} beside the restored system, for the subvolumes the source mounted nowhere` : `${m.device} (${m.fstype}) as ${m.mountpoint} of the restored system`;
+    run('mount', `Mount ${what}`, ['mount', '-t', m.fstype, ...(m.options.length > 0 ? ['-o', m.options.join(',')] : []), m.device, m.directory]);
+    for (const r of plan.restores.filter((x) => (x.mount ?? x.directory) === m.directory && x.device === m.device)) {
       extract(r);
       extracted.add(r.archiveId);
     }
@@ -208,11 +276,13 @@ export function renderPlan(plan: RestorePlan): RenderedPlan {
     run('bootloader', 'Give the restored system /sys', ['mount', '-t', 'sysfs', 'sysfs', `${root}/sys`]);
   }
   if (b.kind === 'grub-pc') {
-    run('bootloader', `Install GRUB (BIOS) into the boot sector of ${b.disk}: ${b.why}`, ['chroot', root, 'grub-install', '--target=i386-pc', b.disk], undefined, {
-      whenMissing: `${root}/usr/sbin/grub-install`,
-      description: `the restored system has no grub-install: the rescue system's GRUB writes the boot sector of ${b.disk} and ${root}/boot/grub`,
-      command: ['grub-install', '--target=i386-pc', `--boot-directory=${root}/boot`, b.disk],
-    });
+    for (const disk of b.disks) {
+      run('bootloader', `Install GRUB (BIOS) into the boot sector of ${disk}: ${b.why}`, ['chroot', root, 'grub-install', '--target=i386-pc', disk], undefined, {
+        whenMissing: `${root}/usr/sbin/grub-install`,
+        description: `the restored system has no grub-install: the rescue system's GRUB writes the boot sector of ${disk} and ${root}/boot/grub`,
+        command: ['grub-install', '--target=i386-pc', `--boot-directory=${root}/boot`, disk],
+      });
+    }
   } else if (b.kind === 'grub-efi' || b.kind === 'systemd-boot') {
     if (b.kind === 'grub-efi') {
       const esp = `${root}${b.efiDirectory === '/' ? '' : b.efiDirectory}`;
@@ -239,6 +309,13 @@ export function renderPlan(plan: RestorePlan): RenderedPlan {
     for (const dir of ['sys', 'proc', 'dev']) run('unmount', `Release ${root}/${dir}`, ['umount', `${root}/${dir}`]);
   }
   for (const m of [...plan.mounts].reverse()) run('unmount', `Unmount ${m.directory}`, ['umount', m.directory]);
+  // A new mirror or parity array syncs its members; the machine reboots with a clean array rather
+  // than resuming the sync at boot (mdadm --wait exits 1 when there is nothing left to wait for).
+  for (const a of plan.md.filter((x) => x.sync === 'resync')) {
+    run('unmount', `Wait for the initial sync of ${a.device} (${formatBytes(a.bytes)}) to finish, so the restored system boots with a clean array`, ['mdadm', '--wait', a.device], undefined, undefined, { okExitCodes: [0, 1] });
+  }
+  for (const vg of [...plan.lvm.vgs].reverse()) run('unmount', `Deactivate volume group ${vg.name}`, ['vgchange', '-an', vg.name]);
+  for (const a of [...plan.md].reverse()) run('unmount', `Stop ${a.device}, so its superblocks are marked clean before the reboot`, ['mdadm', '--stop', a.device]);
 
   return { steps, script: renderScript(plan, steps) };
 }
@@ -246,11 +323,13 @@ export function renderPlan(plan: RestorePlan): RenderedPlan {
 const STAGE_TITLES: Record<RestoreStage, string> = {
   wipe: 'wipe: forget what the target disks held',
   partition: 'partition: the source tables, sized for these disks',
+  md: 'md: the RAID arrays, with their original UUIDs and names',
+  lvm: 'lvm: the volume groups and logical volumes, with their original UUIDs, sized for these disks',
   mkfs: 'mkfs: filesystems and swap with their original UUIDs and labels',
   mount: 'mount: the restored system, parents first, each just before its archive',
   restore: 'restore: the archives, extracted by the rescue agent (verified volumes, GNU tar with xattrs and ACLs)',
   bootloader: 'bootloader',
-  unmount: 'unmount',
+  unmount: 'unmount: filesystems, then volume groups and arrays, so the machine reboots clean',
 };
 
 function renderScript(plan: RestorePlan, steps: RestoreStep[]): string {
@@ -267,6 +346,20 @@ function renderScript(plan: RestorePlan, steps: RestoreStep[]): string {
   }
   for (const u of plan.untouchedDisks) out.push(`#   ${u.path} (${formatBytes(u.bytes)}): left untouched (${u.why})`);
   for (const d of plan.droppedDisks) out.push(`#   ${d.path} of the image: not restored (${d.why})`);
+  if (plan.md.length > 0) {
+    out.push('#', '# md RAID:');
+    for (const a of plan.md) {
+      out.push(`#   ${a.device} ${a.level}, metadata ${a.metadata}, ${formatBytes(a.bytes)} on ${[...a.members, ...a.spares].join(', ')}${a.sync === 'resync' ? ', synced before the reboot' : ''}: ${a.holds}`);
+    }
+  }
+  for (const vg of plan.lvm.vgs) {
+    const pvs = plan.lvm.pvs.filter((p) => p.vg === vg.name);
+    out.push('#', `# LVM volume group ${vg.name} on ${pvs.map((p) => p.device).join(', ')}: ${formatBytes(vg.bytes)} (${vg.extents} extents of ${formatBytes(vg.extentSize)}; ${formatBytes(vg.sourceBytes)} on the source)`);
+    for (const l of plan.lvm.lvs.filter((x) => x.vg === vg.name)) {
+      const change = l.bytes === l.sourceBytes ? 'same size' : l.bytes > l.sourceBytes ? `grown from ${formatBytes(l.sourceBytes)}` : `shrunk from ${formatBytes(l.sourceBytes)}`;
+      out.push(`#     ${l.name.padEnd(12)} ${formatBytes(l.bytes).padStart(10)}  ${l.holds}${l.stripes > 1 ? `, striped over ${l.stripes}` : ''} (${l.sizing}, ${change})`);
+    }
+  }
   if (plan.notes.length > 0) {
     out.push('#', '# Notes:');
     for (const n of plan.notes) out.push(`#   - ${n}`);
@@ -280,7 +373,7 @@ function renderScript(plan: RestorePlan, steps: RestoreStep[]): string {
     }
     out.push(`# ${s.description}`);
     if (s.kind === 'extract') continue;
-    const line = commandLine(s.command[0]!, s.command.slice(1));
+    const line = commandLine(s.command[0]!, s.command.slice(1)) + (s.okExitCodes?.includes(1) ? ' || [ $? -eq 1 ]' : '');
     if (s.fallback) {
       out.push(`if [ -e ${s.fallback.whenMissing} ]; then`, `  ${line}`, `else  # ${s.fallback.description}`, `  ${commandLine(s.fallback.command[0]!, s.fallback.command.slice(1))}`, 'fi');
     } else if (s.input === undefined) {

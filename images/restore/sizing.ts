@@ -46,8 +46,11 @@ export interface Need {
   usedBytes: number;
   headroomBytes: number;
   minimumBytes: number;
-  /** Why that number: used plus headroom, the source size (it held the data there), or mkfs's floor. */
-  reason: 'used+headroom' | 'source-size' | 'mkfs-minimum';
+  /**
+   * Why that number: used plus headroom, the source size (it held the data there), mkfs's floor,
+   * or 'stacked': a RAID member or LVM PV needs its share of what the filesystems on top need.
+   */
+  reason: 'used+headroom' | 'source-size' | 'mkfs-minimum' | 'stacked';
 }
 
 /**
@@ -138,7 +141,7 @@ export interface Placement {
  * room for its EBR in front of it (which is why sfdisk starts the first one 1 MiB into the extended).
  * Gaps the source had between partitions are not kept: nothing we restore depends on them.
  */
-export function placeSlots(slots: ReadonlyArray<Pick<Slot, 'kind' | 'bytes'>>, startBytes: number, sectorSize: number): Placement {
+export function placeSlots(slots: ReadonlyArray<Pick<Slot, 'kind' | 'bytes'>>, startBytes: number, sectorSize: number, unit = ALIGNMENT_BYTES): Placement {
   const starts: number[] = [];
   const sizes: number[] = [];
   let pos = startBytes;
@@ -149,14 +152,14 @@ export function placeSlots(slots: ReadonlyArray<Pick<Slot, 'kind' | 'bytes'>>, s
   };
   slots.forEach((s, i) => {
     if (s.kind === 'logical') {
-      const start = alignUp(pos + sectorSize);
+      const start = alignUp(pos + sectorSize, unit);
       starts.push(start);
       sizes.push(s.bytes);
       pos = start + s.bytes;
       return;
     }
     closeExtended();
-    const start = alignUp(pos);
+    const start = alignUp(pos, unit);
     starts.push(start);
     sizes.push(s.bytes);
     if (s.kind === 'extended' && slots[i + 1]?.kind === 'logical') {
@@ -170,8 +173,11 @@ export function placeSlots(slots: ReadonlyArray<Pick<Slot, 'kind' | 'bytes'>>, s
   return { starts, sizes, end: pos };
 }
 
-/** Why a partition got its size; 'container' is an extended partition spanning its logical ones. */
-export type SizeRule = 'fixed' | 'edited' | 'proportional' | 'grow-last' | 'minimum' | 'container';
+/**
+ * Why a partition got its size; 'container' is an extended partition spanning its logical ones;
+ * 'matched' a RAID member cut to the size of the array's smallest member.
+ */
+export type SizeRule = 'fixed' | 'edited' | 'proportional' | 'grow-last' | 'minimum' | 'container' | 'matched';
 
 export type SizingResult =
   | { ok: true; bytes: number[]; rules: SizeRule[] }
@@ -186,7 +192,8 @@ export type SizingResult =
     };
 
 /**
- * Sizes the resizable slots of one disk.
+ * Sizes the resizable slots of one disk (or the logical volumes of one volume group, with `unit`
+ * the extent size: the same policies, in extents instead of MiB).
  * - proportional (Mondo, Clonezilla): each scales by the ratio of the room resizable partitions
  *   have on the target to the room they had on the source, rounded down to the alignment, so a
  *   disk twice as big gives each twice as much and keeps the source's free space in proportion.
@@ -203,12 +210,13 @@ export function sizeSlots(
   policy: SizingPolicy,
   target: { area: UsableArea; sectorSize: number },
   source: { area: UsableArea; sectorSize: number },
+  unit = ALIGNMENT_BYTES,
 ): SizingResult {
   const variable = slots.flatMap((s, i) => (s.mode === 'resizable' ? [i] : []));
   const withZero = slots.map((s) => ({ kind: s.kind, bytes: s.mode === 'resizable' ? 0 : s.bytes }));
   // Resizable sizes are multiples of the alignment, so each adds exactly its size to the end.
-  const base = placeSlots(withZero, target.area.startBytes, target.sectorSize).end;
-  const room = alignDown(target.area.endBytes - base);
+  const base = placeSlots(withZero, target.area.startBytes, target.sectorSize, unit).end;
+  const room = alignDown(target.area.endBytes - base, unit);
   const fixedBytes = base - target.area.startBytes;
   const rules: SizeRule[] = slots.map((s) => (s.mode === 'resizable' ? policy : s.mode));
   const bytes = slots.map((s) => (s.mode === 'resizable' ? 0 : s.bytes));
@@ -216,15 +224,15 @@ export function sizeSlots(
   if (variable.length === 0) return { ok: true, bytes, rules };
 
   if (policy === 'proportional') {
-    const sourceBase = placeSlots(slots.map((s) => ({ kind: s.kind, bytes: s.mode === 'resizable' ? 0 : s.sourceBytes })), source.area.startBytes, source.sectorSize).end;
+    const sourceBase = placeSlots(slots.map((s) => ({ kind: s.kind, bytes: s.mode === 'resizable' ? 0 : s.sourceBytes })), source.area.startBytes, source.sectorSize, unit).end;
     const sourceTotal = variable.reduce((sum, i) => sum + slots[i]!.sourceBytes, 0);
     const sourceRoom = Math.max(sourceTotal, source.area.endBytes - sourceBase, 1);
-    for (const i of variable) bytes[i] = alignDown(mulDiv(slots[i]!.sourceBytes, room, sourceRoom));
+    for (const i of variable) bytes[i] = alignDown(mulDiv(slots[i]!.sourceBytes, room, sourceRoom), unit);
   } else {
     const growable = variable.filter((i) => slots[i]!.growable);
     const last = growable.length > 0 ? growable[growable.length - 1]! : variable[variable.length - 1]!;
-    for (const i of variable) if (i !== last) bytes[i] = alignUp(slots[i]!.sourceBytes);
-    bytes[last] = alignDown(room - variable.reduce((sum, i) => (i === last ? sum : sum + bytes[i]!), 0));
+    for (const i of variable) if (i !== last) bytes[i] = alignUp(slots[i]!.sourceBytes, unit);
+    bytes[last] = alignDown(room - variable.reduce((sum, i) => (i === last ? sum : sum + bytes[i]!), 0), unit);
   }
 
   const minimum = (i: number) => slots[i]!.minimumBytes;
@@ -242,7 +250,7 @@ export function sizeSlots(
     const totalSpare = spare.reduce((sum, x) => sum + x.spare, 0);
     // deficit ≤ totalSpare because the minimums fit; each cut is rounded up to the alignment (and
     // stays within its own spare, a multiple of it), so the sum lands within the room.
-    for (const { i, spare: own } of spare) bytes[i] = bytes[i]! - Math.min(own, alignUp(mulDivUp(deficit, own, totalSpare)));
+    for (const { i, spare: own } of spare) bytes[i] = bytes[i]! - Math.min(own, alignUp(mulDivUp(deficit, own, totalSpare), unit));
   }
   return { ok: true, bytes, rules };
 }

@@ -59,10 +59,17 @@ export const IncrementalArchiveSchema = Type.Object({
 export type IncrementalArchive = Type.Static<typeof IncrementalArchiveSchema>;
 
 export const ArchiveEntrySchema = Type.Object({
-  /** Stable name of the filesystem inside the image: root, home, boot-efi, … */
-  id: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' }),
-  /** Where the filesystem is mounted on the source system. */
+  /** Stable name of the filesystem inside the image: root, home, boot-efi, srv@logs (a btrfs subvolume), … */
+  id: Type.String({ pattern: '^[a-z0-9][a-z0-9._@-]*$' }),
+  /** Where the filesystem is mounted on the source system; "" for a btrfs subvolume mounted nowhere. */
   mountpoint: Type.String(),
+  /**
+   * btrfs: the subvolume this archive holds, as a path from the volume's top ("@home",
+   * "@/var/lib/machines"; "" for the top itself). Each subvolume is its own archive, since tar's
+   * --one-file-system stops at subvolume boundaries. Absent in images written before subvolumes
+   * were archived one by one: then the filesystem's mounts in the layout say which one it is.
+   */
+  subvolume: Type.Optional(Type.String()),
   device: Type.String(),
   fstype: Type.String(),
   uuid: Type.Optional(Type.String()),

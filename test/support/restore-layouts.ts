@@ -164,3 +164,224 @@ export function debianVmWithData(): Manifest {
 export function disk(path: string, bytes: number, extra: Partial<TargetDisk> = {}): TargetDisk {
   return { path, size: bytes, logicalSectorSize: 512, physicalSectorSize: 512, ...extra };
 }
+
+/** GPT partition types of the storage stacks. */
+export const GPT_STACK = { raid: 'A19D880F-05FC-4D3B-A006-743F0F84911E', lvm: 'E6D6D379-F507-44C2-A23C-238F2A3DF928' } as const;
+
+/**
+ * The issue-5 multi-disk fixture as the probe records it, on two 10 GiB disks:
+ *   sda: ESP (vfat, 256 MiB) · md0 member (6 GiB) · /srv btrfs (1.5 GiB: @srv the default, mounted
+ *        by fstab without subvol=; @logs mounted nowhere) · /data jfs (1 GiB) · swap (512 MiB)
+ *   sdb: md0 member (6 GiB)
+ *   md0: RAID1, metadata 1.2, name fixture:0 → LVM PV → VG fxvg (4 MiB extents) → root (ext4, 3 GiB)
+ *        and home (xfs, 2 GiB), 1016 MiB free.
+ * The array size is mdadm's for 6 GiB members (5 MiB data offset), the VG's what pvcreate leaves of it.
+ */
+export function raidLvmFixture(options: { rootUsed?: number } = {}): Manifest {
+  const rootUsed = options.rootUsed ?? 1200 * MiB;
+  const sda: Disk = {
+    name: 'sda', path: '/dev/sda', size: 10 * GiB, logicalSectorSize: 512, physicalSectorSize: 512, model: 'QEMU HARDDISK', serial: 'QM00001',
+    table: {
+      type: 'gpt', id: 'F1F1F1F1-0000-4000-8000-00000000000A', sectorSize: 512, firstLba: 34, lastLba: 20971486,
+      partitions: [
+        { number: 1, path: '/dev/sda1', start: 2048, size: 256 * 2048, type: GPT.esp, uuid: 'F1F1F1F1-0001-4000-8000-00000000000A', name: 'esp' },
+        { number: 2, path: '/dev/sda2', start: 257 * 2048, size: 6144 * 2048, type: GPT_STACK.raid, uuid: 'F1F1F1F1-0002-4000-8000-00000000000A', name: 'raid-a' },
+        { number: 3, path: '/dev/sda3', start: 6401 * 2048, size: 1536 * 2048, type: GPT.linux, uuid: 'F1F1F1F1-0003-4000-8000-00000000000A', name: 'srv' },
+        { number: 4, path: '/dev/sda4', start: 7937 * 2048, size: 1024 * 2048, type: GPT.linux, uuid: 'F1F1F1F1-0004-4000-8000-00000000000A', name: 'data' },
+        { number: 5, path: '/dev/sda5', start: 8961 * 2048, size: 512 * 2048, type: GPT.swap, uuid: 'F1F1F1F1-0005-4000-8000-00000000000A', name: 'swap' },
+      ],
+    },
+  };
+  const sdb: Disk = {
+    name: 'sdb', path: '/dev/sdb', size: 10 * GiB, logicalSectorSize: 512, physicalSectorSize: 512, model: 'QEMU HARDDISK', serial: 'QM00002',
+    table: {
+      type: 'gpt', id: 'F1F1F1F1-0000-4000-8000-00000000000B', sectorSize: 512, firstLba: 34, lastLba: 20971486,
+      partitions: [{ number: 1, path: '/dev/sdb1', start: 2048, size: 6144 * 2048, type: GPT_STACK.raid, uuid: 'F1F1F1F1-0001-4000-8000-00000000000B', name: 'raid-b' }],
+    },
+  };
+  const ids = {
+    md: '5f1c0a3e:7b2d4c6e:8a9b0c1d:2e3f4a5b', pv: 'pvFx01-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF01', vg: 'vgFx01-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF02',
+    root: 'lvRoot-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF03', home: 'lvHome-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF04',
+    rootFs: '0a0a0a0a-1111-4222-8333-444444444401', homeFs: '0a0a0a0a-1111-4222-8333-444444444402', esp: 'FA7E-0001',
+    srv: '0a0a0a0a-1111-4222-8333-444444444403', data: '0a0a0a0a-1111-4222-8333-444444444404', swap: '0a0a0a0a-1111-4222-8333-444444444405',
+  };
+  const mdBytes = 6139 * MiB;
+  const layout: Layout = {
+    ...emptyLayout('fixture'),
+    disks: [sda, sdb],
+    blockDevices: [
+      { name: 'md0', path: '/dev/md0', type: 'raid1', size: mdBytes, parents: ['sda2', 'sdb1'] },
+      { name: 'fxvg-root', path: '/dev/mapper/fxvg-root', type: 'lvm', size: 3 * GiB, parents: ['md0'] },
+      { name: 'fxvg-home', path: '/dev/mapper/fxvg-home', type: 'lvm', size: 2 * GiB, parents: ['md0'] },
+    ],
+    md: [{
+      device: '/dev/md0', name: 'fixture:0', level: 'raid1', uuid: ids.md, metadata: '1.2', size: mdBytes, raidDevices: 2,
+      members: [{ device: '/dev/sda2', slot: 0, state: 'active sync' }, { device: '/dev/sdb1', slot: 1, state: 'active sync' }],
+    }],
+    lvm: {
+      pvs: [{ device: '/dev/md0', vg: 'fxvg', uuid: ids.pv, size: 6136 * MiB }],
+      vgs: [{ name: 'fxvg', uuid: ids.vg, extentSize: 4 * MiB, size: 6136 * MiB, free: 1016 * MiB }],
+      lvs: [
+        { name: 'root', vg: 'fxvg', uuid: ids.root, size: 3 * GiB, path: '/dev/fxvg/root', segtype: 'linear', stripes: 1, segments: [{ start: 0, size: 3 * GiB, segtype: 'linear', stripes: 1, devices: ['/dev/md0(0)'] }] },
+        { name: 'home', vg: 'fxvg', uuid: ids.home, size: 2 * GiB, path: '/dev/fxvg/home', segtype: 'linear', stripes: 1, segments: [{ start: 0, size: 2 * GiB, segtype: 'linear', stripes: 1, devices: ['/dev/md0(768)'] }] },
+      ],
+    },
+    filesystems: [
+      { device: '/dev/mapper/fxvg-root', type: 'ext4', uuid: ids.rootFs, label: 'root', mountpoint: '/', mountOptions: 'errors=remount-ro', size: 3 * GiB, used: rootUsed, features: EXT4_FEATURES, mounts: [{ mountpoint: '/', options: 'errors=remount-ro' }] },
+      { device: '/dev/mapper/fxvg-home', type: 'xfs', uuid: ids.homeFs, label: 'home', mountpoint: '/home', mountOptions: 'defaults', size: 2 * GiB, used: 300 * MiB, features: XFS_FEATURES, mounts: [{ mountpoint: '/home', options: 'defaults' }] },
+      { device: '/dev/sda1', type: 'vfat', uuid: ids.esp, label: 'ESP', mountpoint: '/boot/efi', mountOptions: 'umask=0077', size: 256 * MiB, used: 5 * MiB, features: ['FAT32'], mounts: [{ mountpoint: '/boot/efi', options: 'umask=0077' }] },
+      {
+        device: '/dev/sda3', type: 'btrfs', uuid: ids.srv, label: 'srv', mountpoint: '/srv', mountOptions: 'defaults', size: 1536 * MiB, used: 200 * MiB,
+        subvolumes: [{ id: 256, path: '@srv', isDefault: true }, { id: 257, path: '@logs', isDefault: false }],
+        mounts: [{ mountpoint: '/srv', options: 'defaults' }],
+      },
+      { device: '/dev/sda4', type: 'jfs', uuid: ids.data, label: 'data', mountpoint: '/data', mountOptions: 'defaults', size: GiB, used: 100 * MiB, mounts: [{ mountpoint: '/data', options: 'defaults' }] },
+    ],
+    swaps: [{ device: '/dev/sda5', uuid: ids.swap, label: 'swap', size: 512 * MiB }],
+    fstab: [
+      { spec: `UUID=${ids.rootFs}`, file: '/', vfstype: 'ext4', mntops: 'errors=remount-ro', freq: 0, passno: 1 },
+      { spec: '/dev/mapper/fxvg-home', file: '/home', vfstype: 'xfs', mntops: 'defaults', freq: 0, passno: 2 },
+      { spec: `UUID=${ids.esp}`, file: '/boot/efi', vfstype: 'vfat', mntops: 'umask=0077', freq: 0, passno: 1 },
+      { spec: `UUID=${ids.srv}`, file: '/srv', vfstype: 'btrfs', mntops: 'defaults', freq: 0, passno: 0 },
+      { spec: `UUID=${ids.data}`, file: '/data', vfstype: 'jfs', mntops: 'defaults', freq: 0, passno: 2 },
+      { spec: `UUID=${ids.swap}`, file: 'none', vfstype: 'swap', mntops: 'sw', freq: 0, passno: 0 },
+    ],
+    bootloader: { firmware: 'uefi', kind: 'grub-efi', bootDisk: '/dev/sda1', espDevice: '/dev/sda1', efiLoaders: ['EFI/BOOT/BOOTX64.EFI', 'EFI/debian/grubx64.efi'] },
+  };
+  return manifestOf('fixture', layout, [
+    archive('root', '/', '/dev/mapper/fxvg-root', 'ext4', rootUsed, { uuid: ids.rootFs, label: 'root' }),
+    archive('boot-efi', '/boot/efi', '/dev/sda1', 'vfat', 5 * MiB, { uuid: ids.esp, label: 'ESP' }),
+    archive('data', '/data', '/dev/sda4', 'jfs', 100 * MiB, { uuid: ids.data, label: 'data' }),
+    archive('home', '/home', '/dev/mapper/fxvg-home', 'xfs', 300 * MiB, { uuid: ids.homeFs, label: 'home' }),
+    archive('srv', '/srv', '/dev/sda3', 'btrfs', 200 * MiB, { uuid: ids.srv, label: 'srv', subvolume: '@srv' }),
+    archive('srv@logs', '', '/dev/sda3', 'btrfs', 200 * MiB, { uuid: ids.srv, label: 'srv', subvolume: '@logs' }),
+  ]);
+}
+
+/**
+ * A BIOS server on two 20 GiB MBR disks, each: p1 (primary, bootable, type fd) a member of md0, a
+ * RAID1 with 1.0 metadata holding /boot (ext4, 512 MiB); p2 extended; p5 (logical, fd) a member
+ * of md1, a RAID1 (1.2) holding VG vg0 with root (ext4, 8 GiB) and swap (2 GiB); p6 (logical) a
+ * 1 GiB scratch ext3 on sda, empty on sdb. GRUB is in the MBR of both disks.
+ */
+export function mbrRaidServer(): Manifest {
+  const mbrDisk = (name: 'sda' | 'sdb', id: string): Disk => ({
+    name, path: `/dev/${name}`, size: 20 * GiB, logicalSectorSize: 512, physicalSectorSize: 512,
+    table: {
+      type: 'dos', id, sectorSize: 512,
+      partitions: [
+        { number: 1, path: `/dev/${name}1`, start: 2048, size: 512 * 2048, type: 'fd', bootable: true, kind: 'primary' },
+        { number: 2, path: `/dev/${name}2`, start: 513 * 2048, size: (20 * 1024 - 513) * 2048, type: '5', bootable: false, kind: 'extended' },
+        { number: 5, path: `/dev/${name}5`, start: 514 * 2048, size: 16 * 1024 * 2048, type: 'fd', bootable: false, kind: 'logical' },
+        { number: 6, path: `/dev/${name}6`, start: (514 + 16 * 1024 + 1) * 2048, size: 1024 * 2048, type: '83', bootable: false, kind: 'logical' },
+      ],
+    },
+  });
+  const ids = { boot: 'b0b0b0b0-1111-4222-8333-000000000001', root: 'b0b0b0b0-1111-4222-8333-000000000002', swap: 'b0b0b0b0-1111-4222-8333-000000000003', scratch: 'b0b0b0b0-1111-4222-8333-000000000004' };
+  const layout: Layout = {
+    ...emptyLayout('files2'),
+    disks: [mbrDisk('sda', '0x0badc0de'), mbrDisk('sdb', '0x0badc0df')],
+    md: [
+      { device: '/dev/md0', name: 'files2:boot', level: 'raid1', uuid: '11111111:22222222:33333333:44444444', metadata: '1.0', size: 511 * MiB, raidDevices: 2, members: [{ device: '/dev/sda1', slot: 0 }, { device: '/dev/sdb1', slot: 1 }] },
+      { device: '/dev/md1', name: 'files2:1', level: 'raid1', uuid: '55555555:66666666:77777777:88888888', metadata: '1.2', size: 16 * 1024 * MiB - 17 * MiB, raidDevices: 2, members: [{ device: '/dev/sda5', slot: 0 }, { device: '/dev/sdb5', slot: 1 }] },
+    ],
+    lvm: {
+      pvs: [{ device: '/dev/md1', vg: 'vg0', uuid: 'pvMbr1-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF01', size: 16 * 1024 * MiB - 20 * MiB }],
+      vgs: [{ name: 'vg0', uuid: 'vgMbr1-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF02', extentSize: 4 * MiB, size: 16 * 1024 * MiB - 20 * MiB, free: 6 * 1024 * MiB - 20 * MiB }],
+      lvs: [
+        { name: 'root', vg: 'vg0', uuid: 'lvMbrR-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF03', size: 8 * GiB, path: '/dev/vg0/root', segtype: 'linear', stripes: 1, segments: [{ start: 0, size: 8 * GiB, segtype: 'linear', stripes: 1, devices: ['/dev/md1(0)'] }] },
+        { name: 'swap', vg: 'vg0', uuid: 'lvMbrS-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF04', size: 2 * GiB, path: '/dev/vg0/swap', segtype: 'linear', stripes: 1, segments: [{ start: 0, size: 2 * GiB, segtype: 'linear', stripes: 1, devices: ['/dev/md1(2048)'] }] },
+      ],
+    },
+    filesystems: [
+      { device: '/dev/md0', type: 'ext4', uuid: ids.boot, label: 'boot', mountpoint: '/boot', size: 511 * MiB, used: 120 * MiB, features: EXT4_FEATURES },
+      { device: '/dev/mapper/vg0-root', type: 'ext4', uuid: ids.root, label: 'root', mountpoint: '/', size: 8 * GiB, used: 3 * GiB, features: EXT4_FEATURES },
+      { device: '/dev/sda6', type: 'ext3', uuid: ids.scratch, label: 'scratch', mountpoint: '/scratch', size: GiB, used: 10 * MiB, features: ['has_journal', 'ext_attr', 'resize_inode', 'dir_index', 'filetype', 'sparse_super', 'large_file'] },
+    ],
+    swaps: [{ device: '/dev/mapper/vg0-swap', uuid: ids.swap, size: 2 * GiB }],
+    fstab: [
+      { spec: '/dev/mapper/vg0-root', file: '/', vfstype: 'ext4', mntops: 'errors=remount-ro', freq: 0, passno: 1 },
+      { spec: `UUID=${ids.boot}`, file: '/boot', vfstype: 'ext4', mntops: 'defaults', freq: 0, passno: 2 },
+      { spec: `UUID=${ids.scratch}`, file: '/scratch', vfstype: 'ext3', mntops: 'defaults', freq: 0, passno: 2 },
+      { spec: '/dev/mapper/vg0-swap', file: 'none', vfstype: 'swap', mntops: 'sw', freq: 0, passno: 0 },
+    ],
+    bootloader: { firmware: 'bios', kind: 'grub-pc', bootDisk: '/dev/sda' },
+  };
+  return manifestOf('files2', layout, [
+    archive('root', '/', '/dev/mapper/vg0-root', 'ext4', 3 * GiB, { uuid: ids.root, label: 'root' }),
+    archive('boot', '/boot', '/dev/md0', 'ext4', 120 * MiB, { uuid: ids.boot, label: 'boot' }),
+    archive('scratch', '/scratch', '/dev/sda6', 'ext3', 10 * MiB, { uuid: ids.scratch, label: 'scratch' }),
+  ]);
+}
+
+/**
+ * The Debian VM with `n` 10 GiB data disks, each with one partition, the members of md0 at
+ * `level` (chunk 512 KiB) holding xfs /srv (2 GiB used).
+ */
+export function dataArray(level: 'raid0' | 'raid5' | 'raid10' | 'raid6', n: number, layoutName?: string): Manifest {
+  const m = debianVm();
+  const letters = 'bcdefgh';
+  const members: Array<{ device: string; slot: number }> = [];
+  for (let i = 0; i < n; i++) {
+    const name = `sd${letters[i]}`;
+    m.layout.disks.push({
+      name, path: `/dev/${name}`, size: 10 * GiB, logicalSectorSize: 512, physicalSectorSize: 512,
+      table: {
+        type: 'gpt', id: `D0D0D0D0-0000-4000-8000-00000000000${i}`, sectorSize: 512, firstLba: 34, lastLba: 20971486,
+        partitions: [{ number: 1, path: `/dev/${name}1`, start: 2048, size: 20967424, type: GPT_STACK.raid, uuid: `D0D0D0D0-0001-4000-8000-00000000000${i}` }],
+      },
+    });
+    members.push({ device: `/dev/${name}1`, slot: i });
+  }
+  const data = { raid0: n, raid5: n - 1, raid6: n - 2, raid10: n / 2 }[level];
+  m.layout.md.push({
+    device: '/dev/md0', name: 'debian-vm:srv', level, uuid: 'abcdef01:23456789:abcdef01:23456789', metadata: '1.2', chunkSize: 512 * 1024,
+    ...(layoutName ? { layout: layoutName } : {}), size: Math.floor(data * 10200) * MiB, raidDevices: n, members,
+  });
+  m.layout.filesystems.push({ device: '/dev/md0', type: 'xfs', uuid: 'cafe0000-1111-4222-8333-444455556666', label: 'srv', mountpoint: '/srv', size: data * 10 * GiB, used: 2 * GiB, features: XFS_FEATURES });
+  m.layout.fstab.push({ spec: 'UUID=cafe0000-1111-4222-8333-444455556666', file: '/srv', vfstype: 'xfs', mntops: 'defaults', freq: 0, passno: 2 });
+  m.archives.push(archive('srv', '/srv', '/dev/md0', 'xfs', 2 * GiB, { uuid: 'cafe0000-1111-4222-8333-444455556666', label: 'srv' }));
+  return m;
+}
+
+/**
+ * The Debian VM with a VG "data" over two 10 GiB disks (one PV partition each, 4 MiB extents):
+ * LV "db" striped over both (2 stripes of 64 KiB, 8 GiB, ext4 /var/lib/db) and LV "logs" linear
+ * on the second (4 GiB, xfs /var/log/app).
+ */
+export function stripedVolumes(): Manifest {
+  const m = debianVm();
+  for (const [i, name] of ['sdb', 'sdc'].entries()) {
+    m.layout.disks.push({
+      name, path: `/dev/${name}`, size: 10 * GiB, logicalSectorSize: 512, physicalSectorSize: 512,
+      table: {
+        type: 'gpt', id: `E0E0E0E0-0000-4000-8000-00000000000${i}`, sectorSize: 512, firstLba: 34, lastLba: 20971486,
+        partitions: [{ number: 1, path: `/dev/${name}1`, start: 2048, size: 20967424, type: GPT_STACK.lvm, uuid: `E0E0E0E0-0001-4000-8000-00000000000${i}` }],
+      },
+    });
+  }
+  const pvBytes = 20967424 * 512 - MiB;
+  m.layout.lvm = {
+    pvs: [
+      { device: '/dev/sdb1', vg: 'data', uuid: 'pvDat1-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF01', size: pvBytes },
+      { device: '/dev/sdc1', vg: 'data', uuid: 'pvDat2-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF02', size: pvBytes },
+    ],
+    vgs: [{ name: 'data', uuid: 'vgDat0-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF03', extentSize: 4 * MiB, size: 2 * 2558 * 4 * MiB, free: (2 * 2558 * 4 - 12 * 1024) * MiB }],
+    lvs: [
+      {
+        name: 'db', vg: 'data', uuid: 'lvDb00-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF04', size: 8 * GiB, path: '/dev/data/db', segtype: 'striped', stripes: 2, stripeSize: 64 * 1024,
+        segments: [{ start: 0, size: 8 * GiB, segtype: 'striped', stripes: 2, stripeSize: 64 * 1024, devices: ['/dev/sdb1(0)', '/dev/sdc1(0)'] }],
+      },
+      { name: 'logs', vg: 'data', uuid: 'lvLog0-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF05', size: 4 * GiB, path: '/dev/data/logs', segtype: 'linear', stripes: 1, segments: [{ start: 0, size: 4 * GiB, segtype: 'linear', stripes: 1, devices: ['/dev/sdc1(1024)'] }] },
+    ],
+  };
+  m.layout.filesystems.push(
+    { device: '/dev/mapper/data-db', type: 'ext4', uuid: 'dbdbdbdb-1111-4222-8333-444455556666', mountpoint: '/var/lib/db', size: 8 * GiB, used: 3 * GiB, features: EXT4_FEATURES },
+    { device: '/dev/mapper/data-logs', type: 'xfs', uuid: '10910910-1111-4222-8333-444455556666', mountpoint: '/var/log/app', size: 4 * GiB, used: GiB, features: XFS_FEATURES },
+  );
+  m.archives.push(
+    archive('var-lib-db', '/var/lib/db', '/dev/mapper/data-db', 'ext4', 3 * GiB, { uuid: 'dbdbdbdb-1111-4222-8333-444455556666' }),
+    archive('var-log-app', '/var/log/app', '/dev/mapper/data-logs', 'xfs', GiB, { uuid: '10910910-1111-4222-8333-444455556666' }),
+  );
+  return m;
+}

@@ -91,7 +91,7 @@ fi
 # Add the firmware boot entry "debian" for EFI/debian/shimx64.efi on /dev/vda partition 2
 efibootmgr --create --disk /dev/vda --part 2 --label debian --loader '\\EFI\\debian\\shimx64.efi'
 
-### unmount
+### unmount: filesystems, then volume groups and arrays, so the machine reboots clean
 # Release /mnt/lifeboat/sys
 umount /mnt/lifeboat/sys
 # Release /mnt/lifeboat/proc
