@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { lstat, open, readdir, readFile, readlink, realpath, stat, statfs } from 'node:fs/promises';
+import { lstat, mkdtemp, open, readdir, readFile, readlink, realpath, rm, stat, statfs } from 'node:fs/promises';
 import os from 'node:os';
-import { posix } from 'node:path';
+import { join, posix } from 'node:path';
 import Value from 'typebox/value';
 import { isLifeboatError, LifeboatError } from '../../core/errors.js';
 import { componentLogger } from '../../core/log.js';
@@ -387,7 +387,33 @@ async function probeLvm(ctx: Context, set: Map<string, LsblkDevice>, limited: bo
   for (const lv of lvm.lvs) {
     if (lv.path && !existsSync(lv.path)) note(ctx, `LV ${lv.vg}/${lv.name} is not active here (no ${lv.path}): its filesystem was not probed`);
   }
+  await backupVgMetadata(ctx, lvm.vgs.map((v) => v.name));
   return lvm;
+}
+
+/**
+ * Each VG's metadata as vgcfgbackup writes it (layout/vgcfgbackup-<vg>.cfg): the evidence an
+ * operator restores by hand with vgcfgrestore. Written to a temporary file, never to /etc/lvm
+ * (--readonly takes no locks, backup and archive are off).
+ */
+async function backupVgMetadata(ctx: Context, vgs: string[]): Promise<void> {
+  if (vgs.length === 0) return;
+  const dir = await mkdtemp(join(os.tmpdir(), 'lifeboat-vgcfg-'));
+  try {
+    for (const vg of vgs) {
+      const file = join(dir, `${vg}.cfg`);
+      try {
+        await runTool('vgcfgbackup', [
+          '--readonly', '--config', 'devices { hints = "none" use_devicesfile = 0 } backup { backup = 0 archive = 0 }', '-f', file, vg,
+        ], { timeoutMs: TOOL_TIMEOUT_MS, env: { LVM_SUPPRESS_FD_WARNINGS: '1' } });
+        ctx.raw[`vgcfgbackup-${vg}.cfg`] = await readFile(file, 'utf8');
+      } catch (e) {
+        note(ctx, `metadata of volume group ${vg} not saved with vgcfgbackup: ${errorText(e)}`);
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function efiLoaders(espDir: string): Promise<string[]> {
@@ -620,6 +646,8 @@ export async function probeLayout(options: ProbeOptions = {}): Promise<ProbeResu
     const fs: Filesystem = { device: d.path, type: b.type! };
     if (b.uuid) fs.uuid = b.uuid;
     if (b.label) fs.label = b.label;
+    // FAT12/16/32: mkfs.vfat picks by size otherwise, and an ESP made FAT16 is not what was there.
+    if (b.type === 'vfat' && b.version && /^FAT(12|16|32)$/.test(b.version)) fs.features = [b.version];
     const callerDir = callerDirs.get(canon);
     const w: FsWork = { fs, name: d.name, identity, localRoot: '', fromCaller: callerDir !== undefined, live };
     if (callerDir) {
