@@ -1,8 +1,8 @@
-import { archiveImage } from '../images/archive/archive-image.js';
+import { archiveImage, type ArchiveRequest } from '../images/archive/archive-image.js';
 import { parseCompression } from '../images/archive/tar-options.js';
 import { LifeboatError } from '../core/errors.js';
 import { parseSize } from '../core/sizes.js';
-import { flag, listOption, parseCommand, renderHelp, requiredString, stringOption, type CommandSpec } from './args.js';
+import { flag, listOption, parseCommand, renderHelp, requiredString, stringOption, type CommandSpec, type Parsed } from './args.js';
 import { createProgressSink } from './progress-display.js';
 import { storeOption } from './store-option.js';
 
@@ -49,6 +49,35 @@ export async function runArchive(argv: string[]): Promise<number> {
   }
   const store = storeOption(p, archiveSpec);
   const image = requiredString(p, archiveSpec, 'image');
+  const options = archiveOptionsFrom(p, argv);
+  const json = flag(p, 'json');
+  const sink = createProgressSink({ json });
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const version = await archiveImage({
+      ...options,
+      store,
+      image,
+      onEvent: (e) => sink.event(e),
+      signal: controller.signal,
+    });
+    sink.stop();
+    if (!json) process.stdout.write(`${version.image}@${version.version}\n`);
+    return 0;
+  } finally {
+    sink.stop();
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/** What is archived and how, from the parsed options; store and image are the caller's. */
+export type ArchiveOptions = Omit<ArchiveRequest, 'store' | 'image' | 'onEvent' | 'signal'>;
+
+export function archiveOptionsFrom(p: Parsed, argv: string[]): ArchiveOptions {
   let compression;
   try {
     compression = parseCompression(stringOption(p, 'compress') ?? 'zstd:3');
@@ -64,33 +93,28 @@ export async function runArchive(argv: string[]): Promise<number> {
   if (argv.some((a) => a === '--full-every' || a.startsWith('--full-every=')) && !flag(p, 'incremental')) {
     throw new LifeboatError('LB_USAGE', '--full-every applies to --incremental archives; add --incremental');
   }
-  const json = flag(p, 'json');
-  const sink = createProgressSink({ json });
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
-    const scratch = stringOption(p, 'scratch');
-    const version = await archiveImage({
-      store,
-      image,
-      root: stringOption(p, 'root') ?? '/',
-      disks: listOption(p, 'disk'),
-      excludes,
-      ...(scratch ? { scratch } : {}),
-      volumeSize,
-      compression,
-      ...(flag(p, 'incremental') ? { incremental: { fullEvery: Number(fullEveryText) } } : {}),
-      onEvent: (e) => sink.event(e),
-      signal: controller.signal,
-    });
-    sink.stop();
-    if (!json) process.stdout.write(`${version.image}@${version.version}\n`);
-    return 0;
-  } finally {
-    sink.stop();
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+  const scratch = stringOption(p, 'scratch');
+  return {
+    root: stringOption(p, 'root') ?? '/',
+    disks: listOption(p, 'disk'),
+    excludes,
+    ...(scratch ? { scratch } : {}),
+    volumeSize,
+    compression,
+    ...(flag(p, 'incremental') ? { incremental: { fullEvery: Number(fullEveryText) } } : {}),
+  };
+}
+
+/** The archive options a schedule passes on after --: everything but what the schedule itself sets. */
+export const scheduledArchiveSpec: CommandSpec = {
+  ...archiveSpec,
+  name: 'schedule (archive options after --)',
+  usage: 'lifeboat schedule install NAME … -- [--root /] [--disk PATH]... [--exclude PATH]... [--scratch DIR] [--volume-size SIZE] [--compress ALGO] [--incremental [--full-every N]]',
+  options: Object.fromEntries(Object.entries(archiveSpec.options).filter(([name]) => !['store', 'image', 'json'].includes(name))),
+};
+
+export function parseScheduledArchiveArgs(args: string[]): ArchiveOptions {
+  const p = parseCommand(scheduledArchiveSpec, args);
+  if (p.help) throw new LifeboatError('LB_USAGE', `--help after --: see lifeboat archive --help for the archive options`);
+  return archiveOptionsFrom(p, args);
 }

@@ -6,6 +6,7 @@ import { runServe, serveSpec } from './serve-command.js';
 import { runHosts, runTask, runTasks } from './host-task-commands.js';
 import { runNetboot } from './netboot-command.js';
 import { compareSpec, runCompareCommand } from './compare-command.js';
+import { runScheduleCommand } from './schedule-command.js';
 
 /**
  * The `lifeboat` command: a thin dispatcher. Each command module parses its own options and calls
@@ -25,6 +26,7 @@ const commands: Record<string, Command> = {
   tasks: { summary: 'List, show and cancel tasks (via the API).', run: runTasks },
   netboot: { summary: 'Build the rescue system (kernel + initramfs) that machines PXE-boot into.', run: runNetboot },
   compare: { summary: compareSpec.summary, run: runCompareCommand },
+  schedule: { summary: 'Scheduled archives with retention: install, remove, show, run (systemd timer or cron).', run: runScheduleCommand },
 };
 
 export function registerCommand(name: string, command: Command): void {

@@ -115,6 +115,8 @@ function describe(e: { type: string; [k: string]: unknown }): string {
       const level = inc ? `, incremental level ${inc.level}${inc.base ? ` on ${inc.base}` : ''}` : '';
       return `published ${String(e.image)}@${String(e.version)} (${formatBytes(Number(e.bytes))}${level}) in ${Number(e.seconds).toFixed(1)} s: ${String(e.dir)}`;
     }
+    case 'pruned':
+      return `  retention on ${String(e.image)}: ${(e.removed as string[]).length} version(s) removed, ${Number(e.kept)} kept`;
     case 'checking':
       return `  checking ${String(e.path)}`;
     default:

@@ -1,0 +1,78 @@
+import { archiveImage, type ArchiveRequest } from '../archive/archive-image.js';
+import type { ArchiveEvent } from '../archive/archive-events.js';
+import { describePolicy } from '../retention/retention-plan.js';
+import { listVersions, pruneStore, type PruneAction, type VersionInfo } from '../store/image-store.js';
+import { imageForRun, imagesOf, lastDue, type Schedule } from './schedule-model.js';
+import { lockPath, takeLock } from './schedule-lock.js';
+
+/**
+ * One scheduled run, as the timer or cron starts it: take the schedule's lock, decide whether a
+ * catch-up run is due, archive, then apply the retention rules to the image it wrote. The archive
+ * is the same archiveImage `lifeboat archive` runs; a failed archive publishes nothing and prunes
+ * nothing.
+ */
+export type ScheduleEvent =
+  | ArchiveEvent
+  | { type: 'stage'; stage: 'schedule' | 'retention'; message: string }
+  | { type: 'pruned'; image: string; removed: string[]; kept: number };
+
+export interface ScheduleRunRequest {
+  schedule: Pick<Schedule, 'name' | 'preset' | 'at' | 'day' | 'store' | 'image' | 'retention'>;
+  archive: Omit<ArchiveRequest, 'store' | 'image' | 'onEvent' | 'signal'>;
+  /** Run only if the last due time passed without a version being made since (cron's @reboot). */
+  catchUp?: boolean;
+  now?: Date;
+  lockDir?: string;
+  onEvent?: (e: ScheduleEvent) => void;
+  signal?: AbortSignal;
+}
+
+export type ScheduleRunOutcome =
+  | { ran: false; reason: string }
+  | { ran: true; image: string; version: VersionInfo; removed: PruneAction[] };
+
+export async function runSchedule(request: ScheduleRunRequest): Promise<ScheduleRunOutcome> {
+  const { schedule } = request;
+  const emit = (e: ScheduleEvent) => request.onEvent?.(e);
+  const lock = await takeLock(lockPath(schedule.name, request.lockDir), `schedule ${schedule.name}`);
+  try {
+    const now = request.now ?? new Date();
+    if (request.catchUp) {
+      const due = lastDue(schedule, now);
+      let newest: VersionInfo | undefined;
+      for (const image of imagesOf(schedule)) {
+        const v = (await listVersions(schedule.store, image)).at(-1);
+        if (v && (!newest || v.createdAt > newest.createdAt)) newest = v;
+      }
+      if (newest && newest.createdAt >= due) {
+        const reason = `not due: ${newest.image}@${newest.version} was made after the last due time, ${due.toISOString()}`;
+        emit({ type: 'stage', stage: 'schedule', message: reason });
+        return { ran: false, reason };
+      }
+      emit({ type: 'stage', stage: 'schedule', message: `catching up: the run due at ${due.toISOString()} was missed (newest version: ${newest ? `${newest.image}@${newest.version}` : 'none'})` });
+    }
+    const image = imageForRun(schedule, now);
+    emit({ type: 'stage', stage: 'schedule', message: `schedule ${schedule.name}: archiving into ${image} in ${schedule.store}` });
+    const version = await archiveImage({
+      ...request.archive,
+      store: schedule.store,
+      image,
+      onEvent: emit,
+      ...(request.signal ? { signal: request.signal } : {}),
+    });
+    emit({ type: 'stage', stage: 'retention', message: `applying ${describePolicy(schedule.retention)} to ${image}` });
+    let kept = 0;
+    const removed = await pruneStore(schedule.store, {
+      image,
+      ...(schedule.retention.keepLast !== undefined ? { keep: schedule.retention.keepLast } : {}),
+      ...(schedule.retention.keepDaily !== undefined ? { keepDaily: schedule.retention.keepDaily } : {}),
+      ...(schedule.retention.keepWeekly !== undefined ? { keepWeekly: schedule.retention.keepWeekly } : {}),
+      ...(schedule.retention.keepMonthly !== undefined ? { keepMonthly: schedule.retention.keepMonthly } : {}),
+      onPlan: (_image, outcome) => (kept = outcome.decisions.filter((d) => d.keep).length),
+    });
+    emit({ type: 'pruned', image, removed: removed.map((a) => a.path), kept });
+    return { ran: true, image, version, removed };
+  } finally {
+    await lock.release();
+  }
+}
