@@ -7,6 +7,8 @@ import { probeLayout } from '../layout/probe.js';
 import type { Layout } from '../layout/model.js';
 import { attachDiskImage } from '../source/disk-image.js';
 import { mountReadOnly } from '../source/mount-readonly.js';
+import { startStacksReadOnly } from '../source/storage-stacks.js';
+import { subvolumeSources } from './btrfs-sources.js';
 import { MANIFEST_FORMAT, type ArchiveEntry, type Compression, type Manifest, checkManifest } from '../store/manifest.js';
 import { beginIncoming, discardIncoming, publishIncoming, type VersionInfo } from '../store/image-store.js';
 import type { ArchiveEvent } from './archive-events.js';
@@ -97,6 +99,16 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
       emit({ type: 'stage', stage: 'probe', message: `probing the system at ${root}` });
       // The whole machine for /; for a system mounted elsewhere, only the disks under it.
       ({ layout, raw } = await probeLayout(root === '/' ? { root } : { root, disks: await disksHolding(sources.map((s) => s.device)) }));
+      // btrfs subvolumes that no mount shows as a filesystem of its own get a stream each.
+      if (layout.filesystems.some((f) => f.type === 'btrfs')) {
+        const liveRoot = root;
+        const mountBase = await mkdtemp(join(scratch ?? tmpdir(), 'lifeboat-mnt-'));
+        cleanups.push(() => rm(mountBase, { recursive: true, force: true }));
+        const excludedDirectories = [store, ...(scratch ? [scratch] : []), ...(request.excludes ?? []).map((e) => (liveRoot === '/' ? e : join(liveRoot, e)))];
+        const subs = await subvolumeSources({ sources, layout, excluded: selected.excludedSubvolumes, excludedDirectories, mountBase, cleanups });
+        for (const s of subs.skipped) emit({ type: 'skipped', target: s.target, reason: s.reason });
+        sources = [...sources, ...subs.sources];
+      }
     } else {
       mode = 'disk';
       // Mount points live outside the store, so that prune can never walk into a mounted disk.
@@ -174,6 +186,7 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
         tarBytes: result.tarBytes,
         usedBytes: used.get(source.id)!,
         excludes: source.excludes,
+        ...(source.subvolume !== undefined ? { subvolume: source.subvolume } : {}),
         volumes,
         warnings: result.warnings,
         ...(incremental && snapshot ? { incremental: { level: incremental.level, snapshot, chain: chainFor(incremental, source.id) } } : {}),
@@ -257,6 +270,10 @@ async function prepareDisks(
     cleanups.push(() => attached.detach());
     devices.push(attached.device);
   }
+  // md arrays and LVM volume groups on the disks, started read-only so their filesystems can be read.
+  const stacks = await startStacksReadOnly(devices);
+  cleanups.push(() => stacks.release());
+  for (const n of stacks.notes) emit({ type: 'warning', message: n });
   emit({ type: 'stage', stage: 'probe', message: `probing ${devices.join(', ')}` });
   const first = await probeLayout({ disks: devices });
   await mkdir(mountBase, { recursive: true });
@@ -265,7 +282,8 @@ async function prepareDisks(
     if (!LOCAL_FSTYPES.has(fs.type)) continue;
     const target = join(mountBase, `fs${i}`);
     await mkdir(target, { recursive: true });
-    const unmount = await mountReadOnly(fs.device, fs.type, target);
+    // A btrfs volume by its top, where every subvolume is a directory.
+    const unmount = await mountReadOnly(fs.device, fs.type, target, fs.type === 'btrfs' ? ['subvolid=5'] : []);
     cleanups.push(async () => {
       await unmount();
       await rm(target, { recursive: false, force: true }).catch(() => undefined);
@@ -275,20 +293,41 @@ async function prepareDisks(
   const { layout, raw } = await probeLayout({ disks: devices, mountpoints });
   const sources: ArchiveSource[] = [];
   const ids = new Set<string>();
+  const add = (fsDevice: string, fstype: string, mountpoint: string, named: boolean, directory: string, subvolume?: string) => {
+    let id = named ? archiveIdFor(mountpoint) : `dev-${fsDevice.split('/').pop()}`;
+    for (let n = 2; ids.has(id); n++) id = `${named ? archiveIdFor(mountpoint) : `dev-${fsDevice.split('/').pop()}`}-${n}`;
+    ids.add(id);
+    sources.push({ id, mountpoint, directory, device: fsDevice, fstype, excludes: [], ...(subvolume !== undefined ? { subvolume } : {}) });
+  };
   for (const fs of layout.filesystems) {
     const directory = mountpoints[fs.device];
     if (!directory) continue;
     const mountpoint = fs.mountpoint ?? `/mnt/${fs.device.split('/').pop()}`;
-    let id = fs.mountpoint ? archiveIdFor(mountpoint) : `dev-${fs.device.split('/').pop()}`;
-    for (let n = 2; ids.has(id); n++) id = `${archiveIdFor(mountpoint)}-${n}`;
-    ids.add(id);
-    sources.push({ id, mountpoint, directory, device: fs.device, fstype: fs.type, excludes: [] });
+    if (fs.type !== 'btrfs') {
+      add(fs.device, fs.type, mountpoint, fs.mountpoint !== undefined, directory);
+      continue;
+    }
+    // btrfs: one stream per subvolume the source's fstab mounts (a mount without subvol= shows the
+    // default subvolume), read from the top; the others follow below.
+    const defaultPath = fs.subvolumes?.find((s) => s.isDefault)?.path ?? '';
+    const mounts = fs.mounts && fs.mounts.length > 0 ? fs.mounts : [{ mountpoint, subvolume: undefined as string | undefined }];
+    const seen = new Set<string>();
+    for (const m of mounts) {
+      const subvolume = m.subvolume ?? defaultPath;
+      if (seen.has(subvolume)) continue;
+      seen.add(subvolume);
+      add(fs.device, fs.type, m.mountpoint, fs.mountpoint !== undefined, subvolume === '' ? directory : join(directory, subvolume), subvolume);
+    }
   }
   if (sources.length === 0) throw new LifeboatError('LB_USAGE', `no filesystem found on ${disks.join(', ')}: nothing to archive`);
+  const tops = new Map(layout.filesystems.filter((f) => f.type === 'btrfs' && mountpoints[f.device]).map((f) => [f.device, mountpoints[f.device]!] as const));
+  const subs = await subvolumeSources({ sources, layout, mountedTops: tops, mountBase, cleanups });
+  for (const s of subs.skipped) emit({ type: 'skipped', target: s.target, reason: s.reason });
+  sources.push(...subs.sources);
   // Each exclude belongs to the deepest filesystem whose mountpoint holds it.
   const under = (p: string, dir: string) => p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
   for (const e of excludes) {
-    const owner = sources.filter((s) => under(e, s.mountpoint)).sort((a, b) => b.mountpoint.length - a.mountpoint.length)[0];
+    const owner = sources.filter((s) => s.mountpoint !== '' && under(e, s.mountpoint)).sort((a, b) => b.mountpoint.length - a.mountpoint.length)[0];
     if (owner && e !== owner.mountpoint) owner.excludes.push(`./${e.slice(owner.mountpoint.length).replace(/^\/+/, '')}`);
   }
   return { layout, raw, sources: sources.sort((a, b) => a.mountpoint.localeCompare(b.mountpoint)) };

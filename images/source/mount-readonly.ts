@@ -27,10 +27,12 @@ export function readOnlyOptions(fstype: string): string[] {
   }
 }
 
-export async function mountReadOnly(device: string, fstype: string, target: string): Promise<() => Promise<void>> {
+/** `extra`: options that choose what is shown, never whether it is written (btrfs subvolid=5). */
+export async function mountReadOnly(device: string, fstype: string, target: string, extra: string[] = []): Promise<() => Promise<void>> {
   let lastError: unknown;
   let mounted = false;
-  for (const options of readOnlyOptions(fstype)) {
+  for (const readOnly of readOnlyOptions(fstype)) {
+    const options = [readOnly, ...extra].join(',');
     try {
       // -n: no entry in /etc/mtab or utab; nothing about this mount needs remembering.
       await runTool('mount', ['-n', '-t', fstype, '-o', options, device, target], { purpose: `mount ${device} (${fstype}) read-only at ${target}` });

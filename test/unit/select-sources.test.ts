@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { selectSources, archiveIdFor, type MountEntry } from '../../images/archive/select-sources.js';
+import { selectSources, archiveIdFor, btrfsSubvolumeSources, type MountEntry } from '../../images/archive/select-sources.js';
 
 const m = (target: string, source: string, fstype: string, fsroot = '/'): MountEntry => ({ target, source, fstype, options: 'rw', fsroot });
 
@@ -77,4 +77,41 @@ test('archive ids are stable, readable names', () => {
   assert.equal(archiveIdFor('/boot/efi'), 'boot-efi');
   assert.equal(archiveIdFor('/var/lib/My Data'), 'var-lib-my-data');
   assert.equal(archiveIdFor('/.hidden'), 'hidden');
+});
+
+test('btrfs mounts carry their subvolume; one mounted under the store is reported as excluded', () => {
+  const mounts = [m('/', '/dev/vda2', 'btrfs', '/@'), m('/home', '/dev/vda2', 'btrfs', '/@home'), m('/srv/store', '/dev/vda2', 'btrfs', '/@store'), m('/pool', '/dev/vda2', 'btrfs')];
+  const { sources, excludedSubvolumes } = selectSources(mounts, { root: '/', excludes: [], storeDir: '/srv/store' });
+  assert.deepEqual(sources.map((s) => [s.id, s.subvolume]), [['root', '@'], ['home', '@home'], ['pool', '']]);
+  assert.deepEqual(excludedSubvolumes, [{ device: '/dev/vda2', subvolume: '@store' }]);
+});
+
+test('every btrfs subvolume no mount shows gets a stream: under the mount that holds it, else through the top', () => {
+  const sources = selectSources([m('/', '/dev/vda2', 'btrfs', '/@'), m('/home', '/dev/vda2', 'btrfs', '/@home')], { root: '/', excludes: [], storeDir: '/nowhere' }).sources;
+  const volumes = [{
+    device: '/dev/vda2', mountpoint: '/',
+    subvolumes: ['@', '@home', '@/var/lib/machines', '@logs', '@logs/old', '@/.snapshots', '@/.snapshots/1/snapshot', '@store', '@store/inner'].map((path) => ({ path })),
+  }];
+  const excluded = [{ device: '/dev/vda2', subvolume: '@store' }];
+  // First pass: @logs, @logs/old and the top are visible nowhere: the caller must mount the top.
+  const first = btrfsSubvolumeSources({ sources, volumes, excluded, excludedDirectories: ['/var/lib/machines/cache'], tops: new Map() });
+  assert.deepEqual(first.needTop, ['/dev/vda2']);
+  assert.deepEqual(first.sources.map((s) => [s.id, s.subvolume, s.directory, s.mountpoint, s.excludes]), [
+    ['root@snapshots', '@/.snapshots', '/.snapshots', '', []],
+    ['root@var-lib-machines', '@/var/lib/machines', '/var/lib/machines', '', ['./cache']],
+  ]);
+  assert.deepEqual(first.skipped.map((s) => [s.target, s.reason]), [
+    ['/dev/vda2 subvolume @/.snapshots/1/snapshot', 'snapper snapshot (history, not the system)'],
+    ['/dev/vda2 subvolume @store', 'inside an excluded subvolume'],
+    ['/dev/vda2 subvolume @store/inner', 'inside an excluded subvolume'],
+  ]);
+  const second = btrfsSubvolumeSources({ sources, volumes, excluded, tops: new Map([['/dev/vda2', { directory: '/tmp/top', holdsFiles: false }]]) });
+  assert.deepEqual(second.needTop, []);
+  assert.deepEqual(second.sources.filter((s) => s.directory.startsWith('/tmp/top')).map((s) => [s.id, s.subvolume, s.directory]), [
+    ['root@logs', '@logs', '/tmp/top/@logs'],
+    ['root@logs-old', '@logs/old', '/tmp/top/@logs/old'],
+  ]);
+  assert.ok(second.skipped.some((s) => s.target === '/dev/vda2 subvolume (top)' && s.reason === 'holds nothing but subvolumes'));
+  const withFiles = btrfsSubvolumeSources({ sources, volumes, excluded, tops: new Map([['/dev/vda2', { directory: '/tmp/top', holdsFiles: true }]]) });
+  assert.deepEqual(withFiles.sources.find((s) => s.subvolume === ''), { id: 'root@top', mountpoint: '', directory: '/tmp/top', device: '/dev/vda2', fstype: 'btrfs', excludes: [], subvolume: '' });
 });
