@@ -3,6 +3,7 @@ import { LifeboatError } from '../../core/errors.js';
 import { formatBytes } from '../../core/sizes.js';
 import type { Disk, Filesystem, Layout, Partition } from '../layout/model.js';
 import type { ArchiveEntry, Manifest } from '../store/manifest.js';
+import type { PlanEdits } from './plan-edits.js';
 import { addStackContents, planStacks, stackNeeds, stackedName, surviveStacks, type PlannedLvm, type PlannedMdArray, type StackNeeds, type Stacks } from './plan-stacks.js';
 import {
   ALIGNMENT_BYTES, SIZING_POLICIES, alignDown, alignUp, placeSlots, sizeSlots, usableArea,
@@ -42,17 +43,7 @@ export interface TargetDisk {
   serial?: string;
 }
 
-/** The operator's changes to the default plan: the edited mountlist. */
-export interface PlanEdits {
-  /** Source disk path → target disk path; unmapped source disks take the remaining targets in order. */
-  diskMap?: Record<string, string>;
-  /** Source disks not to restore (a missing mirror member, a data disk left out). */
-  dropDisks?: string[];
-  /** Source partition path → size in bytes on the target, instead of what the policy gives it. */
-  partitionSizes?: Record<string, number>;
-  /** "VG/LV" → size in bytes of that logical volume, instead of what the policy gives it. */
-  lvSizes?: Record<string, number>;
-}
+export { PlanEditsSchema, type PlanEdits } from './plan-edits.js';
 
 export interface PlanInput {
   manifest: Manifest;

@@ -138,7 +138,8 @@ export function mdadmCreateCommand(a: PlannedMdArray): string[] {
     ...(a.chunkSize ? [`--chunk=${a.chunkSize / 1024}`] : []),
     ...(a.layout ? [`--layout=${a.layout}`] : []),
     `--uuid=${a.uuid}`,
-    ...(a.homehost ? [`--homehost=${a.homehost}`] : []),
+    // A 1.x name without "host:" is kept as it is: mdadm would otherwise prefix the rescue system's hostname.
+    ...(a.homehost ? [`--homehost=${a.homehost}`] : a.name ? ['--homehost=<none>'] : []),
     ...(a.name ? [`--name=${a.name}`] : []),
     ...(a.force ? ['--force'] : []),
     ...a.members, ...a.spares,
@@ -253,7 +254,7 @@ export function renderPlan(plan: RestorePlan): RenderedPlan {
   const extract = (r: RestorePlan['restores'][number]) =>
     steps.push({
       kind: 'extract', stage: 'restore', archiveId: r.archiveId, directory: r.directory, fstype: r.fstype, device: r.device,
-      description: `Extract archive "${r.archiveId}" (${r.mountpoint || `btrfs subvolume ${r.subvolume}`}, ${formatBytes(r.usedBytes)} used, ${r.volumes} volume${r.volumes === 1 ? '' : 's'}) into ${r.directory}`,
+      description: `Extract archive "${r.archiveId}" (${r.mountpoint || (r.subvolume ? `btrfs subvolume ${r.subvolume}` : 'the top of the btrfs volume')}, ${formatBytes(r.usedBytes)} used, ${r.volumes} volume${r.volumes === 1 ? '' : 's'}) into ${r.directory}`,
     });
   const extracted = new Set<string>();
   for (const m of plan.mounts) {

@@ -343,6 +343,11 @@ test('mdadm --create: level, chunk in KiB, the create syntax of the raid10 layou
   // Nothing to sync on one device: no wait step.
   assert.equal(commands(renderPlan(single).steps).some((s) => s.command.join(' ') === 'mdadm --wait /dev/md0'), false);
 
+  const hostless = raidLvmFixture();
+  hostless.layout.md[0]!.name = 'mirror';
+  const bare = planRestore({ manifest: hostless, targetDisks: [disk('/dev/vda', 20 * GiB), disk('/dev/vdb', 20 * GiB)], policy: 'proportional', firmware: 'uefi' });
+  assert.deepEqual(mdadmCreateCommand(bare.md[0]!).filter((a) => /^--(home)?host|^--name/.test(a)), ['--homehost=<none>', '--name=mirror'], 'a name without host: is stored as it was');
+
   const old = raidLvmFixture();
   old.layout.md[0]!.metadata = '0.90';
   const v090 = planRestore({ manifest: old, targetDisks: [disk('/dev/vda', 20 * GiB), disk('/dev/vdb', 20 * GiB)], policy: 'proportional', firmware: 'uefi' });
