@@ -1,5 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import { open, realpath, stat } from 'node:fs/promises';
 import { sep } from 'node:path';
 import type { FastifyReply } from 'fastify';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
@@ -62,9 +62,57 @@ export async function sendFile(reply: FastifyReply, path: string, rangeHeader: s
     reply.code(206);
     reply.header('Content-Range', `bytes ${range.start}-${range.end}/${st.size}`);
     reply.header('Content-Length', range.end - range.start + 1);
-    return reply.send(createReadStream(path, { start: range.start, end: range.end, highWaterMark: CHUNK }));
+    return streamRaw(reply, path, range.start, range.end);
   }
   reply.header('Content-Length', st.size);
   if (st.size === 0) return reply.send('');
-  return reply.send(createReadStream(path, { highWaterMark: CHUNK }));
+  return streamRaw(reply, path, 0, st.size - 1);
+}
+
+/**
+ * Writes the headers fastify has collected, then copies the file into the socket through a ring of
+ * four reused 1 MiB buffers. Measured here on a 256 MiB file: reply.send(stream) ran at a third of
+ * a bare node server's speed, and so did a plain 1 MiB read stream inside this process — each chunk
+ * is a fresh off-heap buffer, and with the server's larger heap the collections they trigger cost
+ * more than the copying. Reused buffers allocate nothing per chunk.
+ */
+const RING = 4;
+
+function streamRaw(reply: FastifyReply, path: string, start: number, end: number): FastifyReply {
+  const res = reply.raw;
+  reply.hijack();
+  res.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string | number>);
+  if (reply.request.method === 'HEAD' || end < start) {
+    res.end();
+    return reply;
+  }
+  copyFileToResponse(path, start, end, res).catch((err: unknown) => {
+    // A client that goes away mid-download is normal (iPXE retries, curl ^C); anything else is logged.
+    if (!res.destroyed) reply.log.warn({ err, path }, 'file transfer failed');
+    res.destroy();
+  });
+  return reply;
+}
+
+async function copyFileToResponse(path: string, start: number, end: number, res: ServerResponse): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    const ring = Array.from({ length: RING }, () => Buffer.allocUnsafeSlow(CHUNK));
+    const inFlight: Array<Promise<void> | null> = new Array(RING).fill(null);
+    let position = start;
+    for (let i = 0; position <= end; i = (i + 1) % RING) {
+      await inFlight[i]; // this buffer is free again once the socket has taken its last write
+      if (res.destroyed) return;
+      const want = Math.min(CHUNK, end - position + 1);
+      const { bytesRead } = await fh.read(ring[i]!, 0, want, position);
+      if (bytesRead === 0) throw new Error(`${path} shrank while it was being sent`);
+      position += bytesRead;
+      inFlight[i] = new Promise<void>((resolve, reject) => res.write(ring[i]!.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve())));
+      inFlight[i]!.catch(() => undefined);
+    }
+    await Promise.all(inFlight);
+    res.end();
+  } finally {
+    await fh.close();
+  }
 }
