@@ -17,6 +17,7 @@ run_packages+=(linux-image-cloud-amd64 busybox kmod lvm2 mdadm nfs-common grub-c
 test_packages=(busybox isc-dhcp-client kea-admin dnsmasq-base tftp-hpa atftp curl ethtool libnfs-utils
   qemu-system-x86 qemu-utils ipxe-qemu ovmf debootstrap cpio lvm2
   linux-image-cloud-amd64 grub-pc-bin grub-efi-amd64-bin grub2-common mtools
+  linux-image-amd64  # the full kernel: the multi-disk fixture and its rescue system need JFS, which the cloud one lacks
   systemd)  # systemd-analyze verifies the units `lifeboat schedule` writes
 bench_packages=(tftpd-hpa nginx-light wrk hyperfine)
 
