@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { PlanEditsSchema } from '../images/restore/plan-edits.js';
 
 /**
  * The task protocol: the only thing the server and the rescue agent share. The agent fetches its
@@ -24,6 +25,8 @@ export const TaskOptionsSchema = Type.Object(
     policy: Type.Optional(StringEnum(['proportional', 'grow-last'] as const)),
     /** nuke: print the plan and stop before writing. */
     dryRun: Type.Optional(Type.Boolean()),
+    /** nuke: the operator's edits to the default plan (disk map, disks left out, sizes), handed to the planner as they are. */
+    edits: Type.Optional(PlanEditsSchema),
     /** capture: the image name to publish under. */
     captureImage: Type.Optional(Type.String()),
     /** Reboot when finished (default true). */
@@ -61,7 +64,7 @@ export const AgentTaskSchema = Type.Object({
 });
 export type AgentTask = Type.Static<typeof AgentTaskSchema>;
 
-export const STAGES = ['boot', 'fetch', 'verify', 'plan', 'wipe', 'partition', 'mkfs', 'mount', 'restore', 'bootloader', 'probe', 'archive', 'compare', 'report', 'reboot'] as const;
+export const STAGES = ['boot', 'fetch', 'verify', 'plan', 'wipe', 'partition', 'md', 'lvm', 'mkfs', 'mount', 'restore', 'bootloader', 'probe', 'archive', 'compare', 'report', 'reboot'] as const;
 export const ProgressReportSchema = Type.Object(
   {
     stage: StringEnum(STAGES),

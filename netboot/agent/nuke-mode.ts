@@ -34,7 +34,11 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
     const targetDisks = await listLocalDisks(options.disks);
     if (targetDisks.length === 0) throw new LifeboatError('LB_NOT_FOUND', 'this machine has no writable disk to restore onto');
     await client.progress({ stage: 'plan', message: `${targetDisks.map((d) => `${d.path} ${formatBytes(d.size)}`).join(', ')}; ${firmware}` }, true);
-    const plan = planRestore({ manifest, targetDisks, policy: task.options.policy ?? 'proportional', firmware, ...(options.targetRoot ? { targetRoot: options.targetRoot } : {}) });
+    const plan = planRestore({
+      manifest, targetDisks, policy: task.options.policy ?? 'proportional', firmware,
+      ...(task.options.edits ? { edits: task.options.edits } : {}),
+      ...(options.targetRoot ? { targetRoot: options.targetRoot } : {}),
+    });
     const rendered = renderPlan(plan);
     process.stdout.write(rendered.script);
     await client.putFile('restore-plan.sh', rendered.script);
