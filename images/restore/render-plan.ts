@@ -203,7 +203,10 @@ export function renderPlan(plan: RestorePlan): RenderedPlan {
   }
 
   // md: each array as on the source (level, metadata, chunk, layout, UUID, name), members in slot
-  // order. A redundant array resyncs in the background while the restore writes through it.
+  // order. No --assume-clean: a RAID5/6's parity must be computed before partial-stripe writes can
+  // trust it, and a new mirror's unwritten blocks differ until synced (the monthly check would
+  // report them as mismatches). The sync runs in the background while the restore writes through
+  // the array, and the teardown waits for it, so the machine reboots with a clean array.
   for (const a of plan.md) {
     const shape = a.raidDevices < a.sourceRaidDevices ? `, ${a.raidDevices} of the source's ${a.sourceRaidDevices} members` : '';
     run('md', `Create ${a.level.toUpperCase()} ${a.device} on ${[...a.members, ...a.spares].join(', ')}${shape} (UUID ${a.uuid}${a.name ? `, name ${a.homehost ? `${a.homehost}:` : ''}${a.name}` : ''})`, mdadmCreateCommand(a), undefined, undefined, { waitFor: [a.device] });

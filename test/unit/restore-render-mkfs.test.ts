@@ -46,9 +46,25 @@ test('every rendered mkfs and mkswap makes the filesystem the plan describes', a
     { device: '/dev/sdb4', type: 'ext3', uuid: '7a7a7a7a-1111-4222-8333-444444444444', label: 'old', mountpoint: '/old', features: ['has_journal', 'ext_attr', 'resize_inode', 'dir_index', 'filetype', 'sparse_super', 'large_file'] },
   );
   m.archives.push(archive('vault', '/vault', '/dev/sdb1', 'btrfs', GiB), archive('media', '/media', '/dev/sdb2', 'jfs', GiB), archive('shared', '/shared', '/dev/sdb3', 'vfat', 10 * MiB), archive('old', '/old', '/dev/sdb4', 'ext3', 100 * MiB));
+  // A third disk: ext2 (dumpe2fs-ext2.txt's features) and an ESP-like FAT32.
+  m.layout.disks.push({
+    name: 'sdc', path: '/dev/sdc', size: 4 * GiB, logicalSectorSize: 512, physicalSectorSize: 512,
+    table: {
+      type: 'gpt', id: 'C0C0C0C0-0000-4000-8000-000000000001', sectorSize: 512, lastLba: 8388574,
+      partitions: [
+        { number: 1, path: '/dev/sdc1', start: 2048, size: 2097152, type: '0FC63DAF-8483-4772-8E79-3D69D8477DE4' },
+        { number: 2, path: '/dev/sdc2', start: 2099200, size: 2097152, type: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7' },
+      ],
+    },
+  });
+  m.layout.filesystems.push(
+    { device: '/dev/sdc1', type: 'ext2', uuid: '2e2e2e2e-1111-4222-8333-444444444444', label: 'legacy', mountpoint: '/legacy', features: ['ext_attr', 'resize_inode', 'dir_index', 'filetype', 'sparse_super', 'large_file'] },
+    { device: '/dev/sdc2', type: 'vfat', uuid: 'FA7E-0032', label: 'FAT32VOL', mountpoint: '/fat32', features: ['FAT32'] },
+  );
+  m.archives.push(archive('legacy', '/legacy', '/dev/sdc1', 'ext2', 10 * MiB), archive('fat32', '/fat32', '/dev/sdc2', 'vfat', 10 * MiB));
   m.layout.swaps[0]!.label = 'swap0';
 
-  const plan = planRestore({ manifest: m, targetDisks: [disk('/dev/vda', 60 * GiB), disk('/dev/vdb', 20 * GiB)], policy: 'proportional', firmware: 'bios' });
+  const plan = planRestore({ manifest: m, targetDisks: [disk('/dev/vda', 60 * GiB), disk('/dev/vdb', 20 * GiB), disk('/dev/vdc', 4 * GiB)], policy: 'proportional', firmware: 'bios' });
   const typeOf = new Map<string, string>([...plan.filesystems.map((f) => [f.device, f.type] as const), ...plan.swaps.map((s) => [s.device, 'swap'] as const)]);
   const files = new Map<string, string>();
   for (const [device, type] of typeOf) {
@@ -58,7 +74,7 @@ test('every rendered mkfs and mkswap makes the filesystem the plan describes', a
     files.set(device, file);
   }
   const mkfs = renderPlan(plan).steps.filter((s): s is CommandStep => s.kind === 'command' && s.stage === 'mkfs' && s.command[0] !== 'mount' && s.command[0] !== 'umount' && s.command[0] !== 'btrfs' && s.command[0] !== 'mkdir');
-  assert.deepEqual(mkfs.map((s) => s.command[0]), ['mkfs.ext4', 'mkfs.xfs', 'mkfs.ext4', 'mkfs.btrfs', 'mkfs.jfs', 'jfs_tune', 'mkfs.vfat', 'mkfs.ext3', 'mkswap']);
+  assert.deepEqual(mkfs.map((s) => s.command[0]), ['mkfs.ext4', 'mkfs.xfs', 'mkfs.ext4', 'mkfs.btrfs', 'mkfs.jfs', 'jfs_tune', 'mkfs.vfat', 'mkfs.ext3', 'mkfs.ext2', 'mkfs.vfat', 'mkswap']);
   for (const s of mkfs) {
     const argv = s.command.map((a) => files.get(a) ?? a);
     await sh(argv[0]!, argv.slice(1));
@@ -75,6 +91,8 @@ test('every rendered mkfs and mkswap makes the filesystem the plan describes', a
     assert.deepEqual([probed.TYPE, probed.UUID, probed.LABEL], ['swap', s.uuid, s.label]);
   }
 
+  // vfat: the FAT type the source had (an ESP stays FAT32 whatever its size).
+  assert.equal((await blkid(files.get('/dev/vdc2')!)).VERSION, 'FAT32');
   // ext: exactly the source's feature list, nothing mke2fs would add by default (orphan_file, metadata_csum_seed…).
   for (const fs of plan.filesystems.filter((f) => f.type.startsWith('ext'))) {
     const sb = parseDumpe2fs(await sh('dumpe2fs', ['-h', files.get(fs.device)!]));
