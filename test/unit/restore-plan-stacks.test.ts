@@ -111,6 +111,17 @@ test('btrfs subvolumes: the mounted one extracted where it is mounted, the one m
   assert.equal(p.workDir, '/t.work');
 });
 
+test('btrfs subvolume mounted inside another mount of the same volume (/srv and /srv/logs): both mounted, parent first, nothing aside', () => {
+  const m = raidLvmFixture();
+  const srv = m.layout.filesystems.find((f) => f.type === 'btrfs')!;
+  srv.mounts = [{ mountpoint: '/srv', options: 'defaults,noatime' }, { mountpoint: '/srv/logs', options: 'subvol=@logs,noatime', subvolume: '@logs' }];
+  const logs = m.archives.find((a) => a.id === 'srv@logs')!;
+  Object.assign(logs, { id: 'srv-logs', mountpoint: '/srv/logs' });
+  const p = plan({ manifest: m, targetDisks: [disk('/dev/vda', 20 * GiB), disk('/dev/vdb', 20 * GiB)] });
+  assert.deepEqual(p.mounts.filter((x) => x.device === '/dev/vda3').map((x) => [x.mountpoint, x.options, x.aside ?? false]), [['/srv', ['subvol=@srv'], false], ['/srv/logs', ['subvol=@logs'], false]]);
+  assert.deepEqual(p.restores.filter((r) => r.device === '/dev/vda3').map((r) => [r.archiveId, r.directory]), [['srv', '/mnt/lifeboat/srv'], ['srv-logs', '/mnt/lifeboat/srv/logs']]);
+});
+
 test('btrfs root with a subvolume nested in it, and the top holding files: extracted under / and through the top', () => {
   const m = debianVm();
   const root = m.layout.filesystems[1]!;
