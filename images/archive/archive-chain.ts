@@ -42,7 +42,12 @@ export function chainLayers(entry: ArchiveEntry): LayerInfo[] {
 
 /** chainLayers with an opener each, from the opener of the version being read. */
 export function archiveLayers(entry: ArchiveEntry, open: VolumeOpener): ArchiveLayer[] {
-  return chainLayers(entry).map((l) => ({ ...l, open: l.version ? (path: string) => open(siblingPath(l.version!, path)) : open }));
+  const sibling = (version: string): VolumeOpener => {
+    const opener: VolumeOpener = (path: string) => open(siblingPath(version, path));
+    if (open.localPath) opener.localPath = (path: string) => open.localPath!(siblingPath(version, path));
+    return opener;
+  };
+  return chainLayers(entry).map((l) => ({ ...l, open: l.version ? sibling(l.version) : open }));
 }
 
 /** Compressed bytes a restore of `entry` reads: its chain's volumes and its own. */

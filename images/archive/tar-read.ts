@@ -12,11 +12,18 @@ import { TAR_EXTRACT_OPTIONS, decompressProgram } from './tar-options.js';
  * touch a disk before the image is proven (the rescue agent) run a verify pass first; this pass
  * still reports which volume was damaged when tar or the decompressor chokes on it.
  */
-/** Where volumes come from: files in a version directory (local or NFS), or a stream per volume (HTTP). */
-export type VolumeOpener = (volumePath: string) => AsyncIterable<Buffer | Uint8Array> | Promise<AsyncIterable<Buffer | Uint8Array>>;
+/**
+ * Where volumes come from: files in a version directory (local or NFS), or a stream per volume
+ * (HTTP). A source of files also says where each file is, so that tar can read it itself.
+ */
+export type VolumeOpener = ((volumePath: string) => AsyncIterable<Buffer | Uint8Array> | Promise<AsyncIterable<Buffer | Uint8Array>>) & {
+  localPath?: (volumePath: string) => string;
+};
 
 export function fileVolumes(versionDir: string): VolumeOpener {
-  return (path) => createReadStream(join(versionDir, path), { highWaterMark: 1 << 20 });
+  return Object.assign((path: string) => createReadStream(join(versionDir, path), { highWaterMark: 1 << 20 }), {
+    localPath: (path: string) => join(versionDir, path),
+  });
 }
 
 export interface ReadArchiveOptions {
@@ -27,6 +34,13 @@ export interface ReadArchiveOptions {
   targetFstype?: string;
   /** A --listed-incremental archive: extraction applies its directory listings (deletions, renames). */
   incremental?: boolean;
+  /**
+   * The caller has already checked every volume against its sha256 (the rescue agent does, before
+   * it touches a disk). Then a one-volume archive on a file is read by tar itself, with node out
+   * of the data path: measured in a 1-vCPU guest, node reading, hashing and piping the volume made
+   * the data stage 1.8x slower than `zstd -d | tar -x`.
+   */
+  verified?: boolean;
   onProgress?: (compressedBytes: number) => void;
   signal?: AbortSignal;
 }
@@ -45,12 +59,12 @@ const NO_POSIX_METADATA = new Set(['vfat', 'msdos', 'exfat', 'ntfs', 'ntfs3']);
 /** What reading needs of an archive: its own volumes (a chain layer has the same shape). */
 export type ReadableArchive = Pick<ArchiveEntry, 'id' | 'compression' | 'volumes'>;
 
-export function tarReadArgs(entry: Pick<ArchiveEntry, 'compression'>, mode: 'list' | 'extract', target?: string, targetFstype?: string, incremental = false): string[] {
+export function tarReadArgs(entry: Pick<ArchiveEntry, 'compression'>, mode: 'list' | 'extract', target?: string, targetFstype?: string, incremental = false, file = '-'): string[] {
   const program = decompressProgram(entry.compression);
   const extractOptions = targetFstype && NO_POSIX_METADATA.has(targetFstype) ? ['--no-same-owner', '--no-same-permissions', '--no-xattrs', '--no-acls', '--no-selinux'] : TAR_EXTRACT_OPTIONS;
   return [
     mode === 'list' ? '--list' : '--extract',
-    '--file=-',
+    `--file=${file}`,
     ...(program ? [`--use-compress-program=${program}`] : []),
     // An incremental extraction runs in the target instead (see readArchive).
     ...(mode === 'extract' && !incremental ? [`--directory=${target}`] : []),
@@ -80,6 +94,8 @@ function drained(stream: NodeJS.WritableStream): Promise<void> {
 export async function readArchive(source: string | VolumeOpener, entry: ReadableArchive, options: ReadArchiveOptions): Promise<ReadArchiveResult> {
   const open = typeof source === 'string' ? fileVolumes(source) : source;
   if (options.mode === 'extract' && !options.target) throw new LifeboatError('LB_USAGE', 'extract needs a target directory');
+  const direct = options.verified === true && open.localPath !== undefined && entry.volumes.length === 1 ? open.localPath(entry.volumes[0]!.path) : null;
+  if (direct !== null) return readArchiveFile(direct, entry, options);
   const args = tarReadArgs(entry, options.mode, options.target, options.targetFstype, options.incremental ?? false);
   // GNU tar 1.34 resolves the temporary directory of a cyclic rename, and a directory that
   // replaced a file, against its working directory rather than --directory: measured here, both
@@ -120,4 +136,43 @@ export async function readArchive(source: string | VolumeOpener, entry: Readable
     streamError = e as LifeboatError;
   }
   return { damaged, members, streamError };
+}
+
+/** tar reads a verified one-volume archive from its file; progress comes from tar's checkpoints. */
+async function readArchiveFile(file: string, entry: ReadableArchive, options: ReadArchiveOptions): Promise<ReadArchiveResult> {
+  const args = [...tarReadArgs(entry, options.mode, options.target, options.targetFstype, options.incremental ?? false, file), '--checkpoint=1000', '--checkpoint-action=echo=LBCP %T'];
+  const cwd = options.mode === 'extract' && options.incremental ? { cwd: options.target! } : {};
+  const tar = startTool('tar', args, { stdin: 'ignore', stdout: options.mode === 'list' ? 'pipe' : 'ignore', stderr: 'pipe', ...cwd, ...(options.signal ? { cancelSignal: options.signal } : {}) });
+  const compressed = entry.volumes[0]!.bytes;
+  const uncompressed = (entry as { tarBytes?: number }).tarBytes;
+  let stderr = '';
+  let partial = '';
+  tar.stderr!.setEncoding('utf8');
+  tar.stderr!.on('data', (t: string) => {
+    partial += t;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const cp = /LBCP [RW]: (\d+)/.exec(line);
+      if (cp) {
+        // Checkpoints count archive bytes; report them as a share of the compressed volume.
+        if (uncompressed) options.onProgress?.(Math.min(compressed, Math.round((Number(cp[1]) / uncompressed) * compressed)));
+        continue;
+      }
+      stderr = lastLines(`${stderr}\n${line}`, 20);
+    }
+  });
+  let members = 0;
+  tar.stdout?.on('data', (b: Buffer) => {
+    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) members++;
+  });
+  const result = await tar;
+  options.onProgress?.(compressed);
+  let streamError: LifeboatError | null = null;
+  try {
+    checkFinished('tar', args, result as never, stderr, { purpose: `${options.mode} ${entry.id} from ${file}` });
+  } catch (e) {
+    streamError = e as LifeboatError;
+  }
+  return { damaged: [], members, streamError };
 }

@@ -22,6 +22,8 @@ export interface ExecuteOptions {
   onStep?: (step: RestoreStep, index: number, total: number) => void;
   onExtractProgress?: (archiveId: string, bytes: number, totalBytes: number) => void;
   onNote?: (message: string) => void;
+  /** Every volume was checked against its sha256 before the plan ran (the agent's verify pass). */
+  volumesVerified?: boolean;
 }
 
 async function waitForDevices(paths: string[], after: string, timeoutMs = 15_000): Promise<void> {
@@ -56,6 +58,7 @@ export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, opt
         const result = await extractWithChain(options.open, entry, {
           target: step.directory,
           targetFstype: step.fstype,
+          ...(options.volumesVerified ? { verified: true } : {}),
           onProgress: (bytes) => options.onExtractProgress?.(entry.id, bytes, entryBytes),
         });
         const damaged = result.damaged[0];

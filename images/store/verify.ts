@@ -5,6 +5,7 @@ import { readArchive } from '../archive/tar-read.js';
 import { archiveLayers, layerVolumePath } from '../archive/archive-chain.js';
 import { parseSha256Sums, sha256File } from './checksums.js';
 import { readManifest, type Manifest } from './manifest.js';
+import { listFiles } from './image-store.js';
 
 /**
  * Proves a version whole: the manifest is valid, every file is listed in SHA256SUMS with the hash
@@ -28,16 +29,6 @@ export type VerifyEvent =
   | { type: 'checking'; path: string }
   | { type: 'progress'; bytes: number; totalBytes: number };
 
-async function allFiles(dir: string, base = dir): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await allFiles(p, base)));
-    else out.push(relative(base, p));
-  }
-  return out.sort();
-}
-
 export async function verifyVersion(dir: string, options: { deep?: boolean; onEvent?: (e: VerifyEvent) => void; signal?: AbortSignal } = {}): Promise<VerifyReport> {
   const deep = options.deep ?? true;
   const problems: VerifyProblem[] = [];
@@ -56,7 +47,7 @@ export async function verifyVersion(dir: string, options: { deep?: boolean; onEv
     report('SHA256SUMS', hasErrno(e, 'ENOENT') ? 'is missing: the version was never completed' : (e as Error).message);
   }
 
-  const files = (await allFiles(dir)).filter((f) => f !== 'SHA256SUMS');
+  const files = (await listFiles(dir)).filter((f) => f !== 'SHA256SUMS');
   const volumePaths = new Set(manifest?.archives.flatMap((a) => a.volumes.map((v) => v.path)) ?? []);
   for (const f of files) if (!sums.has(f) && sums.size > 0) report(f, 'is not listed in SHA256SUMS');
   for (const f of sums.keys()) if (!files.includes(f)) report(f, 'is listed in SHA256SUMS but missing');

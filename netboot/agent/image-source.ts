@@ -40,7 +40,7 @@ export async function nfsSource(nfs: NonNullable<NonNullable<AgentTask['image']>
     describe: `nfs://${nfs.server}${nfs.export}/${nfs.path}`,
     dir,
     readText: (path) => readFile(join(dir, path), 'utf8'),
-    open: (path) => createReadStream(join(dir, path), { highWaterMark: 1 << 20 }),
+    open: Object.assign((path: string) => createReadStream(join(dir, path), { highWaterMark: 1 << 20 }), { localPath: (path: string) => join(dir, path) }),
     close: async () => {
       await runTool('umount', [mountpoint]).catch(() => runTool('umount', ['-l', mountpoint]));
     },

@@ -62,6 +62,8 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
     const { extractedBytes } = await executePlan(plan, rendered, {
       manifest,
       open: source.open,
+      // verifyForRestore above read and hashed every volume before anything was written.
+      volumesVerified: true,
       onStep: (step, i, total) => {
         endExtract();
         if (step.kind === 'extract') extracting = { archiveId: step.archiveId, since: performance.now() };
