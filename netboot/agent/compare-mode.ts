@@ -32,7 +32,9 @@ export async function runCompare(task: AgentTask, client: AgentClient): Promise<
     });
     const local = await filesystemsByUuid();
     const results: Array<{ mountpoint: string; differences: Difference[]; entries: number }> = [];
-    for (const entry of manifest.archives) {
+    for (const archived of manifest.archives) {
+      // A btrfs subvolume the source mounted nowhere is named by its subvolume in changed.txt.
+      const entry = archived.mountpoint ? archived : { ...archived, mountpoint: `btrfs:${archived.subvolume ?? archived.id}` };
       const found = entry.uuid ? local.get(entry.uuid.toLowerCase()) : undefined;
       if (!found) {
         results.push({ mountpoint: entry.mountpoint, entries: 0, differences: [{ path: entry.mountpoint, kind: 'missing', details: [`no filesystem with UUID ${entry.uuid ?? '(none recorded)'} on this machine`] }] });
@@ -40,7 +42,7 @@ export async function runCompare(task: AgentTask, client: AgentClient): Promise<
       }
       const target = join('/run/lifeboat/compare', entry.id);
       await mkdir(target, { recursive: true });
-      const unmount = await mountReadOnly(found.device, found.type, target);
+      const unmount = await mountReadOnly(found.device, found.type, target, entry.subvolume ? [`subvol=${entry.subvolume}`] : []);
       try {
         say(`comparing ${entry.mountpoint} (${found.device}) with the image`);
         await client.progress({ stage: 'compare', message: `${entry.mountpoint} on ${found.device}` }, true);
