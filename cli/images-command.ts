@@ -140,7 +140,7 @@ export function renderManifest(m: Manifest, dir: string): string {
   const rows = [['MOUNT', 'TYPE', 'DEVICE', 'UUID', 'LABEL', 'USED', 'STORED', 'VOLUMES']];
   for (const a of m.archives) {
     const stored = a.volumes.reduce((s, v) => s + v.bytes, 0);
-    rows.push([a.mountpoint, a.fstype, a.device, a.uuid ?? '-', a.label ?? '-', formatBytes(a.usedBytes), formatBytes(stored), String(a.volumes.length)]);
+    rows.push([a.mountpoint || `(${a.subvolume ?? a.id})`, a.fstype, a.device, a.uuid ?? '-', a.label ?? '-', formatBytes(a.usedBytes), formatBytes(stored), String(a.volumes.length)]);
   }
   out.push(...table(rows).trimEnd().split('\n').map((l) => `  ${l}`));
   if (m.layout.swaps.length) out.push('', `Swap: ${m.layout.swaps.map((s) => `${s.device} ${formatBytes(s.size)}${s.uuid ? ` UUID=${s.uuid}` : ''}`).join(', ')}`);
@@ -150,11 +150,14 @@ export function renderManifest(m: Manifest, dir: string): string {
   }
   out.push('', `Restore a filesystem by hand (mkfs it, mount it at /mnt/target, then${m.incremental?.chain.length ? ', oldest level first' : ''}):`);
   for (const a of m.archives) {
-    out.push(`  # ${a.mountpoint}`);
+    // A btrfs subvolume goes into its own subvolume under the volume's top (mount -o subvolid=5).
+    const into = a.subvolume ? `/mnt/target/${a.subvolume.replace(/^\/+/, '')}` : '/mnt/target';
+    out.push(`  # ${a.mountpoint || '(not mounted on the source)'}${a.subvolume ? `: btrfs subvolume ${a.subvolume}` : ''}`);
+    if (a.subvolume) out.push(`  btrfs subvolume create ${into}`);
     for (const layer of chainLayers(a)) {
       const vdir = layer.version ? join(dir, '..', layer.version) : dir;
       const glob = layer.volumes.length > 1 ? `${join(vdir, 'data', layer.volumes[0]!.path.split('/').pop()!.replace(/\.\d{3}$/, ''))}.*` : join(vdir, layer.volumes[0]!.path);
-      out.push(`  ${restoreByHandCommand(layer.compression, glob, '/mnt/target', layer.incremental)}`);
+      out.push(`  ${restoreByHandCommand(layer.compression, glob, into, layer.incremental)}`);
     }
   }
   return `${out.join('\n')}\n`;
