@@ -1,5 +1,5 @@
-import { lstat, readdir, readlink } from 'node:fs/promises';
-import { createReadStream, type BigIntStats } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { runTool } from '../../core/run-tool.js';
@@ -17,9 +17,24 @@ export async function lstatOrNull(path: string): Promise<BigIntStats | null> {
   }
 }
 
+/**
+ * A buffer sized to the file (up to 1 MiB): a 1 MiB stream buffer per file made a compare of 24k
+ * small files spend 40 % of its time collecting garbage.
+ */
 export async function sha256OfFile(path: string): Promise<string> {
   const h = createHash('sha256');
-  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const buffer = Buffer.allocUnsafe(Math.min(Math.max(size, 4096), 1 << 20));
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      h.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
   return h.digest('hex');
 }
 
@@ -28,9 +43,19 @@ export { readlink };
 /** xattrs (raw values) of each path, read without following symlinks. */
 export async function readXattrs(paths: string[]): Promise<Map<string, Map<string, Buffer>>> {
   const out = new Map<string, Map<string, Buffer>>();
-  const BATCH = 400;
-  for (let i = 0; i < paths.length; i += BATCH) {
-    const batch = paths.slice(i, i + BATCH);
+  // As many paths per getfattr as fit comfortably in its argument list (ARG_MAX is 2 MiB here):
+  // a process per 400 paths made spawning a visible share of a compare.
+  const batches: string[][] = [];
+  let bytes = 0;
+  for (const p of paths) {
+    if (batches.length === 0 || bytes + p.length > 256 * 1024 || batches.at(-1)!.length >= 4000) {
+      batches.push([]);
+      bytes = 0;
+    }
+    batches.at(-1)!.push(p);
+    bytes += p.length + 1;
+  }
+  for (const batch of batches) {
     // exit status 1 means some file had an error (vanished): the rest of the output is still valid
     const r = await runTool('getfattr', ['--absolute-names', '-h', '-d', '-m', '-', '-e', 'hex', '--', ...batch], { okExitCodes: [0, 1], purpose: 'read extended attributes' });
     let current: Map<string, Buffer> | null = null;
