@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeWorld, sh } from '../support/world.js';
-import { bootDisksOffline } from '../support/guest-run.js';
+import { bootDisksOffline, cachedRescueSystem, fullKernelVersion, runInGuest } from '../support/guest-run.js';
+import { sparseFile } from '../support/loop-devices.js';
 import { buildMultiDiskFixture, readMultiDiskMarkers, type MultiDiskFixture } from '../support/multidisk-fixture.js';
 
 // The multi-disk fixture is built in a QEMU guest (md, LVM, vfat and JFS need its kernel). Checked
@@ -23,6 +24,30 @@ function partition(f: MultiDiskFixture, device: string, role: string) {
   assert.ok(p, `${f.name} has a ${role} partition on ${device}`);
   return p;
 }
+
+test('lifeboat.script: run.sh runs in the rescue system with the disks attached; its exit status and out/ come back, no network needed', { timeout: 1_200_000 }, async (t) => {
+  const world = await makeWorld(t, 'mdfx');
+  const cacheDir = process.env.LIFEBOAT_FIXTURE_CACHE ?? '/tmp/lifeboat-fixture-cache';
+  const rescueDir = await cachedRescueSystem(cacheDir, await fullKernelVersion());
+  const payload = join(world.dir, 'payload');
+  await mkdir(payload);
+  // The guest's kernel has md: the script proves it by making a RAID1 on the two blank disks.
+  await writeFile(join(payload, 'run.sh'), [
+    'mkdir -p out',
+    'modprobe -a md_mod raid1',
+    'mdadm --create /dev/md9 --run --level=1 --raid-devices=2 --metadata=1.2 --assume-clean /dev/vda /dev/vdb 2>&1',
+    'cat /proc/mdstat > out/mdstat.txt',
+    'mdadm --stop /dev/md9',
+    'exit 3',
+    '',
+  ].join('\n'));
+  const disks = [await sparseFile(join(world.dir, 'a.img'), 64 * MiB), await sparseFile(join(world.dir, 'b.img'), 64 * MiB)];
+  const r = await runInGuest({ rescueDir, payloadDir: payload, workDir: world.dir, disks, timeoutMs: 900_000, name: 'script-hook' });
+  t.diagnostic(`guest start to power-off in ${r.seconds.toFixed(1)} s`);
+  assert.equal(r.exitStatus, 3, r.serialTail);
+  assert.doesNotMatch(r.serial, /udhcpc|no DHCP lease/, 'script mode brings up no network');
+  assert.match(await readFile(join(r.outDir, 'mdstat.txt'), 'utf8'), /md9 : active raid1 vdb\[1\] vda\[0\]/);
+});
 
 test('raid-lvm: two GPT disks, md RAID1 members with the promised UUID and name, ESP, Btrfs, JFS and swap where the record says', { timeout: 2_400_000 }, async (t) => {
   const world = await makeWorld(t, 'mdfx');
