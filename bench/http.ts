@@ -173,7 +173,7 @@ async function main(): Promise<void> {
         '',
         '| server | runs (MB/s) | median (MB/s) | server CPU per transfer, user + system (s) |',
         '| --- | --- | --- | --- |',
-        `| Lifeboat (fastify, 1 MiB read stream) | ${fmt(result.largeFileMBps.lifeboat.runs)} | ${result.largeFileMBps.lifeboat.median.toFixed(0)} | ${cpuCell('lifeboat')} |`,
+        `| Lifeboat (\`lifeboat serve\`) | ${fmt(result.largeFileMBps.lifeboat.runs)} | ${result.largeFileMBps.lifeboat.median.toFixed(0)} | ${cpuCell('lifeboat')} |`,
         `| nginx 1.22 (sendfile, its worker) | ${fmt(result.largeFileMBps.nginx.runs)} | ${result.largeFileMBps.nginx.median.toFixed(0)} | ${cpuCell('nginx')} |`,
         '',
         `Ratio Lifeboat / nginx: **${result.largeFileMBps.ratio.toFixed(2)}×** (target ≥ 0.9×).`,

@@ -62,7 +62,15 @@ interface ServerEvent {
 /** The stages a run is cut into, in order; the agent's come from its progress events. */
 const AGENT_STAGES = ['boot', 'verify', 'plan', 'wipe', 'partition', 'mkfs', 'mount', 'restore', 'bootloader'] as const;
 type Stages = Record<
-  'firmwareToKernel' | 'kernelToRescueUp' | 'agentStart' | (typeof AGENT_STAGES)[number] | 'reportAndReboot' | 'restoredFirmwareToKernel' | 'restoredKernelToMarker' | 'total',
+  | 'firmwareToKernel'
+  | 'kernelToRescueUp'
+  | 'agentStart'
+  | (typeof AGENT_STAGES)[number]
+  | 'reportAndReboot'
+  | 'restoredFirmwareToKernel'
+  | 'restoredNetworkAttempts'
+  | 'restoredKernelToMarker'
+  | 'total',
   number
 >;
 
@@ -147,6 +155,8 @@ async function restoreRun(bed: Testbed, machine: QemuMachine, taskId: number, pa
       return timeline.lines.slice(0, kernelAt === -1 ? undefined : kernelAt).map((l) => `${((l.at - start) / 1000).toFixed(1)} ${l.line.trim().slice(0, 160)}`);
     };
     const firmwareLines = { rescue: before(serial, t0), restored: before(serial2, t1) };
+    // When the restored machine's firmware gave up on the network and turned to the disk: SeaBIOS hands over to GRUB's boot sector, OVMF names the disk's entry.
+    const toDisk = serial2.firstAt(/GRUB loading|Booting from Hard Disk|BdsDxe: (loading|starting) Boot\S+ "[^"]*" from HD\(/) ?? kernel2;
     const stages: Stages = {
       firmwareToKernel: (kernel1 - t0) / 1000,
       kernelToRescueUp: (rescueUp - kernel1) / 1000,
@@ -154,6 +164,7 @@ async function restoreRun(bed: Testbed, machine: QemuMachine, taskId: number, pa
       ...agent.stages,
       reportAndReboot: (exited - agent.done) / 1000,
       restoredFirmwareToKernel: (kernel2 - t1) / 1000,
+      restoredNetworkAttempts: (toDisk - t1) / 1000,
       restoredKernelToMarker: (marker - kernel2) / 1000,
       total: (exited - t0 + (marker - t1)) / 1000,
     };
@@ -239,10 +250,11 @@ function section(results: FirmwareResult[], build: BuildRecord, load: { start: n
     ['partition', 'partition'],
     ['mkfs (filesystems and swap with their UUIDs and labels)', 'mkfs'],
     ['mount (each filesystem just before its archive)', 'mount'],
-    ['data: extract every archive (hash-checked, into tar)', 'restore'],
+    ['data: extract every archive', 'restore'],
     ['bootloader, then unmount', 'bootloader'],
     ['report and reboot: task.done → the machine goes down', 'reportAndReboot'],
     ['restored system: power-on → its kernel\'s first console line (firmware, PXE: no task so no boot file, the disk, GRUB)', 'restoredFirmwareToKernel'],
+    ['— of which the firmware\'s network boot attempts, until it turns to the disk', 'restoredNetworkAttempts'],
     ['→ `FIXTURE-BOOTED` (kernel boot, its initramfs, mounts by UUID, init)', 'restoredKernelToMarker'],
   ];
   const cells = (key: keyof Stages) => results.map((r) => `${med(r, key).toFixed(1)}`).join(' | ');
@@ -271,7 +283,7 @@ function section(results: FirmwareResult[], build: BuildRecord, load: { start: n
     '',
     'Data stage against the raw pipeline, in the same guest: one more nuke per firmware with `options.measureRawExtract`, left out of the',
     'times above. After the restore the agent mounts each restored filesystem again and extracts into a scratch directory on it (removed',
-    'after each run): with Lifeboat\'s own extraction (hash-checked volumes into tar; the same code as the data stage, without its progress',
+    'after each run): with Lifeboat\'s own extraction (the same call as the data stage makes after the verify pass, without its progress',
     'reports), with `cat volumes | zstd -d | tar -x` and the same tar options reading the same NFS share (**raw**), with that pipeline fed by',
     'node from the image source as Lifeboat\'s extraction is fed, node feeding `tar --use-compress-program=\'zstd -d -q\'` instead (how Lifeboat',
     'runs tar, without its hashing), and node reading and sha256-hashing the volumes alone. The methods alternate',
@@ -287,6 +299,17 @@ function section(results: FirmwareResult[], build: BuildRecord, load: { start: n
       return `| ${r.firmware.toUpperCase()} | ${stage.toFixed(1)} | ${cell('lifeboat')} | ${cell('raw')} | ${cell('nodeFed')} | ${cell('nodeFedTarI')} | ${cell('readAndHash')} | **${(median(b.seconds.raw) / median(b.seconds.lifeboat)).toFixed(2)}×** |`;
     }),
     '',
+    ...results.flatMap((r) => {
+      const b = r.measured.benchmark;
+      if (!b || !b.seconds.raw.length) return [];
+      const m = (k: DataMethod) => median(b.seconds[k]);
+      return [
+        `${r.firmware.toUpperCase()}: Lifeboat's extraction minus raw: ${(m('lifeboat') - m('raw')).toFixed(1)} s (medians). What the parts cost in this guest: ` +
+          `node in the data path instead of cat ${(m('nodeFed') - m('raw')).toFixed(1)} s; with node feeding, tar's own \`--use-compress-program\` instead of a pipe ` +
+          `${(m('nodeFedTarI') - m('nodeFed')).toFixed(1)} s; reading and sha256-hashing the volumes ${m('readAndHash').toFixed(1)} s. On one vCPU such costs add up: nothing runs beside anything else.`,
+        '',
+      ];
+    }),
     `Rescue system (\`lifeboat netboot build\`, build.json): kernel ${build.kernel.version} ${mib(build.vmlinuz.bytes)} MiB, initrd.img ${mib(build.initrd.bytes)} MiB ${build.initrd.compression}`,
     `(${mib(build.initrd.uncompressedBytes)} MiB unpacked, ${build.initrd.entries} entries, ${build.modules.count} modules).`,
   ];

@@ -82,8 +82,8 @@ async function runMethod(method: DataMethod, entry: ArchiveEntry, source: ImageS
   const tar = `tar ${tarReadArgs({ compression: { kind: 'none' } }, 'extract', target, fstype).map((a) => `'${a}'`).join(' ')}`;
   switch (method) {
     case 'lifeboat': {
-      // The restore's own extraction (hash-checked volumes into tar), without its progress reports.
-      const r = await extractWithChain(source.open, entry, { target, targetFstype: fstype });
+      // The restore's own extraction, called as executePlan calls it after the agent's verify pass, without its progress reports.
+      const r = await extractWithChain(source.open, entry, { target, targetFstype: fstype, verified: true });
       if (r.damaged[0] || r.streamError) throw new LifeboatError('LB_TOOL_FAILED', `benchmark extraction of ${entry.id} failed: ${r.streamError?.message ?? `${r.damaged[0]!.path} changed`}`);
       return;
     }
