@@ -2,7 +2,8 @@ import { LifeboatError } from '../core/errors.js';
 import type { Host } from '../server/state/hosts.js';
 import type { Task } from '../server/state/tasks.js';
 import { apiClient, serverOptions } from './api-client.js';
-import { flag, parseCommand, renderHelp, requiredString, stringOption, type CommandSpec } from './args.js';
+import { flag, listOption, parseCommand, renderHelp, requiredString, stringOption, type CommandSpec } from './args.js';
+import { planEditsFromFlags } from './plan-edit-options.js';
 
 const when = (ms: number | null) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-');
 
@@ -61,12 +62,16 @@ export async function runHosts(argv: string[]): Promise<number> {
 const taskSpec: CommandSpec = {
   name: 'task',
   summary: 'Give a machine a one-shot task: it runs at its next PXE boot; afterwards the machine boots its own disk again.',
-  usage: 'lifeboat task nuke|capture|compare --host MAC --image NAME[@VERSION] [--policy proportional|grow-last] [--dry-run] [--server URL]',
+  usage: 'lifeboat task nuke|capture|compare --host MAC --image NAME[@VERSION] [--policy proportional|grow-last] [--map SRC=DST]… [--drop-disk SRC]… [--size WHAT=SIZE]… [--edits FILE] [--dry-run] [--server URL]',
   description: 'nuke restores IMAGE onto the machine\'s disks; capture archives the machine as IMAGE; compare writes changed.txt.',
   options: {
     host: { type: 'string', value: 'MAC', description: 'the machine, by MAC address' },
     image: { type: 'string', value: 'NAME[@VERSION]', description: 'image to restore or compare against (newest version by default), or the name to capture as' },
     policy: { type: 'string', value: 'POLICY', description: 'nuke: size partitions for other disks: proportional or grow-last', default: 'proportional' },
+    map: { type: 'string', value: 'SRC=DST', multiple: true, description: 'nuke: restore the image\'s disk SRC onto this machine\'s disk DST (e.g. /dev/sda=/dev/vdb); unmapped disks take the rest in order' },
+    'drop-disk': { type: 'string', value: 'SRC', multiple: true, description: 'nuke: leave the image\'s disk SRC out (a RAID1 mirror becomes a one-disk array; what lives only there is refused)' },
+    size: { type: 'string', value: 'WHAT=SIZE', multiple: true, description: 'nuke: give a source partition (/dev/sda2=20G) or logical volume (vg0/home=50G) this size instead of the policy\'s' },
+    edits: { type: 'string', value: 'FILE', description: 'nuke: the same edits as JSON ({"diskMap":…, "dropDisks":…, "partitionSizes":…, "lvSizes":…}); the flags above add to it' },
     'dry-run': { type: 'boolean', description: 'nuke: plan and report the commands, write nothing' },
     ...serverOptions,
   },
@@ -84,6 +89,11 @@ export async function runTask(argv: string[]): Promise<number> {
   if (kind === 'nuke') {
     options.policy = policy;
     if (flag(p, 'dry-run')) options.dryRun = true;
+    const editsFile = stringOption(p, 'edits');
+    const edits = planEditsFromFlags({ ...(editsFile ? { editsFile } : {}), map: listOption(p, 'map'), dropDisks: listOption(p, 'drop-disk'), sizes: listOption(p, 'size') });
+    if (edits) options.edits = edits;
+  } else if (['map', 'drop-disk', 'size', 'edits', 'dry-run'].some((o) => p.values[o] !== undefined)) {
+    throw new LifeboatError('LB_USAGE', `task ${kind}: --map, --drop-disk, --size, --edits and --dry-run are for nuke only`);
   }
   const api = await apiClient(p);
   const task = await api.send<Task>('POST', '/api/v1/tasks', { kind, mac: requiredString(p, taskSpec, 'host'), image: requiredString(p, taskSpec, 'image'), options });

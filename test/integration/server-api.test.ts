@@ -127,3 +127,45 @@ test('the event stream delivers events as they happen', async (t) => {
   assert.match(text, /data: \{.*"mac":"52:54:00:00:0a:01"/);
   controller.abort();
 });
+
+test('task nuke carries the operator\'s plan edits from flags and a JSON file to the task; a bad edit is refused before any task exists', async (t) => {
+  const { world, server } = await withImage(t);
+  const tokenFile = join(server.dataDir, 'admin-token');
+  const editsFile = join(world.dir, 'edits.json');
+  await writeFile(editsFile, JSON.stringify({ diskMap: { '/dev/sda': '/dev/vdb' }, lvSizes: { 'vg0/root': 1073741824 } }));
+  const r = await lifeboat(['task', 'nuke', '--host', MAC, '--image', 'web', '--edits', editsFile, '--map', '/dev/sdc=/dev/vda',
+    '--drop-disk', '/dev/sdb', '--size', '/dev/sda2=20G', '--size', 'vg0/home=512M', '--dry-run', '--json', '--server', server.url, '--token-file', tokenFile]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  const id = (JSON.parse(r.stdout) as { id: number }).id;
+  const task = (await server.api<{ options: Record<string, unknown> }>('GET', `/api/v1/tasks/${id}`)).body;
+  assert.deepEqual(task.options, {
+    policy: 'proportional', dryRun: true,
+    edits: {
+      diskMap: { '/dev/sda': '/dev/vdb', '/dev/sdc': '/dev/vda' },
+      dropDisks: ['/dev/sdb'],
+      partitionSizes: { '/dev/sda2': 20 * 1024 ** 3 },
+      lvSizes: { 'vg0/root': 1024 ** 3, 'vg0/home': 512 * 1024 ** 2 },
+    },
+  });
+
+  await writeFile(join(world.dir, 'typo.json'), JSON.stringify({ dropDisk: ['/dev/sdb'] }));
+  const bad: Array<[string[], RegExp]> = [
+    [['--map', '/dev/sda'], /--map \/dev\/sda: use --map \/dev\/sda=\/dev\/vdb/],
+    [['--map', '/dev/sda=/dev/vda', '--map', '/dev/sdb=/dev/vda'], /two source disks are mapped onto \/dev\/vda/],
+    [['--map', '/dev/sdb=/dev/vda', '--drop-disk', '/dev/sdb'], /\/dev\/sdb is both mapped .* and left out/],
+    [['--size', 'home=5G'], /name a source partition \(\/dev\/sda2\) or a logical volume as VG\/LV/],
+    [['--size', '/dev/sda2=lots'], /"lots" is not a size/],
+    [['--drop-disk', 'sdb'], /name the source disk by its path/],
+    [['--edits', join(world.dir, 'typo.json')], /typo\.json: .*dropDisk/],
+    [['--edits', join(world.dir, 'missing.json')], /missing\.json: ENOENT/],
+  ];
+  for (const [flags, message] of bad) {
+    const refused = await lifeboat(['task', 'nuke', '--host', MAC, '--image', 'web', ...flags, '--server', server.url, '--token-file', tokenFile]);
+    assert.equal(refused.exitCode, 2, `${flags.join(' ')}: ${refused.stderr}`);
+    assert.match(refused.stderr, message, flags.join(' '));
+  }
+  const capture = await lifeboat(['task', 'capture', '--host', MAC, '--image', 'web2', '--drop-disk', '/dev/sdb', '--server', server.url, '--token-file', tokenFile]);
+  assert.equal(capture.exitCode, 2);
+  assert.match(capture.stderr, /for nuke only/);
+  assert.deepEqual((await server.api<Array<{ id: number }>>('GET', '/api/v1/tasks')).body.map((x) => x.id), [id], 'no refused call created a task');
+});
