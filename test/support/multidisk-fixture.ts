@@ -21,6 +21,11 @@ import { sparseFile } from './loop-devices.js';
  *   GRUB for x86_64-efi on the ESP (one image with mdraid1x and lvm built in), kernel and initrd on the root LV.
  * Variant 'mbr-logical' (BIOS), one MBR disk: / on a primary partition, an extended partition with
  *   /data (ext3), /srv (JFS) and swap as logical partitions; GRUB for i386-pc in the MBR gap.
+ * Variant 'raid5-stripe' (BIOS), three GPT disks, each with a BIOS boot partition and GRUB:
+ *   md0 (RAID5 over the three, chunk 64 KiB) and md1 (RAID10 near=2 over the three, chunk 64 KiB),
+ *   both with names that are not numbers ("fixture:system", "fixture:data"), are the two PVs of
+ *   VG stvg: LV root (ext4, /, kernel and GRUB files included) linear on md0, LV srv (ext2, /srv)
+ *   striped across md0 and md1; swap on a partition of the first disk.
  *
  * The machine runs Debian's full kernel (linux-image-amd64: the cloud kernel has no JFS) with its own
  * small initramfs (busybox, mdadm, lvm: assemble by UUID from mdadm.conf, vgchange -ay, mount root,
@@ -37,7 +42,7 @@ import { sparseFile } from './loop-devices.js';
  * sparse copies.
  */
 
-export type MultiDiskVariant = 'raid-lvm' | 'mbr-logical';
+export type MultiDiskVariant = 'raid-lvm' | 'mbr-logical' | 'raid5-stripe';
 export type MultiDiskFirmware = 'bios' | 'uefi';
 
 export interface MultiDiskOptions {
@@ -77,7 +82,7 @@ export interface MultiDiskTable {
 
 export interface MultiDiskFilesystem {
   role: string;
-  type: 'ext3' | 'ext4' | 'xfs' | 'btrfs' | 'vfat' | 'jfs' | 'swap';
+  type: 'ext2' | 'ext3' | 'ext4' | 'xfs' | 'btrfs' | 'vfat' | 'jfs' | 'swap';
   uuid: string;
   label: string;
   /** Its device in the build guest: /dev/vda3, /dev/fxvg/root. */
@@ -98,14 +103,16 @@ export interface MultiDiskRaid {
   level: string;
   metadata: string;
   members: string[];
+  chunkKiB?: number;
+  /** mdadm's --layout (raid10: n2). */
+  layout?: string;
 }
 
 export interface MultiDiskLvm {
   vg: string;
   vgUuid: string;
   extentBytes: number;
-  pvUuid: string;
-  pvDevice: string;
+  pvs: Array<{ device: string; uuid: string }>;
   lvs: Array<{ name: string; uuid: string; bytes: number }>;
 }
 
@@ -129,6 +136,8 @@ export interface MultiDiskExpected {
   raid: Array<{ name: string; level: string; members: string }>;
   /** FIXTURE-LV sizes: "fxvg/root" → bytes. */
   lvs: Record<string, number>;
+  /** The md arrays each LV's mapping sits on ("stvg/srv" → ["md0", "md1"]). */
+  lvDevices: Record<string, string[]>;
 }
 
 export interface MultiDiskFixture {
@@ -157,6 +166,8 @@ export interface MultiDiskMarkers {
   swap: string | null;
   raid: RaidMarker[];
   lvs: Record<string, number>;
+  /** From FIXTURE-LV's on=: the block devices under each LV's mapping, sorted. */
+  lvDevices: Record<string, string[]>;
   hashes: Record<string, string>;
   done: boolean;
   errors: string[];
@@ -164,7 +175,7 @@ export interface MultiDiskMarkers {
 
 /** Parses the fixture's serial console (firmware and kernel noise, CR/LF, escape sequences allowed). */
 export function readMultiDiskMarkers(serial: string): MultiDiskMarkers {
-  const m: MultiDiskMarkers = { booted: null, mounts: [], swap: null, raid: [], lvs: {}, hashes: {}, done: false, errors: [] };
+  const m: MultiDiskMarkers = { booted: null, mounts: [], swap: null, raid: [], lvs: {}, lvDevices: {}, hashes: {}, done: false, errors: [] };
   for (const raw of serial.split(/\r?\n|\r/)) {
     const line = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
     let r: RegExpMatchArray | null;
@@ -172,7 +183,10 @@ export function readMultiDiskMarkers(serial: string): MultiDiskMarkers {
     else if ((r = line.match(/FIXTURE-MOUNT (\S+) (\S+) (\S*)/))) m.mounts.push({ mountpoint: r[1]!, fstype: r[2]!, uuid: r[3]! });
     else if ((r = line.match(/FIXTURE-SWAP (\S+)/))) m.swap = r[1]!;
     else if ((r = line.match(/FIXTURE-RAID (\S+) (\S+) (\S+) (\S+) degraded=(\d+)/))) m.raid.push({ name: r[1]!, level: r[2]!, state: r[3]!, members: r[4]!, degraded: Number(r[5]) });
-    else if ((r = line.match(/FIXTURE-LV (\S+) (\d+)/))) m.lvs[r[1]!] = Number(r[2]);
+    else if ((r = line.match(/FIXTURE-LV (\S+) (\d+)(?: on=(\S+))?/))) {
+      m.lvs[r[1]!] = Number(r[2]);
+      if (r[3]) m.lvDevices[r[1]!] = r[3].split(',').filter(Boolean).sort();
+    }
     else if ((r = line.match(/FIXTURE-HASH (\/\S*) ([0-9a-f]{64})/))) m.hashes[r[1]!] = r[2]!;
     else if (line.includes('FIXTURE-DONE')) m.done = true;
     else if ((r = line.match(/FIXTURE-ERROR (.*)$/))) m.errors.push(r[1]!.trim());
@@ -189,6 +203,7 @@ const GPT = {
   raid: 'A19D880F-05FC-4D3B-A006-743F0F84911E',
   linux: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
   swap: '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F',
+  biosBoot: '21686148-6449-6E6F-744E-656564454649',
 } as const;
 
 interface PartSpec {
@@ -211,7 +226,15 @@ interface DiskSpec {
 interface FixtureSpec {
   disks: DiskSpec[];
   raid: Array<Omit<MultiDiskRaid, 'uuid'> & { uuid: string }>;
-  lvm: { vg: string; extentMiB: number; pvUuid: string; pvDevice: string; lvs: Array<{ name: string; sizeMiB: number }> } | null;
+  lvm: {
+    vg: string;
+    extentMiB: number;
+    pvs: Array<{ device: string; uuid: string }>;
+    /** on: the PVs to allocate from (default: any); stripes/stripeKiB: a striped LV. */
+    lvs: Array<{ name: string; sizeMiB: number; on?: string[]; stripes?: number; stripeKiB?: number }>;
+  } | null;
+  /** GRUB modules a BIOS core image needs to read /boot (beyond partition tables and ext2). */
+  grubPcModules?: string[];
   filesystems: MultiDiskFilesystem[];
   btrfs: { device: string; subvolumes: string[]; defaultSubvolume: string } | null;
   /** Which host-staged tree goes onto which mountpoint. */
@@ -223,8 +246,8 @@ function digest(text: string): Buffer {
 }
 
 /** md's UUID in mdadm's own notation. */
-function mdUuid(name: string): string {
-  const h = digest(`${name}:md0`).subarray(0, 16).toString('hex');
+function mdUuid(name: string, md = 'md0'): string {
+  const h = digest(`${name}:${md}`).subarray(0, 16).toString('hex');
   return `${h.slice(0, 8)}:${h.slice(8, 16)}:${h.slice(16, 24)}:${h.slice(24, 32)}`;
 }
 
@@ -259,7 +282,7 @@ function raidLvmSpec(name: string): FixtureSpec {
       { device: 'vdb', sizeMiB: 614, table: 'gpt', parts: [{ role: 'raid-b', startMiB: 1, sizeMiB: 612, type: GPT.raid, name: 'raid member b' }] },
     ],
     raid: [{ device: '/dev/md0', uuid: mdUuid(name), name: 'fixture:system', level: 'raid1', metadata: '1.2', members: ['/dev/vda2', '/dev/vdb1'] }],
-    lvm: { vg: 'fxvg', extentMiB: 4, pvUuid: lvmUuid(name, 'pv'), pvDevice: '/dev/md0', lvs: [{ name: 'root', sizeMiB: 256 }, { name: 'home', sizeMiB: 320 }] },
+    lvm: { vg: 'fxvg', extentMiB: 4, pvs: [{ device: '/dev/md0', uuid: lvmUuid(name, 'pv') }], lvs: [{ name: 'root', sizeMiB: 256 }, { name: 'home', sizeMiB: 320 }] },
     filesystems: [
       fs({ role: 'root', type: 'ext4', uuid: u('root'), label: 'fxroot', device: '/dev/fxvg/root', mountpoint: '/', fstabSpec: `UUID=${u('root')}`, options: 'defaults,errors=remount-ro' }),
       fs({ role: 'esp', type: 'vfat', uuid: vfatId(name), label: 'FXESP', device: '/dev/vda1', mountpoint: '/boot/efi', fstabSpec: `UUID=${vfatId(name)}`, options: 'umask=0077' }),
@@ -302,6 +325,45 @@ function mbrLogicalSpec(name: string): FixtureSpec {
   };
 }
 
+function raid5StripeSpec(name: string): FixtureSpec {
+  const u = (role: string) => fixtureUuid(name, role);
+  const member = (disk: string, first: number) => [
+    { role: `bios-${disk}`, startMiB: 1, sizeMiB: 1, type: GPT.biosBoot, name: 'BIOS boot' },
+    { role: `raid5-${disk}`, startMiB: 2, sizeMiB: 256, type: GPT.raid, name: `raid5 member ${first}` },
+    { role: `raid10-${disk}`, startMiB: 258, sizeMiB: 192, type: GPT.raid, name: `raid10 member ${first}` },
+  ];
+  return {
+    disks: [
+      { device: 'vda', sizeMiB: 516, table: 'gpt', parts: [...member('vda', 1), { role: 'swap', startMiB: 450, sizeMiB: 64, type: GPT.swap, name: 'swap' }] },
+      { device: 'vdb', sizeMiB: 452, table: 'gpt', parts: member('vdb', 2) },
+      { device: 'vdc', sizeMiB: 452, table: 'gpt', parts: member('vdc', 3) },
+    ],
+    raid: [
+      { device: '/dev/md0', uuid: mdUuid(name, 'md0'), name: 'fixture:system', level: 'raid5', metadata: '1.2', members: ['/dev/vda2', '/dev/vdb2', '/dev/vdc2'], chunkKiB: 64 },
+      { device: '/dev/md1', uuid: mdUuid(name, 'md1'), name: 'fixture:data', level: 'raid10', metadata: '1.2', members: ['/dev/vda3', '/dev/vdb3', '/dev/vdc3'], chunkKiB: 64, layout: 'n2' },
+    ],
+    lvm: {
+      vg: 'stvg', extentMiB: 4,
+      pvs: [{ device: '/dev/md0', uuid: lvmUuid(name, 'pv0') }, { device: '/dev/md1', uuid: lvmUuid(name, 'pv1') }],
+      lvs: [{ name: 'root', sizeMiB: 256, on: ['/dev/md0'] }, { name: 'srv', sizeMiB: 192, on: ['/dev/md0', '/dev/md1'], stripes: 2, stripeKiB: 64 }],
+    },
+    grubPcModules: ['diskfilter', 'mdraid1x', 'raid5rec', 'lvm'],
+    filesystems: [
+      { role: 'root', type: 'ext4', uuid: u('root'), label: 'fxroot', device: '/dev/stvg/root', mountpoint: '/', fstabSpec: `UUID=${u('root')}`, options: 'defaults,errors=remount-ro' },
+      { role: 'srv', type: 'ext2', uuid: u('srv'), label: 'fxsrv', device: '/dev/stvg/srv', mountpoint: '/srv', fstabSpec: '/dev/stvg/srv', options: 'defaults' },
+      { role: 'swap', type: 'swap', uuid: u('swap'), label: 'fxswap', device: '/dev/vda4', mountpoint: 'none', fstabSpec: `UUID=${u('swap')}`, options: 'sw' },
+    ],
+    btrfs: null,
+    trees: [{ tree: 'root', mountpoint: '/' }, { tree: 'data', mountpoint: '/srv' }],
+  };
+}
+
+const SPECS: Record<MultiDiskVariant, { firmware: MultiDiskFirmware; spec: (name: string) => FixtureSpec }> = {
+  'raid-lvm': { firmware: 'uefi', spec: raidLvmSpec },
+  'mbr-logical': { firmware: 'bios', spec: mbrLogicalSpec },
+  'raid5-stripe': { firmware: 'bios', spec: raid5StripeSpec },
+};
+
 interface Resolved {
   dir: string;
   firmware: MultiDiskFirmware;
@@ -317,15 +379,15 @@ function resolve(o: MultiDiskOptions): Resolved {
   if (!/^[a-z0-9][a-z0-9-]{0,39}$/.test(name)) {
     throw new Error(`multi-disk fixture name '${name}' is not usable: use lower-case letters, digits and dashes (at most 40)`);
   }
-  const wanted: Record<MultiDiskVariant, MultiDiskFirmware> = { 'raid-lvm': 'uefi', 'mbr-logical': 'bios' };
-  if (wanted[o.variant] !== o.firmware) {
-    throw new Error(`multi-disk fixture '${name}': variant ${o.variant} is built for ${wanted[o.variant]} only (asked for ${o.firmware})`);
+  const wanted = SPECS[o.variant].firmware;
+  if (wanted !== o.firmware) {
+    throw new Error(`multi-disk fixture '${name}': variant ${o.variant} is built for ${wanted} only (asked for ${o.firmware})`);
   }
   return {
     dir: o.dir, firmware: o.firmware, variant: o.variant, name,
     cacheDir: o.cacheDir ?? process.env.LIFEBOAT_FIXTURE_CACHE ?? '/tmp/lifeboat-fixture-cache',
     ...(o.rescueDir ? { rescueDir: o.rescueDir } : {}),
-    spec: o.variant === 'raid-lvm' ? raidLvmSpec(name) : mbrLogicalSpec(name),
+    spec: SPECS[o.variant].spec(name),
   };
 }
 
@@ -364,10 +426,11 @@ const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 function mkfsCommand(f: MultiDiskFilesystem): string[] {
   switch (f.type) {
+    case 'ext2':
     case 'ext3':
     case 'ext4':
       // Inode tables written now, so no lazy-init thread writes behind the build's back.
-      return [`mkfs.${f.type} -q -F -U ${f.uuid} -L ${f.label} -E lazy_itable_init=0,lazy_journal_init=0 ${f.device}`];
+      return [`mkfs.${f.type} -q -F -U ${f.uuid} -L ${f.label} -E lazy_itable_init=0${f.type === 'ext2' ? '' : ',lazy_journal_init=0'} ${f.device}`];
     case 'xfs':
       return [`mkfs.xfs -q -f -m uuid=${f.uuid} -L ${f.label} ${f.device}`];
     case 'btrfs':
@@ -390,7 +453,7 @@ function buildScript(o: Resolved): string {
     'set -eu',
     '. ./build-lib.sh',
     'step "kernel modules"',
-    'modprobe -a md_mod raid1 dm_mod ext4 xfs btrfs jfs vfat nls_cp437 nls_ascii',
+    'modprobe -a md_mod raid1 raid456 raid10 dm_mod ext4 xfs btrfs jfs vfat nls_cp437 nls_ascii',
     'mkdir -p /run/lvm /run/mdadm /run/lock/lvm',
   ];
   for (const d of s.disks) {
@@ -403,14 +466,17 @@ function buildScript(o: Resolved): string {
   for (const md of s.raid) {
     // --assume-clean: the members are fresh zeroed disks, so there is nothing to resync.
     L.push(`step "md ${md.device}"`,
-      `mdadm --create ${md.device} --run --metadata=${md.metadata} --level=${md.level.replace('raid', '')} --raid-devices=${md.members.length} --name=${md.name} --uuid=${md.uuid} --assume-clean ${md.members.join(' ')}`);
+      `mdadm --create ${md.device} --run --metadata=${md.metadata} --level=${md.level.replace('raid', '')} --raid-devices=${md.members.length}` +
+        `${md.chunkKiB ? ` --chunk=${md.chunkKiB}` : ''}${md.layout ? ` --layout=${md.layout}` : ''} --name=${md.name} --uuid=${md.uuid} --assume-clean ${md.members.join(' ')}`);
   }
   if (s.lvm) {
     const v = s.lvm;
-    L.push(`step "LVM ${v.vg}"`,
-      `pvcreate --uuid ${v.pvUuid} --norestorefile ${v.pvDevice}`,
-      `vgcreate -s ${v.extentMiB}M ${v.vg} ${v.pvDevice}`);
-    for (const lv of v.lvs) L.push(`lvcreate -y -n ${lv.name} -L ${lv.sizeMiB}M ${v.vg}`);
+    L.push(`step "LVM ${v.vg}"`, ...v.pvs.map((pv) => `pvcreate --uuid ${pv.uuid} --norestorefile ${pv.device}`),
+      `vgcreate -s ${v.extentMiB}M ${v.vg} ${v.pvs.map((pv) => pv.device).join(' ')}`);
+    for (const lv of v.lvs) {
+      const stripes = lv.stripes ? ` -i ${lv.stripes} -I ${lv.stripeKiB ?? 64}k` : '';
+      L.push(`lvcreate -y -n ${lv.name} -L ${lv.sizeMiB}M${stripes} ${v.vg}${lv.on ? ` ${lv.on.join(' ')}` : ''}`);
+    }
     L.push('vgmknodes');
   }
   const made = new Set<string>();
@@ -437,8 +503,13 @@ function buildScript(o: Resolved): string {
     L.push('step "GRUB for UEFI on the ESP"', 'mkdir -p "$TARGET/boot/efi/EFI/BOOT" "$TARGET/boot/efi/EFI/debian"',
       'cp grub/grubx64.efi "$TARGET/boot/efi/EFI/BOOT/BOOTX64.EFI"', 'cp grub/grubx64.efi "$TARGET/boot/efi/EFI/debian/grubx64.efi"');
   } else {
-    L.push('step "GRUB for BIOS in the MBR gap"',
-      `grub-install --target=i386-pc --boot-directory="$TARGET/boot" --modules='part_msdos part_gpt ext2 search_fs_uuid' --locales= --fonts= --themes= /dev/${s.disks[0]!.device}`);
+    // Every disk that has a BIOS boot partition gets GRUB (the array's disks each boot alone); else the first disk's MBR gap.
+    const grubDisks = s.disks.filter((d) => d.parts.some((p) => p.type === GPT.biosBoot)).map((d) => d.device);
+    const modules = ['part_msdos', 'part_gpt', 'ext2', 'search_fs_uuid', ...(s.grubPcModules ?? [])].join(' ');
+    L.push('step "GRUB for BIOS"');
+    for (const d of grubDisks.length > 0 ? grubDisks : [s.disks[0]!.device]) {
+      L.push(`grub-install --target=i386-pc --boot-directory="$TARGET/boot" --modules='${modules}' --locales= --fonts= --themes= /dev/${d}`);
+    }
   }
   L.push('sync', 'step "hashes"', 'mount -t tmpfs -o mode=1777 tmpfs "$TARGET/tmp"');
   for (const f of s.filesystems) if (f.type !== 'swap') L.push(`hash_mount ${f.mountpoint}`);
@@ -456,6 +527,7 @@ function buildScript(o: Resolved): string {
   }
   if (s.lvm) {
     L.push('capture lvm-fullreport.json lvm fullreport --reportformat json --units b --nosuffix',
+      'capture lvs-segments.json lvs -a --reportformat json --units b --nosuffix -o lv_name,vg_name,lv_size,segtype,stripes,stripe_size,seg_start_pe,seg_size_pe,devices',
       `vgcfgbackup -f "$OUT/captures/vgcfgbackup-${s.lvm.vg}.txt" ${s.lvm.vg} >/dev/null`);
   }
   if (s.btrfs) {
@@ -479,7 +551,7 @@ function buildScript(o: Resolved): string {
 
 const initDir = fileURLToPath(new URL('../../../test/support/multidisk-init/', import.meta.url));
 const INIT_FILES = ['initramfs-init.sh', 'sbin-init.sh', 'tree-hash.sh', 'build-lib.sh'];
-const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'md_mod', 'raid1', 'dm_mod', 'crc32c_generic', 'ext4', 'xfs', 'btrfs', 'jfs', 'vfat', 'nls_cp437', 'nls_ascii', 'nls_utf8'];
+const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'md_mod', 'raid1', 'raid456', 'raid10', 'dm_mod', 'crc32c_generic', 'ext4', 'xfs', 'btrfs', 'jfs', 'vfat', 'nls_cp437', 'nls_ascii', 'nls_utf8'];
 const INITRAMFS_APPLETS = ['sh', 'mount', 'insmod', 'findfs', 'switch_root', 'poweroff', 'usleep', 'cat', 'ls', 'tr', 'echo', 'grep', 'mkdir'];
 const ROOT_APPLETS = ['sh', 'mount', 'umount', 'swapon', 'findfs', 'blkid', 'poweroff', 'cat', 'echo', 'awk', 'sed', 'grep', 'cut', 'paste',
   'sort', 'find', 'xargs', 'stat', 'sha256sum', 'ls', 'dmesg', 'uname', 'mkdir', 'sleep', 'readlink', 'rm'];
@@ -565,7 +637,7 @@ async function setXattr(path: string, value: string): Promise<void> {
 
 function grubConfig(o: Resolved, rootUuid: string, kernelVersion: string, cmdline: string): string {
   return [
-    `# GRUB configuration of the Lifeboat multi-disk fixture '${o.name}': root found by UUID${o.variant === 'raid-lvm' ? ' on an LV of a VG on md RAID1' : ''}.`,
+    `# GRUB configuration of the Lifeboat multi-disk fixture '${o.name}': root found by UUID${o.spec.lvm ? ` on an LV of a VG on md ${o.spec.raid.map((r) => r.level.toUpperCase()).join(' and ')}` : ''}.`,
     'set timeout=0',
     'set default=0',
     'if [ "$grub_platform" = pc ]; then',
@@ -573,6 +645,7 @@ function grubConfig(o: Resolved, rootUuid: string, kernelVersion: string, cmdlin
     '  terminal_output serial console',
     'fi',
     ...(o.variant === 'raid-lvm' ? ['insmod part_gpt', 'insmod mdraid1x', 'insmod lvm'] : []),
+    ...(o.variant === 'raid5-stripe' ? ['insmod part_gpt', 'insmod mdraid1x', 'insmod raid5rec', 'insmod lvm'] : []),
     'insmod ext2',
     `search --no-floppy --fs-uuid --set=root ${rootUuid}`,
     "menuentry 'Lifeboat multi-disk fixture' {",
@@ -786,7 +859,7 @@ async function buildIntoCache(o: Resolved, host: HostInputs, final: string): Pro
     if (spec.lvm) {
       const report = (JSON.parse(await readFile(join(captures, 'lvm-fullreport.json'), 'utf8')) as LvmReport).report.find((r) => r.vg[0]?.vg_name === spec.lvm!.vg)!;
       lvm = {
-        vg: spec.lvm.vg, vgUuid: report.vg[0]!.vg_uuid, extentBytes: Number(report.vg[0]!.vg_extent_size), pvUuid: spec.lvm.pvUuid, pvDevice: spec.lvm.pvDevice,
+        vg: spec.lvm.vg, vgUuid: report.vg[0]!.vg_uuid, extentBytes: Number(report.vg[0]!.vg_extent_size), pvs: spec.lvm.pvs,
         lvs: report.lv.map((lv) => ({ name: lv.lv_name, uuid: lv.lv_uuid, bytes: Number(lv.lv_size) })),
       };
     }
@@ -803,6 +876,7 @@ async function buildIntoCache(o: Resolved, host: HostInputs, final: string): Pro
           hashes,
           raid: spec.raid.map((md) => ({ name: md.device.split('/').pop()!, level: md.level, members: `[${'U'.repeat(md.members.length)}]` })),
           lvs: Object.fromEntries((spec.lvm?.lvs ?? []).map((lv) => [`${spec.lvm!.vg}/${lv.name}`, lv.sizeMiB * MiB])),
+          lvDevices: Object.fromEntries((spec.lvm?.lvs ?? []).filter((lv) => lv.on).map((lv) => [`${spec.lvm!.vg}/${lv.name}`, lv.on!.map((d) => d.split('/').pop()!).sort()])),
         },
       },
     };

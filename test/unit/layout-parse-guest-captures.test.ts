@@ -14,11 +14,13 @@ import { parseSfdisk } from '../../images/layout/parse-sfdisk.js';
 // QEMU guest that builds the multi-disk fixtures (test/fixtures/layout/capture-multidisk.sh):
 // a live md RAID1 (metadata 1.2) across vda2 and vdb1 carrying an LVM VG with two linear LVs, a
 // Btrfs volume with subvolumes @srv (default) and @logs, JFS, vfat, swap; and an MBR disk with
-// logical partitions. The md and PV UUIDs come from the fixture's name; VG and LV UUIDs are LVM's own.
+// logical partitions; and three disks with md RAID5 and RAID10 as the PVs of a VG with a striped LV
+// (multidisk-raid5-stripe/). The md and PV UUIDs come from the fixture's name; VG and LV UUIDs are LVM's own.
 
 const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
 const raid = (name: string) => fixture(`multidisk-raid-lvm/${name}`);
 const mbr = (name: string) => fixture(`multidisk-mbr-logical/${name}`);
+const r5 = (name: string) => fixture(`multidisk-raid5-stripe/${name}`);
 const MiB = 1024 * 1024;
 const MD_UUID = '7d276b0e:6ed02997:64ede5e8:c9ece64a';
 const LVM_UUID = /^[A-Za-z0-9]{6}(-[A-Za-z0-9]{4}){5}-[A-Za-z0-9]{6}$/;
@@ -136,4 +138,51 @@ test('real lsblk of the MBR disk: the extended partition shows as 1 KiB, the log
   assert.deepEqual(['vda1', 'vda2', 'vda5', 'vda6', 'vda7'].map(size), [256 * MiB, 1024, 192 * MiB, 96 * MiB, 64 * MiB]);
   const blkid = parseBlkidExport(mbr('blkid-export.txt'));
   assert.deepEqual(['/dev/vda1', '/dev/vda5', '/dev/vda6', '/dev/vda7'].map((d) => blkid.find((e) => e.device === d)?.type), ['ext4', 'ext3', 'jfs', 'swap']);
+});
+
+test('real mdadm --detail of RAID5 and of RAID10 on three devices: level, chunk, layout, the name that is not a number, members in slot order', () => {
+  assert.deepEqual(parseMdadmDetail(r5('mdadm-detail-md0.txt')), {
+    device: '/dev/md0', name: 'fixture:system', level: 'raid5', uuid: '454fead2:ec51256d:76a2931c:0a1800b6', metadata: '1.2',
+    chunkSize: 64 * 1024, layout: 'left-symmetric', size: 522240 * 1024, raidDevices: 3,
+    members: ['/dev/vda2', '/dev/vdb2', '/dev/vdc2'].map((device, slot) => ({ device, slot, state: 'active sync' })),
+  });
+  assert.deepEqual(parseMdadmDetail(r5('mdadm-detail-md1.txt')), {
+    device: '/dev/md1', name: 'fixture:data', level: 'raid10', uuid: 'a9328862:2efb3df0:21aa349d:e49f30da', metadata: '1.2',
+    chunkSize: 64 * 1024, layout: 'near=2', size: 293376 * 1024, raidDevices: 3,
+    members: ['/dev/vda3', '/dev/vdb3', '/dev/vdc3'].map((device, slot) => ({ device, slot, state: 'active sync' })),
+  });
+  // --export carries neither chunk nor layout: the text form is the one the probe must read.
+  const exported = parseMdadmExport(r5('mdadm-export-md1.txt'), { device: '/dev/md1', size: 293376 * 1024 });
+  assert.deepEqual([exported.level, exported.uuid, exported.name, exported.members.map((m) => [m.device, m.slot])],
+    ['raid10', 'a9328862:2efb3df0:21aa349d:e49f30da', 'fixture:data', [['/dev/vda3', 0], ['/dev/vdb3', 1], ['/dev/vdc3', 2]]]);
+});
+
+test('real /proc/mdstat with RAID5 ("level 5, 64k chunk, algorithm 2") and RAID10 ("2 near-copies") lines', () => {
+  assert.deepEqual(parseMdstat(r5('mdstat.txt')).map((a) => [a.name, a.active, a.level, a.members.map((m) => `${m.name}[${m.index}]`).join(' ')]), [
+    ['md1', true, 'raid10', 'vdc3[2] vdb3[1] vda3[0]'],
+    ['md0', true, 'raid5', 'vdc2[2] vdb2[1] vda2[0]'],
+  ]);
+});
+
+test('real lvm fullreport of a VG on two arrays: a linear LV on one PV and a striped LV (2 × 64 KiB) across both, with its extents on each', () => {
+  const lvm = parseLvmFullreport(r5('lvm-fullreport.json'));
+  assert.deepEqual(lvm.pvs.map((p) => [p.device, p.vg, p.size]), [['/dev/md0', 'stvg', 532676608], ['/dev/md1', 'stvg', 297795584]]);
+  assert.deepEqual(lvm.vgs.map((v) => [v.name, v.extentSize, v.size, v.free]), [['stvg', 4 * MiB, 830472192, 360710144]]);
+  const byName = Object.fromEntries(lvm.lvs.map((lv) => [lv.name, lv]));
+  assert.deepEqual(byName.root!.segments, [{ start: 0, size: 256 * MiB, segtype: 'linear', stripes: 1, devices: ['/dev/md0(0)'] }]);
+  assert.deepEqual([byName.srv!.segtype, byName.srv!.stripes, byName.srv!.stripeSize], ['striped', 2, 64 * 1024]);
+  assert.deepEqual(byName.srv!.segments, [{ start: 0, size: 192 * MiB, segtype: 'striped', stripes: 2, stripeSize: 64 * 1024, devices: ['/dev/md0(64)', '/dev/md1(0)'] }]);
+  // The text metadata vgcfgrestore reads says the same: two stripes, md0 from extent 64 and md1 from 0.
+  assert.match(r5('vgcfgbackup-stvg.txt'), /stripe_count = 2[^]*stripe_size = 128[^]*stripes = \[\s*"pv0", 64,\s*"pv1", 0\s*\]/);
+});
+
+test('real lsblk of the three-disk machine: each array under its three members, the striped LV under both arrays', () => {
+  const r = parseLsblk(r5('lsblk.json'));
+  const dev = (name: string) => r.blockDevices.find((d) => d.name === name);
+  assert.deepEqual(dev('md0'), { name: 'md0', path: '/dev/md0', type: 'raid5', size: 522240 * 1024, parents: ['vda2', 'vdb2', 'vdc2'] });
+  assert.deepEqual(dev('md1'), { name: 'md1', path: '/dev/md1', type: 'raid10', size: 293376 * 1024, parents: ['vda3', 'vdb3', 'vdc3'] });
+  assert.deepEqual(dev('stvg-srv')?.parents, ['md0', 'md1']);
+  assert.deepEqual(dev('stvg-root')?.parents, ['md0']);
+  const gpt = ['vda', 'vdb', 'vdc'].map((d) => parseSfdisk(r5(`sfdisk-${d}.json`)));
+  for (const t of gpt) assert.equal(t.partitions[0]!.type, '21686148-6449-6E6F-744E-656564454649', 'a BIOS boot partition first on every disk');
 });

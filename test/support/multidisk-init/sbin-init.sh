@@ -5,7 +5,7 @@
 #   FIXTURE-MOUNT <mountpoint> <fstype> <uuid of the mounted device>   one per /etc/fstab filesystem
 #   FIXTURE-SWAP <uuid>                                                 when the swap was activated
 #   FIXTURE-RAID <md> <level> <array_state> <[UU]> degraded=<n>        per md array, once resync is over
-#   FIXTURE-LV <vg>/<lv> <bytes>                                        per active logical volume
+#   FIXTURE-LV <vg>/<lv> <bytes> on=<md0,md1>                           per active logical volume, with the devices under it
 #   FIXTURE-HASH <mountpoint> <sha256>                                  per mounted filesystem (tree-hash.sh)
 #   FIXTURE-DONE
 # Everything is mounted read-only so that booting the fixture never changes it.
@@ -72,7 +72,8 @@ for dm in /sys/block/dm-*; do
   [ -f "$dm/dm/name" ] || continue
   # LVM names its mappings VG-LV (a dash inside a name is doubled; the fixture's names have none).
   name=$(cat "$dm/dm/name")
-  echo "FIXTURE-LV ${name%%-*}/${name#*-} $(($(cat "$dm/size") * 512))"
+  on=$(ls "$dm/slaves" | sort | paste -sd, -)
+  echo "FIXTURE-LV ${name%%-*}/${name#*-} $(($(cat "$dm/size") * 512)) on=$on"
 done
 
 for mountpoint in $mounted; do
