@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp } from 'node:fs/promises';
+import { cp, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lifeboat } from '../support/cli.js';
 import { makeWorld, sh, type World } from '../support/world.js';
@@ -10,7 +10,6 @@ import { buildMultiDiskFixture, readMultiDiskMarkers, type MultiDiskFixture, typ
 import { sparseFile } from '../support/loop-devices.js';
 import { sha256Of } from '../support/marker-disks.js';
 import type { QemuMachine } from '../support/qemu.js';
-import type { TaskOptions } from '../../netboot/task-protocol.js';
 
 /**
  * Issue 5 on QEMU machines (TCG): a machine with md RAID1 across two disks, LVM on the array
@@ -18,7 +17,9 @@ import type { TaskOptions } from '../../netboot/task-protocol.js';
  * swap is captured over PXE, then nuke-restored onto two larger disks, two smaller ones and a
  * single disk (the operator drops the mirror); each restored machine boots its own disks (UEFI)
  * and prints the same mounts and per-filesystem hashes, a clean array and the new LV sizes. A BIOS
- * machine with an MBR table of logical partitions is captured and restored too.
+ * machine with an MBR table of logical partitions is captured and restored too, and a BIOS machine
+ * with three GPT disks carrying md RAID5 and RAID10 (names that are not numbers) as the two PVs of
+ * a VG with a striped LV, whose root LV GRUB reads through the RAID5.
  *
  * The rescue system runs Debian's full kernel: the cloud kernel has no JFS.
  */
@@ -41,17 +42,11 @@ before(async () => {
   mbr = await buildMultiDiskFixture({ dir: shared.dir, firmware: 'bios', variant: 'mbr-logical', name: 'e2e-mbr-logical', rescueDir });
 }, { timeout: 1_800_000 });
 
-/** A task through the API, so that options the CLI has no flags for (edits) can be given. */
-async function task(kind: 'nuke' | 'capture', machine: QemuMachine, image: string, options: TaskOptions = {}): Promise<number> {
-  if (Object.keys(options).length === 0) {
-    const r = await bed.lifeboat(['task', kind, '--host', machine.mac, '--image', image, '--json']);
-    assert.equal(r.exitCode, 0, `lifeboat task ${kind}: ${r.stderr}`);
-    return (JSON.parse(r.stdout) as { id: number }).id;
-  }
-  const body = JSON.stringify({ kind, mac: machine.mac, image, options });
-  const r = await sh('ip', ['netns', 'exec', bed.ns, 'curl', '-sS', '--max-time', '20', '--fail-with-body', '-X', 'POST', '-H', 'content-type: application/json',
-    '-H', `authorization: Bearer ${(await sh('cat', [bed.tokenFile])).trim()}`, '--data', body, `${bed.httpBase}/api/v1/tasks`]);
-  return (JSON.parse(r) as { id: number }).id;
+/** A task made with the CLI, as an operator makes it (flags: the plan edits of a nuke). */
+async function task(kind: 'nuke' | 'capture', machine: QemuMachine, image: string, flags: string[] = []): Promise<number> {
+  const r = await bed.lifeboat(['task', kind, '--host', machine.mac, '--image', image, ...flags, '--json']);
+  assert.equal(r.exitCode, 0, `lifeboat task ${kind}: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { id: number }).id;
 }
 
 /** PXE → rescue → the agent runs the task and reboots (QEMU exits under -no-reboot). */
@@ -79,6 +74,13 @@ function assertSameSystem(m: MultiDiskMarkers, f: MultiDiskFixture): void {
   assert.equal(m.swap, f.expected.swap);
   assert.deepEqual(m.hashes, f.expected.hashes, 'every filesystem hashes its files to the source\'s hash');
   assert.ok(m.done);
+}
+
+async function firstSector(path: string): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  const sector = Buffer.alloc(512);
+  await fh.read(sector, 0, 512, 0).finally(() => fh.close());
+  return sector;
 }
 
 async function blankDisks(prefix: string, sizes: number[]): Promise<string[]> {
@@ -149,7 +151,7 @@ test('4. nuke onto one disk, the operator dropping the mirror\'s disk: boots wit
     assert.ok(captured, 'test 1 captured the image');
     const [disk] = await blankDisks('single', [2048 * MiB]);
     const machine = await bed.addMachine({ name: 'single', firmware: 'uefi', disks: [disk!], memoryMiB: 1536 });
-    const t = await runTaskBoot(machine, await task('nuke', machine, 'stacks', { edits: { dropDisks: ['/dev/vdb'] } }));
+    const t = await runTaskBoot(machine, await task('nuke', machine, 'stacks', ['--drop-disk', '/dev/vdb']));
     assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
     const m = await bootLocal(machine);
     assertSameSystem(m, raid);
@@ -174,5 +176,37 @@ test('5. BIOS with an MBR of logical partitions: captured over PXE, nuked onto a
     assert.equal(table.label, 'dos');
     assert.deepEqual(table.partitions.map((p) => [p.node.replace(/^.*\.img/, ''), p.type]), [['1', '83'], ['2', '5'], ['5', '83'], ['6', '83'], ['7', '82']], 'the same primary, extended and logical partitions');
     assertSameSystem(await bootLocal(machine), mbr);
+  });
+});
+
+test('6. RAID5 and RAID10 as the PVs of a VG with a striped LV (BIOS, three GPT disks): captured over PXE, nuked onto three larger disks, boots with both arrays clean and the LV striped over both again', { timeout: 3_600_000 }, async () => {
+  await bed.explainFailure(async () => {
+    const r5 = await buildMultiDiskFixture({ dir: shared.dir, firmware: 'bios', variant: 'raid5-stripe', name: 'e2e-raid5-stripe', rescueDir });
+    const sources = r5.disks.map((_, i) => join(shared.dir, `raid5-source-${i}.img`));
+    for (const [i, d] of r5.disks.entries()) await cp(d, sources[i]!);
+    const before = await Promise.all(sources.map(sha256Of));
+    const sourceMachine = await bed.addMachine({ name: 'r5src', firmware: 'bios', disks: sources, memoryMiB: 1536 });
+    const c = await runTaskBoot(sourceMachine, await task('capture', sourceMachine, 'raid5-stripe'));
+    assert.equal(c.state, 'done', `capture: ${c.errorCode}: ${c.error}`);
+    assert.deepEqual(await Promise.all(sources.map(sha256Of)), before, 'capturing wrote nothing to the machine\'s disks');
+    const show = JSON.parse((await lifeboat(['images', 'show', 'raid5-stripe', '--store', bed.storeDir, '--json'])).stdout) as {
+      layout: { md: Array<{ uuid: string; name?: string; level: string; chunkSize?: number; layout?: string; members: unknown[] }>; lvm: { lvs: Array<{ name: string; segtype: string; stripes: number }> } };
+    };
+    assert.deepEqual(show.layout.md.map((md) => [md.level, md.uuid, md.name, md.chunkSize, md.members.length]).sort(),
+      r5.raid.map((md) => [md.level, md.uuid, md.name, 64 * 1024, 3]).sort(), 'both arrays with their names, UUIDs and chunk sizes');
+    assert.deepEqual(show.layout.lvm.lvs.map((lv) => [lv.name, lv.segtype, lv.stripes]).sort(), [['root', 'linear', 1], ['srv', 'striped', 2]]);
+
+    const disks = await blankDisks('raid5-larger', [800 * MiB, 700 * MiB, 700 * MiB]);
+    const machine = await bed.addMachine({ name: 'r5', firmware: 'bios', disks, memoryMiB: 1536 });
+    const t = await runTaskBoot(machine, await task('nuke', machine, 'raid5-stripe'));
+    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    assert.equal(t.result?.bootloader, 'grub-pc');
+    const m = await bootLocal(machine);
+    assertSameSystem(m, r5);
+    assert.deepEqual(m.raid.map((r) => [r.name, r.level, r.state, r.members, r.degraded]), [['md0', 'raid5', 'clean', '[UUU]', 0], ['md1', 'raid10', 'clean', '[UUU]', 0]]);
+    assert.deepEqual(m.lvDevices, { 'stvg/root': ['md0'], 'stvg/srv': ['md0', 'md1'] }, 'root on the RAID5 alone, srv striped over both arrays');
+    assert.ok(m.lvs['stvg/root']! > 256 * MiB && m.lvs['stvg/srv']! > 192 * MiB, `the LVs grew: ${JSON.stringify(m.lvs)}`);
+    // GRUB went to every disk under / (boot code in each MBR), so the machine starts with any one of them gone.
+    for (const d of disks) assert.ok((await firstSector(d)).includes('GRUB '), `GRUB's boot code in the MBR of ${d}`);
   });
 });
