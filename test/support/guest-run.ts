@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runTool } from '../../core/run-tool.js';
 import { lifeboat } from './cli.js';
+import { within } from './processes.js';
 import { OVMF_CODE, OVMF_VARS, qemuAccel } from './qemu.js';
 
 /**
@@ -55,15 +56,6 @@ export interface GuestRunResult {
 const MiB = 1024 * 1024;
 const PROJECT_DIR = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** Waits for `p` or the time limit; the timer is cancelled after, so it cannot keep the test process alive. */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  const limit = new AbortController();
-  try {
-    return await Promise.race([p, sleep(ms, 'timeout' as const, { signal: limit.signal }).catch(() => 'timeout' as const)]);
-  } finally {
-    limit.abort();
-  }
-}
 
 async function directoryBytes(dir: string): Promise<number> {
   let total = 0;

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { sh, type World } from './world.js';
+import { within } from './processes.js';
 
 /**
  * Network namespaces, veth links and bridges for tests, named with the world's run id so that two
@@ -96,8 +97,7 @@ export function startInNamespace(world: World, ns: string, file: string, args: s
     } catch {
       return;
     }
-    const done = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
-    if (!done) {
+    if ((await within(exited, 5000)) === 'timeout') {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {

@@ -34,3 +34,13 @@ export async function reapOrphans(marker: string, graceMs = 5000): Promise<void>
     }
   }
 }
+
+/** Waits for `p` or the time limit; the timer is cancelled after, so it cannot keep the test process alive. */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  const limit = new AbortController();
+  try {
+    return await Promise.race([p, sleep(ms, 'timeout' as const, { signal: limit.signal }).catch(() => 'timeout' as const)]);
+  } finally {
+    limit.abort();
+  }
+}

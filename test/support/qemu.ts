@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { World } from './world.js';
 import { startInNamespace, type Background } from './netns.js';
+import { within } from './processes.js';
 
 /**
  * QEMU machines for end-to-end tests: a q35 PC with BIOS (SeaBIOS) or UEFI (OVMF), a virtio NIC
@@ -153,7 +154,7 @@ export class QemuMachine {
         }
       },
       async waitForExit(timeoutMs) {
-        const r = await Promise.race([qemu.exited, sleep(timeoutMs).then(() => 'timeout' as const)]);
+        const r = await within(qemu.exited, timeoutMs);
         if (r === 'timeout') throw new Error(describe(`QEMU did not exit within ${timeoutMs} ms`));
         return r;
       },
