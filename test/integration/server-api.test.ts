@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { makeWorld } from '../support/world.js';
 import { startLocalServer } from '../support/local-server.js';
 import { lifeboat } from '../support/cli.js';
@@ -168,4 +169,41 @@ test('task nuke carries the operator\'s plan edits from flags and a JSON file to
   assert.equal(capture.exitCode, 2);
   assert.match(capture.stderr, /for nuke only/);
   assert.deepEqual((await server.api<Array<{ id: number }>>('GET', '/api/v1/tasks')).body.map((x) => x.id), [id], 'no refused call created a task');
+});
+
+test('the store over HTTP: whole files of every size and byte ranges across the sender\'s 1 MiB buffers come back exact', async (t) => {
+  const { server } = await withImage(t);
+  const version = (await server.api<Array<{ version: string }>>('GET', '/api/v1/images/web')).body[0]!.version;
+  const dir = join(server.store, 'web', version);
+  const sizes = [0, 1, 2669, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 5 * (1 << 20) + 12345];
+  const files = new Map<number, Buffer>();
+  for (const size of sizes) {
+    files.set(size, randomBytes(size));
+    await writeFile(join(dir, `f${size}.bin`), files.get(size)!);
+  }
+  const url = (size: number) => `${server.url}/store/web/${version}/f${size}.bin`;
+  for (const size of sizes) {
+    const r = await fetch(url(size));
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-length'), String(size));
+    assert.ok(Buffer.from(await r.arrayBuffer()).equals(files.get(size)!), `${size} bytes whole`);
+  }
+  const big = files.get(5 * (1 << 20) + 12345)!;
+  const ranges: Array<[string, number, number]> = [
+    ['bytes=0-0', 0, 0], [`bytes=${(1 << 20) - 5}-${(1 << 20) + 5}`, (1 << 20) - 5, (1 << 20) + 5],
+    [`bytes=1000-${3 * (1 << 20)}`, 1000, 3 * (1 << 20)], ['bytes=-100', big.length - 100, big.length - 1],
+    [`bytes=${4 * (1 << 20)}-`, 4 * (1 << 20), big.length - 1], [`bytes=10-${big.length + 1000}`, 10, big.length - 1],
+  ];
+  for (const [header, start, end] of ranges) {
+    const r = await fetch(url(big.length), { headers: { range: header } });
+    assert.equal(r.status, 206, header);
+    assert.equal(r.headers.get('content-range'), `bytes ${start}-${end}/${big.length}`);
+    assert.ok(Buffer.from(await r.arrayBuffer()).equals(big.subarray(start, end + 1)), header);
+  }
+  const past = await fetch(url(big.length), { headers: { range: `bytes=${big.length}-` } });
+  assert.equal(past.status, 416);
+  assert.equal(past.headers.get('content-range'), `bytes */${big.length}`);
+  const head = await fetch(url(big.length), { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('content-length'), String(big.length));
 });
