@@ -1,12 +1,5 @@
 import { LifeboatError, isLifeboatError } from '../core/errors.js';
 import { LIFEBOAT_VERSION } from '../core/version.js';
-import { archiveSpec, runArchive } from './archive-command.js';
-import { runImages } from './images-command.js';
-import { runServe, serveSpec } from './serve-command.js';
-import { runHosts, runTask, runTasks } from './host-task-commands.js';
-import { runNetboot } from './netboot-command.js';
-import { compareSpec, runCompareCommand } from './compare-command.js';
-import { runScheduleCommand } from './schedule-command.js';
 
 /**
  * The `lifeboat` command: a thin dispatcher. Each command module parses its own options and calls
@@ -17,16 +10,20 @@ interface Command {
   run(argv: string[]): Promise<number>;
 }
 
+// Each command's module is loaded when it runs: `lifeboat --help` or `lifeboat images list` need
+// neither fastify nor SQLite nor the planner (measured: --help took 0.8 s importing them all).
+const lazy = (load: () => Promise<(argv: string[]) => Promise<number>>) => async (argv: string[]) => (await load())(argv);
+
 const commands: Record<string, Command> = {
-  archive: { summary: archiveSpec.summary, run: runArchive },
-  images: { summary: 'Manage the image store: list, show, verify, prune.', run: runImages },
-  serve: { summary: serveSpec.summary, run: runServe },
-  hosts: { summary: 'List and show the machines the server knows (via the API).', run: runHosts },
-  task: { summary: 'Give a machine a nuke, capture or compare task (via the API).', run: runTask },
-  tasks: { summary: 'List, show and cancel tasks (via the API).', run: runTasks },
-  netboot: { summary: 'Build the rescue system (kernel + initramfs) that machines PXE-boot into.', run: runNetboot },
-  compare: { summary: compareSpec.summary, run: runCompareCommand },
-  schedule: { summary: 'Scheduled archives with retention: install, remove, show, run (systemd timer or cron).', run: runScheduleCommand },
+  archive: { summary: 'Archive a whole Linux system (layout + every filesystem) as a new image version in a store.', run: lazy(async () => (await import('./archive-command.js')).runArchive) },
+  images: { summary: 'Manage the image store: list, show, verify, prune.', run: lazy(async () => (await import('./images-command.js')).runImages) },
+  serve: { summary: 'Run the restore server: HTTP (boot files, store, API), TFTP, DHCP (off, proxy or full) and the NFS share.', run: lazy(async () => (await import('./serve-command.js')).runServe) },
+  hosts: { summary: 'List and show the machines the server knows (via the API).', run: lazy(async () => (await import('./host-task-commands.js')).runHosts) },
+  task: { summary: 'Give a machine a nuke, capture or compare task (via the API).', run: lazy(async () => (await import('./host-task-commands.js')).runTask) },
+  tasks: { summary: 'List, show and cancel tasks (via the API).', run: lazy(async () => (await import('./host-task-commands.js')).runTasks) },
+  netboot: { summary: 'Build the rescue system (kernel + initramfs) that machines PXE-boot into.', run: lazy(async () => (await import('./netboot-command.js')).runNetboot) },
+  compare: { summary: 'Compare a running system with an image version, no reboot: writes changed.txt; exit 0 same, 1 different.', run: lazy(async () => (await import('./compare-command.js')).runCompareCommand) },
+  schedule: { summary: 'Scheduled archives with retention: install, remove, show, run (systemd timer or cron).', run: lazy(async () => (await import('./schedule-command.js')).runScheduleCommand) },
 };
 
 export function registerCommand(name: string, command: Command): void {
