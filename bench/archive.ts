@@ -123,8 +123,9 @@ ${new Date().toISOString().slice(0, 10)} — ${machineLine()}. Tree: ${(bytes / 
 Where the archive's time goes, measured by hand on a 979 MiB tree (2026-11-27; this VM shows 30–40 % CPU pressure even when idle, so
 single runs differ by ±1 s): the probe is 0.27 s, the publish 0.05 s; the tar stream alone (tar -I zstd into node, hashed, written
 to a volume) takes 0.3–0.5 s longer than the raw pipeline, plus 0.3 s for its fsync; the rest, about 1 s inside \`archiveImage\`'s tar stage
-beyond the same stream started on its own, is not yet attributed: node's own thread is idle 70 % of it, so the extra time is in
-tar and zstd.`);
+beyond the same stream started on its own, is not yet attributed. node's main thread is idle 70 % of it, yet perf counts about
+twice the CPU samples in the node process (its threads, and kernel time copying pipe data) as when the stream runs alone, with
+more context switches and page faults; a large heap alone does not reproduce it.`);
   } finally {
     for (const m of mounts.reverse()) await execa('umount', [m], { reject: false });
     for (const l of loops) await execa('losetup', ['-d', l], { reject: false });
