@@ -1,19 +1,41 @@
 #!/usr/bin/env node
-// Runs the compiled tests: `all` (unit, then integration, then e2e), or one suite by name.
-// Integration and e2e tests own namespaces, loop devices and QEMU machines, so they run one file
-// at a time; unit tests run in parallel.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+// Runs the compiled tests: `all` (unit, then integration and e2e together), or one suite by name.
+//
+// Unit tests run in one `node --test` process, two files at a time. Integration and end-to-end files
+// each run in their own `node --test` process, `--jobs` of them at once (default 2: this project's
+// machines have two cores and a QEMU guest under TCG keeps one busy). They can share the machine
+// because every test names its namespaces, bridges, taps, loop devices and directories with a run id
+// of its own and binds no fixed port outside its namespaces. Files start longest first, by the wall
+// times in test/durations.json, so the last one to finish is not a long one started late. A file's
+// output is printed whole when it ends, never interleaved with another's.
+//
+// At the end: each file's wall time, longest first, and the totals; the times are also written to
+// dist/test-durations.json (copy it over test/durations.json to refresh the schedule).
+//
+//   node scripts/run-tests.js [all|unit|integration|e2e] [--jobs N]     (or LIFEBOAT_TEST_JOBS=N)
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawn } from 'node:child_process';
 
-const root = new URL('../dist/test/', import.meta.url).pathname;
-const which = process.argv[2] ?? 'all';
-const suites = which === 'all' ? ['unit', 'integration', 'e2e'] : [which];
+const projectDir = new URL('..', import.meta.url).pathname;
+const root = join(projectDir, 'dist/test');
+const args = process.argv.slice(2);
+const jobsAt = args.indexOf('--jobs');
+const jobs = Number(jobsAt >= 0 ? args.splice(jobsAt, 2)[1] : process.env.LIFEBOAT_TEST_JOBS ?? 2);
+const which = args[0] ?? 'all';
+if (!['all', 'unit', 'integration', 'e2e'].includes(which) || !Number.isInteger(jobs) || jobs < 1) {
+  console.error('usage: node scripts/run-tests.js [all|unit|integration|e2e] [--jobs N]');
+  process.exit(2);
+}
 
 function findTests(dir) {
   let out = [];
   let entries = [];
-  try { entries = readdirSync(dir); } catch { return out; }
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
   for (const e of entries.sort()) {
     const p = join(dir, e);
     if (statSync(p).isDirectory()) out = out.concat(findTests(p));
@@ -22,13 +44,90 @@ function findTests(dir) {
   return out;
 }
 
+const name = (file) => relative(root, file);
+const counts = { pass: 0, fail: 0, skipped: 0, todo: 0, cancelled: 0 };
+const times = [];
 let failed = false;
-for (const suite of suites) {
-  const files = findTests(join(root, suite));
-  if (files.length === 0) continue;
-  console.log(`\n# suite ${suite}: ${files.length} files`);
-  const args = ['--enable-source-maps', '--test', `--test-concurrency=${suite === 'unit' ? 2 : 1}`, ...files];
-  const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
-  if (r.status !== 0) failed = true;
+
+/** Adds the closing counts of node's test runner (TAP: "# pass 3") to the totals. */
+function addCounts(output) {
+  const got = {};
+  for (const m of output.matchAll(/^# (pass|fail|skipped|todo|cancelled) (\d+)$/gm)) got[m[1]] = Number(m[2]);
+  for (const [k, v] of Object.entries(got)) counts[k] += v;
+  return got;
 }
+
+function runNodeTest(files, options) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, ['--enable-source-maps', '--test', `--test-concurrency=${options.concurrency}`, ...files], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const take = (stream) => (d) => {
+      output += d;
+      if (options.live) stream.write(d);
+    };
+    child.stdout.on('data', take(process.stdout));
+    child.stderr.on('data', take(process.stderr));
+    child.on('close', (code, signal) => resolve({ code, signal, output, seconds: (performance.now() - started) / 1000 }));
+  });
+}
+
+function expectedSeconds() {
+  try {
+    return JSON.parse(readFileSync(join(projectDir, 'test/durations.json'), 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+async function runPool(files) {
+  const expected = expectedSeconds();
+  // Unknown files count as long: a new end-to-end test should not be the one started last.
+  const weight = (f) => expected[name(f)] ?? (name(f).startsWith('e2e/') ? 1e6 : 120);
+  const queue = [...files].sort((a, b) => weight(b) - weight(a));
+  console.log(`\n# integration and e2e: ${files.length} files, ${jobs} at a time, longest first`);
+  const worker = async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) {
+      console.log(`# start ${name(file)}`);
+      const r = await runNodeTest([file], { concurrency: 1, live: false });
+      const got = addCounts(r.output);
+      const ok = r.code === 0;
+      if (!ok) failed = true;
+      // A file that dies before its runner prints counts (a crash on import) still counts as failed.
+      if (!ok && !got.fail) counts.fail += 1;
+      times.push({ file: name(file), seconds: r.seconds, ok });
+      process.stdout.write(`\n# ===== ${name(file)}: ${ok ? 'ok' : `FAILED (exit ${r.code ?? r.signal})`} in ${r.seconds.toFixed(1)} s =====\n${r.output}# ===== end of ${name(file)} =====\n`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
+}
+
+const started = performance.now();
+if (which === 'all' || which === 'unit') {
+  const files = findTests(join(root, 'unit'));
+  if (files.length) {
+    console.log(`\n# suite unit: ${files.length} files`);
+    const r = await runNodeTest(files, { concurrency: 2, live: true });
+    addCounts(r.output);
+    if (r.code !== 0) failed = true;
+    times.push({ file: `unit/ (${files.length} files, one process)`, seconds: r.seconds, ok: r.code === 0 });
+  }
+}
+const pooled = [...(which === 'all' || which === 'integration' ? findTests(join(root, 'integration')) : []), ...(which === 'all' || which === 'e2e' ? findTests(join(root, 'e2e')) : [])];
+if (pooled.length) await runPool(pooled);
+
+const total = (performance.now() - started) / 1000;
+times.sort((a, b) => b.seconds - a.seconds);
+console.log('\n# wall time per test file, longest first');
+for (const t of times) console.log(`# ${t.seconds.toFixed(1).padStart(8)} s  ${t.ok ? '  ' : '✗ '}${t.file}`);
+console.log(`# total ${total.toFixed(1)} s (${(total / 60).toFixed(1)} min) with ${jobs} job(s)`);
+try {
+  mkdirSync(join(projectDir, 'dist'), { recursive: true });
+  writeFileSync(join(projectDir, 'dist/test-durations.json'), `${JSON.stringify(Object.fromEntries(times.filter((t) => !t.file.startsWith('unit/ (')).map((t) => [t.file, Math.round(t.seconds)])), null, 2)}\n`);
+} catch {
+  /* the summary above is what matters */
+}
+console.log(`${counts.pass} passed, ${counts.fail} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}`);
 process.exit(failed ? 1 : 0);

@@ -33,6 +33,25 @@ export interface RescueFiles {
   cmdline: string;
 }
 
+/**
+ * The boot file named to firmware with no task: TFTP and HTTP both refuse it, so the firmware's
+ * network boot attempt ends at once and it moves on to its next boot device.
+ */
+export const NO_TASK_BOOT_FILE = 'no-task-boot-local-disk';
+
+function noTaskBootFile(request: BootRequest, mac: string, urls: { httpBase: string }): { filename: string; reason: string } | null {
+  if (request.isIpxe) return { filename: `${urls.httpBase}/boot/${mac}.ipxe`, reason: 'no task: iPXE runs a script that exits to the next boot device' };
+  switch (request.firmware) {
+    case 'bios':
+    case 'uefi':
+      return { filename: NO_TASK_BOOT_FILE, reason: 'no task: a file TFTP refuses, so PXE gives up at once' };
+    case 'uefi-http':
+      return { filename: `${urls.httpBase}/boot/${NO_TASK_BOOT_FILE}`, reason: 'no task: a URL that answers 404, so HTTP boot gives up at once' };
+    default:
+      return null;
+  }
+}
+
 export class BootPlanner {
   constructor(
     private readonly hosts: HostRegistry,
@@ -54,14 +73,17 @@ export class BootPlanner {
   }
 
   /**
-   * What DHCP hands out: nothing for a machine that boots its disk (its firmware falls through to the
-   * next boot device and never loads our code), the iPXE script URL for iPXE (else it would load iPXE
-   * again and loop), otherwise the iPXE build its firmware runs.
+   * What DHCP hands out. With a task: the iPXE script URL for iPXE (else it would load iPXE again and
+   * loop), otherwise the iPXE build its firmware runs. Without one, an answer that makes each network
+   * boot attempt fail at once, so the firmware reaches its disk in seconds instead of waiting out its
+   * DHCP retries (OVMF: PXEv4, then HTTP boot, about a minute each): iPXE gets a script that `exit`s,
+   * firmware PXE a file name TFTP refuses, HTTP boot a URL that answers 404. None of them loads code
+   * of ours, and no disk is read or written.
    */
   dhcpBootFile(request: BootRequest, urls: { httpBase: string }): { filename: string; reason: string } | null {
     const decision = this.decide(request);
-    if (decision.action === 'local') return null;
     const mac = normalizeMac(request.mac);
+    if (decision.action === 'local') return noTaskBootFile(request, mac, urls);
     if (request.isIpxe) return { filename: `${urls.httpBase}/boot/${mac}.ipxe`, reason: 'iPXE: the boot script' };
     switch (request.firmware) {
       case 'bios':
