@@ -10,7 +10,8 @@
 // output is printed whole when it ends, never interleaved with another's.
 //
 // At the end: each file's wall time, longest first, and the totals; the times are also written to
-// dist/test-durations.json (copy it over test/durations.json to refresh the schedule).
+// dist/test-durations.json (copy it over test/durations.json to refresh the schedule) and, with the
+// totals, to dist/test-run.json, which bench/suite.ts writes into docs/benchmarks.md.
 //
 //   node scripts/run-tests.js [all|unit|integration|e2e] [--jobs N]     (or LIFEBOAT_TEST_JOBS=N)
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -125,7 +126,11 @@ for (const t of times) console.log(`# ${t.seconds.toFixed(1).padStart(8)} s  ${t
 console.log(`# total ${total.toFixed(1)} s (${(total / 60).toFixed(1)} min) with ${jobs} job(s)`);
 try {
   mkdirSync(join(projectDir, 'dist'), { recursive: true });
-  writeFileSync(join(projectDir, 'dist/test-durations.json'), `${JSON.stringify(Object.fromEntries(times.filter((t) => !t.file.startsWith('unit/ (')).map((t) => [t.file, Math.round(t.seconds)])), null, 2)}\n`);
+  const perFile = Object.fromEntries(times.filter((t) => !t.file.startsWith('unit/ (')).map((t) => [t.file, Math.round(t.seconds)]));
+  writeFileSync(join(projectDir, 'dist/test-durations.json'), `${JSON.stringify(perFile, null, 2)}\n`);
+  // The whole run, for bench/suite.ts: what ran, with how many jobs, each file's time and the counts.
+  const record = { finishedAt: new Date().toISOString(), suites: which, jobs, totalSeconds: Math.round(total), counts, files: times.map((t) => ({ ...t, seconds: Math.round(t.seconds * 10) / 10 })) };
+  writeFileSync(join(projectDir, 'dist/test-run.json'), `${JSON.stringify(record, null, 2)}\n`);
 } catch {
   /* the summary above is what matters */
 }

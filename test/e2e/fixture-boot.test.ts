@@ -63,7 +63,7 @@ const variants: Array<{ firmware: Firmware; table: TableType }> = [
 for (const v of variants) {
   test(`fixture ${v.firmware}/${v.table} boots and prints its name, mounts, swap and the hash the builder computed`, { timeout: BOOT_LIMIT_MS + 120_000 }, async (t) => {
     const world = await makeWorld(t, 'fixture-boot');
-    const disk = await buildFixtureDisk({ dir: world.dir, firmware: v.firmware, table: v.table, name: `e2e-${v.firmware}-${v.table}` });
+    const disk = await buildFixtureDisk({ dir: world.dir, firmware: v.firmware, table: v.table, name: `fixture-${v.firmware}-${v.table}` });
     const { serial, seconds } = await bootDisk(world, disk);
     t.diagnostic(`${disk.name}: QEMU start to power-off in ${seconds.toFixed(1)} s (TCG)`);
     const markers = readMarkers(serial);

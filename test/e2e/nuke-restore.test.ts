@@ -9,6 +9,8 @@ import { makeWorld, sh, type World } from '../support/world.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 import { buildFixtureDisk, readMarkers, type FixtureDisk } from '../support/fixture-disk.js';
 import { sparseFile } from '../support/loop-devices.js';
+import { cachedRescueSystem } from '../support/guest-run.js';
+import { fixtureCacheDir } from '../support/fixture-cache.js';
 import { sha256Of } from '../support/marker-disks.js';
 import type { QemuMachine } from '../support/qemu.js';
 
@@ -20,7 +22,7 @@ import type { QemuMachine } from '../support/qemu.js';
  */
 
 const shared: World = await makeWorld({ after }, 'lb-e2e');
-const rescueDir = join(shared.dir, 'rescue');
+let rescueDir: string;
 let bed: Testbed;
 let biosFixture: FixtureDisk;
 let uefiFixture: FixtureDisk;
@@ -28,12 +30,11 @@ let uefiFixture: FixtureDisk;
 interface Task { id: number; state: string; errorCode: string | null; error: string | null; result: Record<string, unknown> | null; files: string[] }
 
 before(async () => {
-  // The real rescue system: the cloud kernel, the tools, node and the bundled agent.
-  const build = await lifeboat(['netboot', 'build', '--out', rescueDir, '--json']);
-  assert.equal(build.exitCode, 0, `lifeboat netboot build failed:\n${build.stderr}`);
+  // The real rescue system: the cloud kernel, the tools, node and the bundled agent (built once per run).
+  rescueDir = await cachedRescueSystem(fixtureCacheDir());
   bed = await startTestbed(shared, { rescueDir, nfs: 'ganesha' });
-  biosFixture = await buildFixtureDisk({ dir: shared.dir, firmware: 'bios', table: 'gpt', name: 'e2e-bios' });
-  uefiFixture = await buildFixtureDisk({ dir: shared.dir, firmware: 'uefi', table: 'gpt', name: 'e2e-uefi' });
+  biosFixture = await buildFixtureDisk({ dir: shared.dir, firmware: 'bios', table: 'gpt', name: 'fixture-bios-gpt' });
+  uefiFixture = await buildFixtureDisk({ dir: shared.dir, firmware: 'uefi', table: 'gpt', name: 'fixture-uefi-gpt' });
   // The BIOS fixture archived here, for the tests that do not depend on the capture test. (The
   // UEFI fixture's ESP is FAT, which this host's kernel cannot mount: test 7 captures it over PXE.)
   const r = await lifeboat(['archive', '--store', bed.storeDir, '--image', 'golden-bios', '--disk', biosFixture.path]);

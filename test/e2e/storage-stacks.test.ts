@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { lifeboat } from '../support/cli.js';
 import { makeWorld, sh, type World } from '../support/world.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
-import { fullKernelVersion } from '../support/guest-run.js';
+import { cachedRescueSystem, fullKernelVersion } from '../support/guest-run.js';
+import { fixtureCacheDir } from '../support/fixture-cache.js';
 import { buildMultiDiskFixture, readMultiDiskMarkers, type MultiDiskFixture, type MultiDiskMarkers } from '../support/multidisk-fixture.js';
 import { sparseFile } from '../support/loop-devices.js';
 import { sha256Of } from '../support/marker-disks.js';
@@ -26,7 +27,7 @@ import type { QemuMachine } from '../support/qemu.js';
 
 const MiB = 1024 * 1024;
 const shared: World = await makeWorld({ after }, 'lb-stacks');
-const rescueDir = join(shared.dir, 'rescue');
+let rescueDir: string;
 let bed: Testbed;
 let raid: MultiDiskFixture;
 let mbr: MultiDiskFixture;
@@ -34,12 +35,11 @@ let mbr: MultiDiskFixture;
 interface Task { id: number; state: string; errorCode: string | null; error: string | null; result: Record<string, unknown> | null; files: string[] }
 
 before(async () => {
-  const kernel = await fullKernelVersion();
-  const build = await lifeboat(['netboot', 'build', '--kernel', kernel, '--out', rescueDir, '--json']);
-  assert.equal(build.exitCode, 0, `lifeboat netboot build --kernel ${kernel} failed:\n${build.stderr}`);
+  // The same build the multi-disk fixtures are made with (one per run, shared between files).
+  rescueDir = await cachedRescueSystem(fixtureCacheDir(), await fullKernelVersion());
   bed = await startTestbed(shared, { rescueDir, nfs: 'ganesha' });
-  raid = await buildMultiDiskFixture({ dir: shared.dir, firmware: 'uefi', variant: 'raid-lvm', name: 'e2e-raid-lvm', rescueDir });
-  mbr = await buildMultiDiskFixture({ dir: shared.dir, firmware: 'bios', variant: 'mbr-logical', name: 'e2e-mbr-logical', rescueDir });
+  raid = await buildMultiDiskFixture({ dir: shared.dir, firmware: 'uefi', variant: 'raid-lvm', name: 'md-raid-lvm', rescueDir });
+  mbr = await buildMultiDiskFixture({ dir: shared.dir, firmware: 'bios', variant: 'mbr-logical', name: 'md-mbr-logical', rescueDir });
 }, { timeout: 1_800_000 });
 
 /** A task made with the CLI, as an operator makes it (flags: the plan edits of a nuke). */
@@ -181,7 +181,7 @@ test('5. BIOS with an MBR of logical partitions: captured over PXE, nuked onto a
 
 test('6. RAID5 and RAID10 as the PVs of a VG with a striped LV (BIOS, three GPT disks): captured over PXE, nuked onto three larger disks, boots with both arrays clean and the LV striped over both again', { timeout: 3_600_000 }, async () => {
   await bed.explainFailure(async () => {
-    const r5 = await buildMultiDiskFixture({ dir: shared.dir, firmware: 'bios', variant: 'raid5-stripe', name: 'e2e-raid5-stripe', rescueDir });
+    const r5 = await buildMultiDiskFixture({ dir: shared.dir, firmware: 'bios', variant: 'raid5-stripe', name: 'md-raid5-stripe', rescueDir });
     const sources = r5.disks.map((_, i) => join(shared.dir, `raid5-source-${i}.img`));
     for (const [i, d] of r5.disks.entries()) await cp(d, sources[i]!);
     const before = await Promise.all(sources.map(sha256Of));

@@ -18,7 +18,7 @@ import { snapshotTree, diffSnapshots } from '../support/tree-snapshot.js';
 
 test('nuke from an incremental version applies its chain over HTTP, deletions included', async (t) => {
   const world = await makeWorld(t, 'lb-incnuke');
-  const fixture = await buildFixtureDisk({ dir: world.dir, firmware: 'bios', table: 'gpt', name: 'incnuke' });
+  const fixture = await buildFixtureDisk({ dir: world.dir, firmware: 'bios', table: 'gpt', name: 'fixture-bios-gpt' });
   const server = await startLocalServer(world);
   const archive = async () => {
     const r = await lifeboat(['archive', '--store', server.store, '--image', 'golden', '--disk', fixture.path, '--incremental', '--json']);

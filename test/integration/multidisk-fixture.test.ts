@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeWorld, sh } from '../support/world.js';
+import { fixtureCacheDir } from '../support/fixture-cache.js';
 import { bootDisksOffline, cachedRescueSystem, fullKernelVersion, runInGuest } from '../support/guest-run.js';
 import { sparseFile } from '../support/loop-devices.js';
 import { buildMultiDiskFixture, readMultiDiskMarkers, type MultiDiskFixture } from '../support/multidisk-fixture.js';
@@ -27,8 +28,7 @@ function partition(f: MultiDiskFixture, device: string, role: string) {
 
 test('lifeboat.script: run.sh runs in the rescue system with the disks attached; its exit status and out/ come back, no network needed', { timeout: 1_200_000 }, async (t) => {
   const world = await makeWorld(t, 'mdfx');
-  const cacheDir = process.env.LIFEBOAT_FIXTURE_CACHE ?? '/tmp/lifeboat-fixture-cache';
-  const rescueDir = await cachedRescueSystem(cacheDir, await fullKernelVersion());
+  const rescueDir = await cachedRescueSystem(fixtureCacheDir(), await fullKernelVersion());
   const payload = join(world.dir, 'payload');
   await mkdir(payload);
   // The guest's kernel has md: the script proves it by making a RAID1 on the two blank disks.
@@ -51,7 +51,7 @@ test('lifeboat.script: run.sh runs in the rescue system with the disks attached;
 
 test('raid-lvm: two GPT disks, md RAID1 members with the promised UUID and name, ESP, Btrfs, JFS and swap where the record says', { timeout: 2_400_000 }, async (t) => {
   const world = await makeWorld(t, 'mdfx');
-  const f = await buildMultiDiskFixture({ dir: world.dir, firmware: 'uefi', variant: 'raid-lvm', name: 'it-raid-lvm' });
+  const f = await buildMultiDiskFixture({ dir: world.dir, firmware: 'uefi', variant: 'raid-lvm', name: 'md-raid-lvm' });
   t.diagnostic(`${f.cached ? 'from the cache' : `built in the guest in ${f.buildSeconds} s`}`);
   assert.equal(f.disks.length, 2);
 
@@ -92,7 +92,7 @@ test('raid-lvm: two GPT disks, md RAID1 members with the promised UUID and name,
 
 test('mbr-logical: one MBR disk with a bootable primary root and /data, /srv, swap as logical partitions in an extended one', { timeout: 2_400_000 }, async (t) => {
   const world = await makeWorld(t, 'mdfx');
-  const f = await buildMultiDiskFixture({ dir: world.dir, firmware: 'bios', variant: 'mbr-logical', name: 'it-mbr-logical' });
+  const f = await buildMultiDiskFixture({ dir: world.dir, firmware: 'bios', variant: 'mbr-logical', name: 'md-mbr-logical' });
   const sfdisk = JSON.parse(await sh('sfdisk', ['--json', f.disks[0]!])).partitiontable as { label: string; partitions: Array<{ node: string; type: string; bootable?: boolean }> };
   assert.equal(sfdisk.label, 'dos');
   assert.deepEqual(sfdisk.partitions.map((p) => [p.node.replace(/^.*\.img/, ''), p.type, p.bootable ?? false]), [['1', '83', true], ['2', '5', false], ['5', '83', false], ['6', '83', false], ['7', '82', false]]);
@@ -112,7 +112,7 @@ test('mbr-logical: one MBR disk with a bootable primary root and /data, /srv, sw
 for (const v of [{ variant: 'raid-lvm', firmware: 'uefi' }, { variant: 'mbr-logical', firmware: 'bios' }] as const) {
   test(`${v.variant} boots (${v.firmware}) and prints its mounts, swap, RAID state, LV sizes and per-filesystem hashes`, { timeout: 2_400_000 }, async (t) => {
     const world = await makeWorld(t, 'mdfx');
-    const f = await buildMultiDiskFixture({ dir: world.dir, firmware: v.firmware, variant: v.variant, name: `it-${v.variant}` });
+    const f = await buildMultiDiskFixture({ dir: world.dir, firmware: v.firmware, variant: v.variant, name: `md-${v.variant}` });
     const boot = await bootDisksOffline({ disks: f.disks, firmware: f.firmware, workDir: world.dir, name: f.name, timeoutMs: 900_000 });
     t.diagnostic(`${f.name}: QEMU start to power-off in ${boot.seconds.toFixed(1)} s (TCG)`);
     const m = readMultiDiskMarkers(boot.serial);

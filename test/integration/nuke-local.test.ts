@@ -32,7 +32,7 @@ interface Bed {
 
 async function bed(t: Parameters<typeof makeWorld>[0]): Promise<Bed> {
   const world = await makeWorld(t, 'lb-nuke');
-  const fixture = await buildFixtureDisk({ dir: world.dir, firmware: 'bios', table: 'gpt', name: 'nukesrc' });
+  const fixture = await buildFixtureDisk({ dir: world.dir, firmware: 'bios', table: 'gpt', name: 'fixture-bios-gpt' });
   const server = await startLocalServer(world);
   const r = await lifeboat(['archive', '--store', server.store, '--image', 'golden', '--disk', fixture.path, '--json']);
   assert.equal(r.exitCode, 0, r.stderr);

@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { runTool } from '../../core/run-tool.js';
+import { buildOnce, fixtureCacheDir } from './fixture-cache.js';
 
 /**
  * A bootable source disk for end-to-end restore tests. Its boot depends only on what a restore
@@ -34,7 +35,7 @@ export interface FixtureOptions {
   sizeBytes?: number;
   /** Names the fixture: its marker, its filesystem UUIDs (derived from it) and the image file. Default `<firmware>-<table>`. */
   name?: string;
-  /** Build cache; default $LIFEBOAT_FIXTURE_CACHE or /tmp/lifeboat-fixture-cache. */
+  /** Build cache; default fixtureCacheDir() (the checkout's .cache/test-fixtures, or $LIFEBOAT_FIXTURE_CACHE). */
   cacheDir?: string;
 }
 
@@ -182,7 +183,7 @@ function resolveOptions(options: FixtureOptions): ResolvedOptions {
   if (sizeBytes % MiB !== 0 || sizeBytes < minMiB * MiB) {
     throw new Error(`fixture '${name}': sizeBytes ${sizeBytes} must be a whole number of MiB and at least ${minMiB} MiB (/data is XFS, which needs ${DATA_MIN_MIB} MB)`);
   }
-  return { dir: options.dir, firmware: options.firmware, table, sizeBytes, name, cacheDir: options.cacheDir ?? process.env.LIFEBOAT_FIXTURE_CACHE ?? '/tmp/lifeboat-fixture-cache' };
+  return { dir: options.dir, firmware: options.firmware, table, sizeBytes, name, cacheDir: options.cacheDir ?? fixtureCacheDir() };
 }
 
 function planPartitions(firmware: Firmware, table: TableType, diskMiB: number): { fixedMiB: number; parts: Array<{ role: PartitionRole; startMiB: number; sizeMiB: number }> } {
@@ -612,7 +613,8 @@ export async function buildFixtureDisk(options: FixtureOptions): Promise<Fixture
   const final = join(o.cacheDir, `${family}${await cacheKey(o, host)}`);
   const cached = existsSync(join(final, 'fixture.json'));
   if (!cached) {
-    await buildIntoCache(o, host, final);
+    await mkdir(o.cacheDir, { recursive: true });
+    await buildOnce(join(final, 'fixture.json'), () => buildIntoCache(o, host, final));
     // Entries of the same fixture under older keys (an edited builder, a new kernel) are dead weight.
     for (const entry of await readdir(o.cacheDir)) {
       const sameFixture = entry.startsWith(family) && /^[0-9a-f]{24}$/.test(entry.slice(family.length));

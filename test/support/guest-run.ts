@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runTool } from '../../core/run-tool.js';
 import { lifeboat } from './cli.js';
 import { within } from './processes.js';
+import { buildOnce } from './fixture-cache.js';
 import { OVMF_CODE, OVMF_VARS, qemuAccel } from './qemu.js';
 
 /**
@@ -137,34 +138,49 @@ export async function runInGuest(o: GuestRunOptions): Promise<GuestRunResult> {
   };
 }
 
-/** Builds a rescue system (vmlinuz, initrd.img) with the given kernel into `outDir`; throws with the builder's output when it fails. */
-export async function buildRescueSystem(outDir: string, kernelVersion: string): Promise<void> {
-  const r = await lifeboat(['netboot', 'build', '--kernel', kernelVersion, '--out', outDir]);
-  if (r.exitCode !== 0) throw new Error(`lifeboat netboot build --kernel ${kernelVersion} failed (${r.exitCode}):\n${r.stderr}${r.stdout}`);
+/** Builds a rescue system (vmlinuz, initrd.img) with the given kernel (or the builder's default) into `outDir`; throws with the builder's output when it fails. */
+export async function buildRescueSystem(outDir: string, kernelVersion?: string): Promise<void> {
+  const kernel = kernelVersion ? ['--kernel', kernelVersion] : [];
+  const r = await lifeboat(['netboot', 'build', ...kernel, '--out', outDir]);
+  if (r.exitCode !== 0) throw new Error(`lifeboat netboot build ${kernel.join(' ')} failed (${r.exitCode}):\n${r.stderr}${r.stdout}`);
 }
 
 /**
- * A rescue system with the given kernel kept in `cacheDir`, built when none is there for this
- * kernel and this /init and tool list (what a guest script depends on); older ones are removed.
+ * A rescue system (`lifeboat netboot build`, the bundled agent) kept in `cacheDir` and built once
+ * for everything it is made of: the kernel (given, or the builder's default choice among those in
+ * /boot), /init, the builder, the agent's sources and the locked dependencies. Test files that boot
+ * the same rescue system share one build, even when they run at the same time.
  */
-export async function cachedRescueSystem(cacheDir: string, kernelVersion: string): Promise<string> {
-  const h = createHash('sha256').update(kernelVersion);
-  for (const f of ['netboot/rescue/init', 'netboot/build/rescue-contents.ts']) h.update(await readFile(join(PROJECT_DIR, f)));
-  const family = `rescue-${kernelVersion}-`;
+export async function cachedRescueSystem(cacheDir: string, kernelVersion?: string): Promise<string> {
+  const h = createHash('sha256').update(kernelVersion ?? `default:${(await readdir('/boot')).sort().join(',')}`);
+  for (const f of await rescueInputs()) h.update(f).update(await readFile(join(PROJECT_DIR, f)));
+  const family = `rescue-${kernelVersion ?? 'default'}-`;
   const dir = join(cacheDir, `${family}${h.digest('hex').slice(0, 16)}`);
-  if (existsSync(join(dir, 'build.json'))) return dir;
   await mkdir(cacheDir, { recursive: true });
-  const work = `${dir}.build-${process.pid}`;
-  await rm(work, { recursive: true, force: true });
-  await buildRescueSystem(work, kernelVersion);
-  await rename(work, dir).catch(async (e: NodeJS.ErrnoException) => {
+  await buildOnce(join(dir, 'build.json'), async () => {
+    const work = `${dir}.build-${process.pid}`;
     await rm(work, { recursive: true, force: true });
-    if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
+    await buildRescueSystem(work, kernelVersion);
+    await rename(work, dir).catch(async (e: NodeJS.ErrnoException) => {
+      await rm(work, { recursive: true, force: true });
+      if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
+    });
+    for (const entry of await readdir(cacheDir)) {
+      if (entry.startsWith(family) && /^[0-9a-f]{16}$/.test(entry.slice(family.length)) && join(cacheDir, entry) !== dir) await rm(join(cacheDir, entry), { recursive: true, force: true });
+    }
   });
-  for (const entry of await readdir(cacheDir)) {
-    if (entry.startsWith(family) && /^[0-9a-f]{16}$/.test(entry.slice(family.length)) && join(cacheDir, entry) !== dir) await rm(join(cacheDir, entry), { recursive: true, force: true });
-  }
   return dir;
+}
+
+/** The sources a rescue build is made from, relative to the checkout. */
+async function rescueInputs(): Promise<string[]> {
+  const files = ['package-lock.json', 'netboot/rescue/init', 'netboot/rescue/udhcpc.script'];
+  for (const dir of ['netboot', 'images', 'core']) {
+    for (const e of await readdir(join(PROJECT_DIR, dir), { recursive: true, withFileTypes: true })) {
+      if (e.isFile() && e.name.endsWith('.ts')) files.push(join(e.parentPath ?? e.path, e.name).slice(PROJECT_DIR.length));
+    }
+  }
+  return files.sort();
 }
 
 /** The newest Debian full (non-cloud) amd64 kernel in /boot: it has md, dm, vfat and JFS as modules, which the cloud kernel partly lacks. */

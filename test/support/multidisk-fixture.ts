@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { runTool } from '../../core/run-tool.js';
+import { buildOnce, fixtureCacheDir } from './fixture-cache.js';
 import { fixtureUuid, type FixtureMount } from './fixture-disk.js';
 import { cachedRescueSystem, fullKernelVersion, runInGuest } from './guest-run.js';
 import { sparseFile } from './loop-devices.js';
@@ -52,7 +53,7 @@ export interface MultiDiskOptions {
   variant: MultiDiskVariant;
   /** Names the fixture (marker, derived UUIDs, files); default `md-<variant>`. */
   name?: string;
-  /** Build cache; default $LIFEBOAT_FIXTURE_CACHE or /tmp/lifeboat-fixture-cache. */
+  /** Build cache; default fixtureCacheDir() (the checkout's .cache/test-fixtures, or $LIFEBOAT_FIXTURE_CACHE). */
   cacheDir?: string;
   /** A rescue system built with the full kernel, if the caller has one; else one kept in the cache (built once). */
   rescueDir?: string;
@@ -385,7 +386,7 @@ function resolve(o: MultiDiskOptions): Resolved {
   }
   return {
     dir: o.dir, firmware: o.firmware, variant: o.variant, name,
-    cacheDir: o.cacheDir ?? process.env.LIFEBOAT_FIXTURE_CACHE ?? '/tmp/lifeboat-fixture-cache',
+    cacheDir: o.cacheDir ?? fixtureCacheDir(),
     ...(o.rescueDir ? { rescueDir: o.rescueDir } : {}),
     spec: SPECS[o.variant].spec(name),
   };
@@ -902,7 +903,8 @@ export async function buildMultiDiskFixture(options: MultiDiskOptions): Promise<
   const final = join(o.cacheDir, `${family}${await cacheKey(o, host)}`);
   const cached = existsSync(join(final, 'fixture.json'));
   if (!cached) {
-    await buildIntoCache(o, host, final);
+    await mkdir(o.cacheDir, { recursive: true });
+    await buildOnce(join(final, 'fixture.json'), () => buildIntoCache(o, host, final));
     for (const entry of await readdir(o.cacheDir)) {
       const same = entry.startsWith(family) && /^[0-9a-f]{24}$/.test(entry.slice(family.length));
       if (same && join(o.cacheDir, entry) !== final) await rm(join(o.cacheDir, entry), { recursive: true, force: true });
