@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { open, rm, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, rm, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -17,13 +17,15 @@ export function fixtureCacheDir(): string {
 }
 
 /**
- * Runs `build` unless `done` already exists, with at most one builder at a time: test files run in
+ * Runs `build` unless `done` (a file inside the entry's directory) already exists, with at most one builder at a time: test files run in
  * parallel (scripts/run-tests.js), and two that need the same fixture must not both build it. The
  * lock is a file holding the builder's PID; a lock whose process is gone is taken over.
  */
 export async function buildOnce(done: string, build: () => Promise<void>): Promise<void> {
   if (existsSync(done)) return;
-  const lock = `${done}.lock`;
+  // Beside the entry's directory, which does not exist until it is built.
+  const lock = `${dirname(done)}.lock`;
+  await mkdir(dirname(lock), { recursive: true });
   for (;;) {
     try {
       const fh = await open(lock, 'wx');
