@@ -205,8 +205,8 @@ export async function buildRescue(options: BuildOptions): Promise<BuildRecord> {
 
     if (agent) {
       tree.addText('lifeboat/agent.js', agent.bytes, 0o644);
-      // The bundle is an ES module; node needs to be told so for a .js file.
-      tree.addText('lifeboat/package.json', '{ "type": "module" }\n');
+      // node reads a .js file's module format from the nearest package.json.
+      tree.addText('lifeboat/package.json', `{ "type": "${agent.format === 'esm' ? 'module' : 'commonjs'}" }\n`);
     }
     progress({ stage: 'agent', message: agent ? `agent ${agent.bundled ? 'bundled from' : 'taken from'} ${agent.source} (${agent.bytes.length} bytes)` : 'no agent: the rescue system opens a root shell' });
 
