@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, realpath, rm, statfs, writeFile, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, realpath, rm, statfs, writeFile, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
@@ -16,7 +16,6 @@ import { disksHolding, listMounts } from './live-mounts.js';
 import { archiveIdFor, selectSources, type ArchiveSource, LOCAL_FSTYPES } from './select-sources.js';
 import { archiveSuffix } from './tar-options.js';
 import { createTarArchive } from './tar-stream.js';
-import { VolumeWriter } from './volume-writer.js';
 import { chainFor, planIncremental, type IncrementalPlan } from './incremental-base.js';
 import { LIFEBOAT_VERSION } from '../../core/version.js';
 
@@ -120,7 +119,9 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
     const layoutDir = join(incoming.dir, 'layout');
     await mkdir(layoutDir);
     for (const [name, text] of Object.entries(raw)) await writeFile(join(layoutDir, name.replace(/[^A-Za-z0-9._-]/g, '_')), text);
-    await mkdir(join(incoming.dir, 'data'));
+    // tar's compressor and split create volumes as the umask allows, and they become 0600 only once
+    // followed: until publish, nobody else may open one in that moment and keep reading it.
+    await mkdir(join(incoming.dir, 'data'), { mode: 0o700 });
 
     let incremental: IncrementalPlan | null = null;
     if (request.incremental) {
@@ -148,30 +149,23 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
     for (const source of sources) {
       emit({ type: 'stage', stage: 'archive', message: `archiving ${source.mountpoint} (${source.device}, ${source.fstype})` });
       const fsStarted = Date.now();
-      const writer = new VolumeWriter(incoming.dir, `data/${source.id}${archiveSuffix(compression)}`, volumeSize);
       const snapshot = incremental ? `snapshots/${source.id}.snar` : undefined;
       // tar updates the snapshot it is given: a copy of the base's becomes this version's.
       if (snapshot && incremental?.base) await copyFile(join(incremental.base.dir, snapshot), join(incoming.dir, snapshot));
-      let result;
-      try {
-        result = await createTarArchive({
-          directory: source.directory,
-          excludes: source.excludes,
-          compression,
-          writer,
-          live: mode === 'live',
-          ...(snapshot ? { snapshot: join(incoming.dir, snapshot) } : {}),
-          ...(request.signal ? { signal: request.signal } : {}),
-          onProgress: (bytes) => emit({ type: 'progress', id: source.id, bytes: doneBytes + bytes, totalBytes, storedBytes: storedBytes + writer.totalBytes }),
-        });
-      } catch (e) {
-        writer.abandon();
-        throw e;
-      }
-      const volumes = writer.finish();
+      const result = await createTarArchive({
+        directory: source.directory,
+        excludes: source.excludes,
+        compression,
+        output: { dir: incoming.dir, baseName: `data/${source.id}${archiveSuffix(compression)}`, volumeSize },
+        live: mode === 'live',
+        ...(snapshot ? { snapshot: join(incoming.dir, snapshot) } : {}),
+        ...(request.signal ? { signal: request.signal } : {}),
+        onProgress: (p) => emit({ type: 'progress', id: source.id, bytes: doneBytes + p.tarBytes, totalBytes, storedBytes: storedBytes + p.storedBytes }),
+      });
+      const volumes = result.volumes;
       for (const v of volumes) sums.set(v.path, v.sha256);
       doneBytes += result.tarBytes;
-      storedBytes += writer.totalBytes;
+      storedBytes += result.storedBytes;
       for (const w of result.warnings) emit({ type: 'warning', message: `${source.mountpoint}: ${w}` });
       const fs = layout.filesystems.find((f) => f.device === source.device);
       entries.push({
@@ -191,10 +185,11 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
         warnings: result.warnings,
         ...(incremental && snapshot ? { incremental: { level: incremental.level, snapshot, chain: chainFor(incremental, source.id) } } : {}),
       });
-      emit({ type: 'filesystem', id: source.id, tarBytes: result.tarBytes, storedBytes: writer.totalBytes, volumes: volumes.length, seconds: (Date.now() - fsStarted) / 1000 });
+      emit({ type: 'filesystem', id: source.id, tarBytes: result.tarBytes, storedBytes: result.storedBytes, volumes: volumes.length, seconds: (Date.now() - fsStarted) / 1000 });
     }
 
     emit({ type: 'stage', stage: 'publish', message: 'writing the manifest and checksums, then publishing' });
+    await chmod(join(incoming.dir, 'data'), (await stat(incoming.dir)).mode & 0o777);
     const now = new Date();
     const manifest: Manifest = checkManifest(
       {

@@ -5,15 +5,13 @@ import { appendFile, chmod, rm, writeFile, unlink, symlink, copyFile, rename } f
 import { makeWorld, sh } from '../support/world.js';
 import { buildRichTree } from '../support/tree-fixture.js';
 import { createTarArchive } from '../../images/archive/tar-stream.js';
-import { VolumeWriter } from '../../images/archive/volume-writer.js';
 import { fileVolumes } from '../../images/archive/tar-read.js';
 import { compareArchive, readArchivedFacts, renderChanged } from '../../images/compare/compare-archive.js';
 import type { ArchiveEntry } from '../../images/store/manifest.js';
 
 async function archiveOf(dir: string, out: string, volumeSize: number | null): Promise<ArchiveEntry> {
-  const writer = new VolumeWriter(out, 'root.tar.zst', volumeSize);
-  const r = await createTarArchive({ directory: dir, excludes: ['./skip-me'], compression: { kind: 'zstd', level: 3 }, writer, live: false });
-  return { id: 'root', mountpoint: '/srv/site', device: '/dev/x', fstype: 'ext4', format: 'gnu-tar-posix', compression: { kind: 'zstd', level: 3 }, tarBytes: r.tarBytes, usedBytes: 0, excludes: ['./skip-me'], volumes: writer.finish(), warnings: [] };
+  const r = await createTarArchive({ directory: dir, excludes: ['./skip-me'], compression: { kind: 'zstd', level: 3 }, output: { dir: out, baseName: 'root.tar.zst', volumeSize }, live: false });
+  return { id: 'root', mountpoint: '/srv/site', device: '/dev/x', fstype: 'ext4', format: 'gnu-tar-posix', compression: { kind: 'zstd', level: 3 }, tarBytes: r.tarBytes, usedBytes: 0, excludes: ['./skip-me'], volumes: r.volumes, warnings: [] };
 }
 
 test('the tar reader sees exactly what GNU tar stored: sparse files, xattrs, owners, nanosecond mtimes', async (t) => {

@@ -6,7 +6,6 @@ import { makeWorld } from '../support/world.js';
 import { buildRichTree } from '../support/tree-fixture.js';
 import { snapshotTree, diffSnapshots } from '../support/tree-snapshot.js';
 import { createTarArchive } from '../../images/archive/tar-stream.js';
-import { VolumeWriter } from '../../images/archive/volume-writer.js';
 import { fileVolumes, readArchive } from '../../images/archive/tar-read.js';
 import type { ArchiveEntry } from '../../images/store/manifest.js';
 
@@ -15,9 +14,8 @@ test('a verified one-volume archive is read by tar from its file, with the same 
   const src = join(world.dir, 'src');
   await mkdir(src);
   await buildRichTree(src, { largeBytes: 4 << 20 });
-  const writer = new VolumeWriter(world.dir, 'root.tar.zst', null);
-  const made = await createTarArchive({ directory: src, excludes: [], compression: { kind: 'zstd', level: 3 }, writer, live: false });
-  const entry: ArchiveEntry = { id: 'root', mountpoint: '/', device: '/dev/x', fstype: 'ext4', format: 'gnu-tar-posix', compression: { kind: 'zstd', level: 3 }, tarBytes: made.tarBytes, usedBytes: 0, excludes: [], volumes: writer.finish(), warnings: [] };
+  const made = await createTarArchive({ directory: src, excludes: [], compression: { kind: 'zstd', level: 3 }, output: { dir: world.dir, baseName: 'root.tar.zst', volumeSize: null }, live: false });
+  const entry: ArchiveEntry = { id: 'root', mountpoint: '/', device: '/dev/x', fstype: 'ext4', format: 'gnu-tar-posix', compression: { kind: 'zstd', level: 3 }, tarBytes: made.tarBytes, usedBytes: 0, excludes: [], volumes: made.volumes, warnings: [] };
   const source = fileVolumes(world.dir);
   const expected = await snapshotTree(src);
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { parseCompression, restoreByHandCommand } from '../../images/archive/tar
 import { renderSha256Sums, parseSha256Sums } from '../../images/store/checksums.js';
 import { checkManifest } from '../../images/store/manifest.js';
 import { compareVersions, formatVersion, checkImageName } from '../../images/store/image-store.js';
-import { VolumeWriter } from '../../images/archive/volume-writer.js';
+import { VolumeHasher, volumeName } from '../../images/archive/volume-hasher.js';
 import { LifeboatError } from '../../core/errors.js';
 
 test('sizes parse the way operators write them', () => {
@@ -54,21 +54,48 @@ test('versions sort by time, then by same-second suffix', () => {
   assert.equal(checkImageName('web01.prod_2'), 'web01.prod_2');
 });
 
-test('the volume writer cuts a stream at exact sizes and hashes each volume', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'lb-vw-'));
+/** Writes `data` as split would, in pieces, letting the hasher catch up between them. */
+async function writeLikeSplit(dir: string, base: string, volumeSize: number | null, data: Buffer, hasher: VolumeHasher): Promise<void> {
+  for (let i = 0; i < data.length; i += 777) {
+    const piece = data.subarray(i, Math.min(i + 777, data.length));
+    for (let off = 0; off < piece.length; ) {
+      const at = i + off;
+      const index = volumeSize === null ? 0 : Math.floor(at / volumeSize);
+      const end = volumeSize === null ? piece.length : Math.min(piece.length, (index + 1) * volumeSize - i);
+      await appendFile(join(dir, volumeName(base, volumeSize, index)), piece.subarray(off, end));
+      off = end;
+    }
+    hasher.catchUp();
+    if (i % (3 * 777) === 0) await new Promise((r) => setImmediate(r));
+  }
+}
+
+test('the volume hasher follows volumes as they are written and hashes each whole one', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lb-vh-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const data = randomBytes(10_000);
-  const w = new VolumeWriter(dir, 'fs.tar.zst', 4096);
-  for (let i = 0; i < data.length; i += 777) w.write(data.subarray(i, i + 777));
-  const volumes = w.finish();
+  const split = new VolumeHasher(dir, 'fs.tar.zst', 4096);
+  await writeLikeSplit(dir, 'fs.tar.zst', 4096, data, split);
+  const volumes = await split.finish();
   assert.deepEqual(volumes.map((v) => [v.path, v.bytes]), [['fs.tar.zst.000', 4096], ['fs.tar.zst.001', 4096], ['fs.tar.zst.002', 1808]]);
   const joined = Buffer.concat(await Promise.all(volumes.map((v) => readFile(join(dir, v.path)))));
   assert.ok(joined.equals(data));
-  for (const v of volumes) assert.equal(v.sha256, createHash('sha256').update(await readFile(join(dir, v.path))).digest('hex'));
+  for (const v of volumes) {
+    assert.equal(v.sha256, createHash('sha256').update(await readFile(join(dir, v.path))).digest('hex'));
+    assert.equal((await stat(join(dir, v.path))).mode & 0o777, 0o600, `${v.path} is private`);
+  }
+  assert.equal(split.bytes, 10_000);
 
-  const single = new VolumeWriter(dir, 'one.tar', null);
-  single.write(data);
-  assert.deepEqual(single.finish().map((v) => [v.path, v.bytes]), [['one.tar', 10_000]]);
-  const empty = new VolumeWriter(dir, 'empty.tar.zst', 4096);
-  assert.deepEqual(empty.finish().map((v) => [v.path, v.bytes]), [['empty.tar.zst.000', 0]]);
+  // A stream that ends exactly at a volume boundary has no empty volume after it.
+  const exact = new VolumeHasher(dir, 'exact.tar', 4096);
+  await writeLikeSplit(dir, 'exact.tar', 4096, data.subarray(0, 8192), exact);
+  assert.deepEqual((await exact.finish()).map((v) => [v.path, v.bytes]), [['exact.tar.000', 4096], ['exact.tar.001', 4096]]);
+
+  const single = new VolumeHasher(dir, 'one.tar', null);
+  await writeLikeSplit(dir, 'one.tar', null, data, single);
+  const [one] = await single.finish();
+  assert.deepEqual([one!.path, one!.bytes, one!.sha256], ['one.tar', 10_000, createHash('sha256').update(data).digest('hex')]);
+
+  // No file at all is not an empty archive: tar always writes something, so a tool failed.
+  await assert.rejects(new VolumeHasher(dir, 'never.tar.zst', 4096).finish(), /never\.tar\.zst\.000 was never written/);
 });
