@@ -142,8 +142,9 @@ export async function createTarArchive(options: TarCreateOptions): Promise<TarCr
     if (split && splitResult && /suffixes exhausted/.test(split.stderr)) {
       throw new LifeboatError('LB_USAGE', `${baseName} needs more than ${MAX_VOLUMES} volumes of ${volumeSize} bytes: choose a larger --volume-size`);
     }
-    checkFinished('tar', args, tarResult as never, stderrTail, { okExitCodes: options.live ? [0, 1] : [0], purpose: `archive ${options.directory}` });
+    // split first: when it dies, tar's compressor only reports the broken pipe that followed.
     if (split && splitResult) checkFinished('split', split.args, splitResult as never, split.stderr, { purpose: `cut the archive of ${options.directory} into volumes` });
+    checkFinished('tar', args, tarResult as never, stderrTail, { okExitCodes: options.live ? [0, 1] : [0], purpose: `archive ${options.directory}` });
   } catch (e) {
     await hasher.abandon();
     throw e;
