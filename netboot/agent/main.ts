@@ -22,19 +22,27 @@ import { AgentClient } from './server-client.js';
 const RESCUE_MARKER = '/lifeboat/agent.js';
 
 export async function agentMain(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      server: { type: 'string' },
-      task: { type: 'string' },
-      token: { type: 'string' },
-      disk: { type: 'string', multiple: true },
-      'target-root': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const usage = 'Usage: lifeboat-agent [--server=URL --task=ID --token=TOKEN] [--disk DEV]... [--target-root DIR]\nReads lifeboat.server/task/token from /proc/cmdline when not given. Give values as --name=value: a token may start with "-".\n';
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        server: { type: 'string' },
+        task: { type: 'string' },
+        token: { type: 'string' },
+        disk: { type: 'string', multiple: true },
+        'target-root': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`lifeboat-agent: ${(e as Error).message.split('\n')[0]}\n${usage}`);
+    return 2;
+  }
+  const { values } = parsed;
   if (values.help) {
-    process.stdout.write('Usage: lifeboat-agent [--server URL --task ID --token TOKEN] [--disk DEV]... [--target-root DIR]\nReads lifeboat.server/task/token from /proc/cmdline when not given.\n');
+    process.stdout.write(usage);
     return 0;
   }
   const cmdline = parseKernelCmdline(await readFile('/proc/cmdline', 'utf8').catch(() => ''));
