@@ -24,6 +24,20 @@ export function machineLine(): string {
   return `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
 }
 
+/** The current text of a benchmark's section (without its markers), or null when it has none yet. */
+export async function readBenchSection(name: string): Promise<string | null> {
+  let doc: string;
+  try {
+    doc = await readFile(DOC, 'utf8');
+  } catch {
+    return null;
+  }
+  const start = `<!-- bench:${name} -->`;
+  const i = doc.indexOf(start);
+  const j = doc.indexOf(`<!-- /bench:${name} -->`);
+  return i !== -1 && j > i ? doc.slice(i + start.length, j).trim() : null;
+}
+
 export async function writeBenchSection(name: string, markdown: string): Promise<void> {
   let doc = HEADER;
   try {

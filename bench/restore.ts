@@ -35,10 +35,11 @@ import { runInNamespace } from '../test/support/netns.js';
 import { qemuAccel, type QemuMachine } from '../test/support/qemu.js';
 import type { BuildRecord } from '../netboot/build/build-record.js';
 import type { Manifest } from '../images/store/manifest.js';
-import { machineLine, median, writeBenchSection } from './report.js';
+import { machineLine, median, readBenchSection, writeBenchSection } from './report.js';
 import { loadSentence, watchLoad } from './lib/machine-load.js';
 import { addPayload, type Payload } from './lib/fixture-payload.js';
 import { SerialTimeline } from './lib/serial-timeline.js';
+import { previousStages, stageKey, type PreviousStages } from './lib/stage-table.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '1' }, firmware: { type: 'string', default: 'bios,uefi' } } });
 const RUNS = Number(values.runs);
@@ -235,7 +236,7 @@ async function benchFirmware(world: World, bed: Testbed, firmware: Firmware): Pr
   return { firmware, image: imageFacts, payload, runs, measured };
 }
 
-function section(results: FirmwareResult[], build: BuildRecord, load: { start: number; end: number }): string {
+function section(results: FirmwareResult[], build: BuildRecord, load: { start: number; end: number }, previous: PreviousStages | null): string {
   const mb = (n: number) => (n / 1e6).toFixed(0);
   const mib = (n: number) => (n / 2 ** 20).toFixed(1);
   const med = (r: FirmwareResult, key: keyof Stages) => median(r.runs.map((x) => x.stages[key]));
@@ -253,11 +254,13 @@ function section(results: FirmwareResult[], build: BuildRecord, load: { start: n
     ['data: extract every archive', 'restore'],
     ['bootloader, then unmount', 'bootloader'],
     ['report and reboot: task.done → the machine goes down', 'reportAndReboot'],
-    ['restored system: power-on → its kernel\'s first console line (firmware, PXE: no task so no boot file, the disk, GRUB)', 'restoredFirmwareToKernel'],
+    ['restored system: power-on → its kernel\'s first console line (firmware, PXE with no task: each network boot attempt refused at once, the disk, GRUB)', 'restoredFirmwareToKernel'],
     ['— of which the firmware\'s network boot attempts, until it turns to the disk', 'restoredNetworkAttempts'],
     ['→ `FIXTURE-BOOTED` (kernel boot, its initramfs, mounts by UUID, init)', 'restoredKernelToMarker'],
   ];
-  const cells = (key: keyof Stages) => results.map((r) => `${med(r, key).toFixed(1)}`).join(' | ');
+  const was = (label: string, r: FirmwareResult) => previous?.cells.get(stageKey(label))?.get(r.firmware.toUpperCase()) || '—';
+  const cells = (label: string, key: keyof Stages) => results.map((r) => `${was(label, r)} | ${med(r, key).toFixed(1)}`).join(' | ');
+  const totalLabel = '**power-on to the restored system\'s marker**';
   const lines = [
     '## Nuke restore on QEMU: power-on to the restored system (bench/restore.ts)',
     '',
@@ -273,10 +276,12 @@ function section(results: FirmwareResult[], build: BuildRecord, load: { start: n
     '',
     `Seconds per stage, median of ${RUNS} run${RUNS === 1 ? '' : 's'} per firmware (stage times from the task's progress events as the server received them; boot milestones from the serial console, stamped as lines appeared):`,
     '',
-    `| stage | ${results.map((r) => r.firmware.toUpperCase()).join(' | ')} |`,
-    `| --- | ${results.map(() => '---').join(' | ')} |`,
-    ...rows.map(([label, key]) => `| ${label} | ${cells(key)} |`),
-    `| **power-on to the restored system's marker** | ${results.map((r) => `**${med(r, 'total').toFixed(1)}**`).join(' | ')} |`,
+    `Each firmware has two columns: the run before this one (${previous?.date ?? 'none recorded'}, as this section then said) and this run.`,
+    '',
+    `| stage | ${results.map((r) => `${r.firmware.toUpperCase()} before | ${r.firmware.toUpperCase()} now`).join(' | ')} |`,
+    `| --- | ${results.map(() => '--- | ---').join(' | ')} |`,
+    ...rows.map(([label, key]) => `| ${label} | ${cells(label, key)} |`),
+    `| ${totalLabel} | ${results.map((r) => `${was(totalLabel, r)} | **${med(r, 'total').toFixed(1)}**`).join(' | ')} |`,
     '',
     `Target: under 60 s on TCG. ${results.map((r) => `${r.firmware.toUpperCase()}: ${med(r, 'total').toFixed(0)} s (runs ${r.runs.map((x) => x.stages.total.toFixed(0)).join(', ')})`).join('; ')}.`,
     `The restored system's FIXTURE-HASH matched the source's: ${results.map((r) => `${r.firmware.toUpperCase()} ${[...r.runs, r.measured].every((x) => x.hashMatches) ? 'yes' : '**NO**'}`).join(', ')}.`,
@@ -331,7 +336,7 @@ async function main(): Promise<void> {
     for (const firmware of FIRMWARES) results.push(await benchFirmware(world, bed, firmware));
     const load = stopLoad();
     process.stdout.write(`${JSON.stringify({ bench: 'restore', machine: machineLine(), accel: qemuAccel(), load, results, rescue: { kernel: build.kernel.version, vmlinuzBytes: build.vmlinuz.bytes, initrdBytes: build.initrd.bytes } }, null, 2)}\n`);
-    await writeBenchSection('restore', section(results, build, load));
+    await writeBenchSection('restore', section(results, build, load, previousStages(await readBenchSection('restore'))));
   } finally {
     for (const fn of cleanups.reverse()) await fn();
   }
