@@ -21,6 +21,7 @@ const s = await stacksBed('lb-stacks');
 let raid: MultiDiskFixture;
 
 before(async () => {
+  await s.ready;
   raid = await buildMultiDiskFixture({ dir: s.world.dir, firmware: 'uefi', variant: 'raid-lvm', name: 'md-raid-lvm', rescueDir: s.rescueDir });
 }, { timeout: 1_800_000 });
 

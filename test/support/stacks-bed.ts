@@ -20,7 +20,11 @@ export interface Task { id: number; state: string; errorCode: string | null; err
 
 export interface StacksBed {
   world: World;
-  /** Ready once the file's `before` hooks have run. */
+  /**
+   * Resolves when the bed is up. A file's own `before` hook must await it first: node 20 runs a
+   * file's top-level `before` hooks side by side, not one after another.
+   */
+  ready: Promise<void>;
   readonly bed: Testbed;
   readonly rescueDir: string;
   /** A task made with the CLI, as an operator makes it (flags: the plan edits of a nuke). */
@@ -36,25 +40,35 @@ export async function stacksBed(prefix: string): Promise<StacksBed> {
   const world = await makeWorld({ after }, prefix);
   let bed: Testbed | undefined;
   let rescueDir: string | undefined;
+  let settle!: { resolve: () => void; reject: (e: unknown) => void };
+  const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  ready.catch(() => undefined); // reported by the hook below; a file that never awaits it must not crash
   before(async () => {
-    rescueDir = await cachedRescueSystem(fixtureCacheDir(), await fullKernelVersion());
-    bed = await startTestbed(world, { rescueDir, nfs: 'ganesha' });
+    try {
+      rescueDir = await cachedRescueSystem(fixtureCacheDir(), await fullKernelVersion());
+      bed = await startTestbed(world, { rescueDir, nfs: 'ganesha' });
+      settle.resolve();
+    } catch (e) {
+      settle.reject(e);
+      throw e;
+    }
   }, { timeout: 1_800_000 });
-  const ready = () => {
+  const started = () => {
     assert.ok(bed, 'the test bed started');
     return bed;
   };
   return {
     world,
+    ready,
     get bed() {
-      return ready();
+      return started();
     },
     get rescueDir() {
       assert.ok(rescueDir, 'the rescue system was built');
       return rescueDir;
     },
     async task(kind, machine, image, flags = []) {
-      const r = await ready().lifeboat(['task', kind, '--host', machine.mac, '--image', image, ...flags, '--json']);
+      const r = await started().lifeboat(['task', kind, '--host', machine.mac, '--image', image, ...flags, '--json']);
       assert.equal(r.exitCode, 0, `lifeboat task ${kind}: ${r.stderr}`);
       return (JSON.parse(r.stdout) as { id: number }).id;
     },
@@ -63,7 +77,7 @@ export async function stacksBed(prefix: string): Promise<StacksBed> {
       await run.waitForSerial('LIFEBOAT-RESCUE-UP', 600_000, { failOn: ['FIXTURE-BOOTED', 'Kernel panic'] });
       await run.waitForSerial(/lifeboat-agent: task \d+ (done|failed)|lifeboat-agent: task failed/, 1_800_000, { failOn: ['Kernel panic', 'agent crashed'] });
       await run.waitForExit(300_000);
-      return ready().api<Task>(`/api/v1/tasks/${id}`);
+      return started().api<Task>(`/api/v1/tasks/${id}`);
     },
     async bootLocal(machine) {
       const run = await machine.boot();
