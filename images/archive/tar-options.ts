@@ -15,12 +15,13 @@ export const TAR_CREATE_OPTIONS = [...TAR_FORMAT_OPTIONS, ...TAR_METADATA_OPTION
 /** -p keeps modes (setuid included); --xattrs-include=* on extract, or file capabilities are lost. */
 export const TAR_EXTRACT_OPTIONS = [...TAR_METADATA_OPTIONS, '--preserve-permissions', '--same-owner'];
 
-export function compressProgram(c: Compression): string | null {
+/** The compressor between tar and the volumes, reading stdin and writing stdout. */
+export function compressCommand(c: Compression): { file: string; args: string[] } | null {
   switch (c.kind) {
     case 'zstd':
-      return `zstd -T0 -${c.level ?? 3} -q`;
+      return { file: 'zstd', args: ['-T0', `-${c.level ?? 3}`, '-q'] };
     case 'gzip':
-      return `gzip -${c.level ?? 6}`;
+      return { file: 'gzip', args: [`-${c.level ?? 6}`] };
     case 'none':
       return null;
   }

@@ -1,24 +1,29 @@
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { LifeboatError } from '../../core/errors.js';
 import { checkFinished, startTool, lastLines } from '../../core/run-tool.js';
 import type { Compression, Volume } from '../store/manifest.js';
-import { TAR_CREATE_OPTIONS, compressProgram } from './tar-options.js';
+import { TAR_CREATE_OPTIONS, compressCommand } from './tar-options.js';
 import { VolumeHasher } from './volume-hasher.js';
 
 /**
- * One filesystem → one GNU tar stream, compressed by tar's own child (tar -I) straight into the
- * volume file, or through a pipe into split when the archive is cut into volumes. The data never
- * crosses node: measured, reading the compressed stream into node and writing it out again made
- * the archive 0.64× the speed of `tar | zstd > file`. Node follows the files to hash them
- * (VolumeHasher) and reads tar's checkpoints for progress.
+ * One filesystem → one GNU tar stream: tar | compressor > volume file, or tar | compressor | split
+ * when the archive is cut into volumes. Each stage is its own process, started through run-tool,
+ * and gets the pipe from the one before it: the data never crosses node (reading the compressed
+ * stream into node and writing it out again made the archive 0.64× the speed of the raw pipeline).
+ * Node follows the files to hash them (VolumeHasher) and reads tar's checkpoints for progress.
  *
- * The pipeline fails as a whole when any stage fails (the pipefail lesson): tar exits 2 when its
- * compressor does ("Child returned status", "Child died with signal"), and split's own status is
- * checked beside tar's. If node dies (kill -9), tar's next checkpoint meets a closed stderr and
- * SIGPIPE ends it; its compressor and split then see end of input and stop too.
+ * The pipeline fails as a whole when any stage fails (the pipefail lesson: a truncated zstd must
+ * never "succeed"), and the error names the stage furthest down that failed: the ones above it
+ * only saw the broken pipe it left. tar is not run with -I, which makes tar ignore SIGPIPE: as its
+ * own process, if node dies (kill -9), tar's next checkpoint meets a closed stderr and SIGPIPE ends
+ * it, and the stages after it see end of input and stop too.
  */
 const CHECKPOINT_RECORDS = 1000; // 1000 × 10 KiB records ≈ 10 MiB between progress reports
 const CHECKPOINT_MARK = 'LBCP';
+/** The compressor may still work for a while after tar's last checkpoint (zstd -19 holds ~100 MiB). */
+const FOLLOW_MS = 250;
 /** split -a 3: names .000 to .999, as the volumes have always been named. */
 const MAX_VOLUMES = 1000;
 
@@ -47,34 +52,21 @@ export interface TarCreateResult {
   warnings: string[];
 }
 
-export interface TarCreateArgs {
-  directory: string;
-  excludes: string[];
-  compression: Compression;
-  /** The archive file, or - for stdout. */
-  file: string;
-  snapshot?: string;
-}
-
-export function tarCreateArgs(a: TarCreateArgs): string[] {
-  const program = compressProgram(a.compression);
+export function tarCreateArgs(directory: string, excludes: string[], snapshot?: string): string[] {
   return [
     '--create',
-    `--file=${a.file}`,
-    // A store path with a colon is still a local file, never host:path.
-    '--force-local',
-    `--directory=${a.directory}`,
+    '--file=-',
+    `--directory=${directory}`,
     ...TAR_CREATE_OPTIONS,
     `--checkpoint=${CHECKPOINT_RECORDS}`,
     `--checkpoint-action=echo=${CHECKPOINT_MARK} %T`,
     '--totals',
     // Device numbers change between boots and loop attachments; inode numbers identify directories.
-    ...(a.snapshot ? [`--listed-incremental=${a.snapshot}`, '--no-check-device'] : []),
-    ...(program ? [`--use-compress-program=${program}`] : []),
+    ...(snapshot ? [`--listed-incremental=${snapshot}`, '--no-check-device'] : []),
     // Excludes are literal paths anchored at the filesystem's root, never patterns.
     '--anchored',
     '--no-wildcards',
-    ...a.excludes.map((e) => `--exclude=${e}`),
+    ...excludes.map((e) => `--exclude=${e}`),
     '.',
   ];
 }
@@ -83,55 +75,102 @@ export function splitArgs(prefix: string, volumeSize: number): string[] {
   return [`--bytes=${volumeSize}`, '--numeric-suffixes', '--suffix-length=3', '-', `${prefix}.`];
 }
 
+interface Stage {
+  file: string;
+  args: string[];
+  purpose: string;
+  okExitCodes?: number[];
+}
+
+interface Running extends Stage {
+  run: ReturnType<typeof startTool>;
+  stderr: string;
+}
+
+/**
+ * Starts the stages connected by pipes that node hands on and lets go of: each child gets the
+ * read end of the pipe before it, and the last writes into `sink` (a file descriptor) or nowhere.
+ */
+function startPipeline(stages: Stage[], sink: number | null, signal: AbortSignal | undefined): Running[] {
+  const running: Running[] = [];
+  let input: Readable | 'ignore' = 'ignore';
+  for (const [i, stage] of stages.entries()) {
+    const last = i === stages.length - 1;
+    const run = startTool(stage.file, stage.args, {
+      stdin: input,
+      // execa hands a descriptor to spawn as it is (outside an stdio array); its types only list 3–9.
+      stdout: last ? (sink === null ? 'ignore' : (sink as 3)) : 'pipe',
+      stderr: 'pipe',
+      ...(signal ? { cancelSignal: signal } : {}),
+    });
+    if (input !== 'ignore') input.destroy();
+    if (!last) input = run.stdout!;
+    running.push({ ...stage, run, stderr: '' });
+  }
+  return running;
+}
+
 const STORE_FULL = /No space left on device|Disk quota exceeded/;
 
 export async function createTarArchive(options: TarCreateOptions): Promise<TarCreateResult> {
   const { dir, baseName, volumeSize } = options.output;
   const path = join(dir, baseName);
-  const args = tarCreateArgs({ ...options, file: volumeSize === null ? path : '-' });
-  const cancel = options.signal ? { cancelSignal: options.signal } : {};
+  const compressor = compressCommand(options.compression);
+  const stages: Stage[] = [
+    { file: 'tar', args: tarCreateArgs(options.directory, options.excludes, options.snapshot), purpose: `archive ${options.directory}`, okExitCodes: options.live ? [0, 1] : [0] },
+    ...(compressor ? [{ ...compressor, purpose: `compress the archive of ${options.directory}` }] : []),
+    ...(volumeSize !== null ? [{ file: 'split', args: splitArgs(path, volumeSize), purpose: `cut the archive of ${options.directory} into volumes` }] : []),
+  ];
   const hasher = new VolumeHasher(dir, baseName, volumeSize);
-  const tar = startTool('tar', args, { stdin: 'ignore', stdout: volumeSize === null ? 'ignore' : 'pipe', stderr: 'pipe', ...cancel });
-  let split: { args: string[]; run: ReturnType<typeof startTool>; stderr: string } | null = null;
-  if (volumeSize !== null) {
-    const sArgs = splitArgs(path, volumeSize);
-    // split gets the pipe's read end itself; node closes its copy and never touches the data.
-    split = { args: sArgs, run: startTool('split', sArgs, { stdin: tar.stdout!, stdout: 'ignore', stderr: 'pipe', ...cancel }), stderr: '' };
-    tar.stdout!.destroy();
-    split.run.stderr!.setEncoding('utf8');
-    split.run.stderr!.on('data', (text: string) => (split!.stderr = lastLines(`${split!.stderr}\n${text}`, 20)));
+  // One file is created here, private from the start; split creates the volumes itself.
+  const sink = volumeSize === null ? openSync(path, 'wx', 0o600) : null;
+  let running: Running[];
+  try {
+    running = startPipeline(stages, sink, options.signal);
+  } finally {
+    if (sink !== null) closeSync(sink);
   }
+  const [tar, ...after] = running as [Running, ...Running[]];
 
-  let stderrTail = '';
   const warnings: string[] = [];
   let tarBytes = 0;
-  const progress = (bytes: number) => {
-    tarBytes = bytes;
+  let reported = '';
+  const progress = () => {
     hasher.catchUp();
-    options.onProgress?.({ tarBytes, storedBytes: hasher.bytes });
+    const now = { tarBytes, storedBytes: hasher.bytes };
+    if (`${now.tarBytes}/${now.storedBytes}` === reported) return;
+    reported = `${now.tarBytes}/${now.storedBytes}`;
+    options.onProgress?.(now);
   };
-  tar.stderr!.setEncoding('utf8');
-  let partial = '';
+  const follow = setInterval(progress, FOLLOW_MS);
   const checkpoint = new RegExp(`${CHECKPOINT_MARK} W: (\\d+)`);
-  tar.stderr!.on('data', (text: string) => {
+  let partial = '';
+  tar.run.stderr!.setEncoding('utf8');
+  tar.run.stderr!.on('data', (text: string) => {
     partial += text;
     const lines = partial.split('\n');
     partial = lines.pop() ?? '';
     for (const line of lines) {
       const cp = checkpoint.exec(line) ?? /^Total bytes written: (\d+)/.exec(line);
       if (cp) {
-        progress(Number(cp[1]));
+        tarBytes = Number(cp[1]);
+        progress();
         continue;
       }
-      stderrTail = lastLines(`${stderrTail}\n${line}`, 20);
+      tar.stderr = lastLines(`${tar.stderr}\n${line}`, 20);
       if (warnings.length < 200) warnings.push(line.replace(/^tar: /, ''));
     }
   });
+  for (const stage of after) {
+    stage.run.stderr!.setEncoding('utf8');
+    stage.run.stderr!.on('data', (text: string) => (stage.stderr = lastLines(`${stage.stderr}\n${text}`, 20)));
+  }
 
-  const [tarResult, splitResult] = await Promise.all([tar, split?.run]);
+  const results = await Promise.all(running.map((s) => s.run));
+  clearInterval(follow);
   try {
     if (options.signal?.aborted) throw new LifeboatError('LB_INTERRUPTED', `archiving ${options.directory} was interrupted`);
-    const full = [stderrTail, split?.stderr ?? ''].join('\n').split('\n').find((l) => STORE_FULL.test(l));
+    const full = running.flatMap((s) => s.stderr.split('\n')).find((l) => STORE_FULL.test(l));
     if (full) {
       throw new LifeboatError(
         'LB_STORE_FULL',
@@ -139,12 +178,13 @@ export async function createTarArchive(options: TarCreateOptions): Promise<TarCr
         { volume: hasher.current, written: hasher.bytes },
       );
     }
-    if (split && splitResult && /suffixes exhausted/.test(split.stderr)) {
+    if (volumeSize !== null && /suffixes exhausted/.test(running.at(-1)!.stderr)) {
       throw new LifeboatError('LB_USAGE', `${baseName} needs more than ${MAX_VOLUMES} volumes of ${volumeSize} bytes: choose a larger --volume-size`);
     }
-    // split first: when it dies, tar's compressor only reports the broken pipe that followed.
-    if (split && splitResult) checkFinished('split', split.args, splitResult as never, split.stderr, { purpose: `cut the archive of ${options.directory} into volumes` });
-    checkFinished('tar', args, tarResult as never, stderrTail, { okExitCodes: options.live ? [0, 1] : [0], purpose: `archive ${options.directory}` });
+    for (let i = running.length - 1; i >= 0; i--) {
+      const s = running[i]!;
+      checkFinished(s.file, s.args, results[i] as never, s.stderr, { ...(s.okExitCodes ? { okExitCodes: s.okExitCodes } : {}), purpose: s.purpose });
+    }
   } catch (e) {
     await hasher.abandon();
     throw e;
