@@ -11,11 +11,11 @@ import { startStacksReadOnly } from '../source/storage-stacks.js';
 import { subvolumeSources } from './btrfs-sources.js';
 import { MANIFEST_FORMAT, type ArchiveEntry, type Compression, type Manifest, checkManifest } from '../store/manifest.js';
 import { beginIncoming, discardIncoming, publishIncoming, type VersionInfo } from '../store/image-store.js';
-import type { ArchiveEvent } from './archive-events.js';
+import { ProgressTally, type ArchiveEvent } from './archive-events.js';
 import { disksHolding, listMounts } from './live-mounts.js';
 import { archiveIdFor, selectSources, type ArchiveSource, LOCAL_FSTYPES } from './select-sources.js';
 import { archiveSuffix } from './tar-options.js';
-import { createTarArchive } from './tar-stream.js';
+import { createTarArchive, type TarCreateResult } from './tar-stream.js';
 import { chainFor, planIncremental, type IncrementalPlan } from './incremental-base.js';
 import { LIFEBOAT_VERSION } from '../../core/version.js';
 
@@ -79,6 +79,11 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
   const cleanups: Array<() => Promise<void>> = [];
   const incoming = await beginIncoming(store, request.image);
   log.info({ image: request.image, incoming: incoming.dir }, 'archive started');
+  // Any failure stops whatever tar still runs before the incoming directory is removed.
+  const stop = new AbortController();
+  const tally = new ProgressTally(emit);
+  const run = { dir: incoming.dir, compression, volumeSize, signal: request.signal ? AbortSignal.any([request.signal, stop.signal]) : stop.signal, tally };
+  let first: Promise<FilesystemArchived> | null = null;
   try {
     let layout: Layout;
     let raw: Record<string, string>;
@@ -96,6 +101,14 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
         throw new LifeboatError('LB_USAGE', `no local disk filesystem is mounted at or under ${root}: nothing to archive (skipped: ${selected.skipped.map((s) => `${s.target} ${s.reason}`).join('; ') || 'none'})`);
       }
       emit({ type: 'stage', stage: 'probe', message: `probing the system at ${root}` });
+      // The first filesystem's tar need not wait for the probe, whose facts only the manifest uses
+      // (an incremental archive's base is chosen by filesystem UUID, so it does wait): measured,
+      // the probe is 0.1–0.3 s, 5–10 % of archiving a 600 MiB system.
+      await mkdir(join(incoming.dir, 'data'), { mode: DATA_DIR_MODE });
+      if (!request.incremental) {
+        first = archiveFilesystem(sources[0]!, { ...run, live: true });
+        void first.catch(() => undefined); // awaited below; failing before then is not unhandled
+      }
       // The whole machine for /; for a system mounted elsewhere, only the disks under it.
       ({ layout, raw } = await probeLayout(root === '/' ? { root } : { root, disks: await disksHolding(sources.map((s) => s.device)) }));
       // btrfs subvolumes that no mount shows as a filesystem of its own get a stream each.
@@ -114,14 +127,12 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
       const mountBase = await mkdtemp(join(scratch ?? tmpdir(), 'lifeboat-mnt-'));
       cleanups.push(() => rm(mountBase, { recursive: true, force: true }));
       ({ layout, raw, sources } = await prepareDisks(disks, mountBase, request.excludes ?? [], cleanups, emit));
+      await mkdir(join(incoming.dir, 'data'), { mode: DATA_DIR_MODE });
     }
 
     const layoutDir = join(incoming.dir, 'layout');
     await mkdir(layoutDir);
     for (const [name, text] of Object.entries(raw)) await writeFile(join(layoutDir, name.replace(/[^A-Za-z0-9._-]/g, '_')), text);
-    // tar's compressor and split create volumes as the umask allows, and they become 0600 only once
-    // followed: until publish, nobody else may open one in that moment and keep reading it.
-    await mkdir(join(incoming.dir, 'data'), { mode: 0o700 });
 
     let incremental: IncrementalPlan | null = null;
     if (request.incremental) {
@@ -144,28 +155,14 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
 
     const sums = new Map<string, string>();
     const entries: ArchiveEntry[] = [];
-    let doneBytes = 0;
-    let storedBytes = 0;
-    for (const source of sources) {
+    for (const [i, source] of sources.entries()) {
       emit({ type: 'stage', stage: 'archive', message: `archiving ${source.mountpoint} (${source.device}, ${source.fstype})` });
-      const fsStarted = Date.now();
+      tally.announce(totalBytes); // progress follows the stage that names its filesystem
       const snapshot = incremental ? `snapshots/${source.id}.snar` : undefined;
-      // tar updates the snapshot it is given: a copy of the base's becomes this version's.
-      if (snapshot && incremental?.base) await copyFile(join(incremental.base.dir, snapshot), join(incoming.dir, snapshot));
-      const result = await createTarArchive({
-        directory: source.directory,
-        excludes: source.excludes,
-        compression,
-        output: { dir: incoming.dir, baseName: `data/${source.id}${archiveSuffix(compression)}`, volumeSize },
-        live: mode === 'live',
-        ...(snapshot ? { snapshot: join(incoming.dir, snapshot) } : {}),
-        ...(request.signal ? { signal: request.signal } : {}),
-        onProgress: (p) => emit({ type: 'progress', id: source.id, bytes: doneBytes + p.tarBytes, totalBytes, storedBytes: storedBytes + p.storedBytes }),
-      });
+      const { result, seconds } = await (i === 0 && first ? first : archiveFilesystem(source, { ...run, live: mode === 'live', ...(incremental ? { incremental } : {}) }));
       const volumes = result.volumes;
       for (const v of volumes) sums.set(v.path, v.sha256);
-      doneBytes += result.tarBytes;
-      storedBytes += result.storedBytes;
+      tally.finished(result);
       for (const w of result.warnings) emit({ type: 'warning', message: `${source.mountpoint}: ${w}` });
       const fs = layout.filesystems.find((f) => f.device === source.device);
       entries.push({
@@ -185,7 +182,7 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
         warnings: result.warnings,
         ...(incremental && snapshot ? { incremental: { level: incremental.level, snapshot, chain: chainFor(incremental, source.id) } } : {}),
       });
-      emit({ type: 'filesystem', id: source.id, tarBytes: result.tarBytes, storedBytes: result.storedBytes, volumes: volumes.length, seconds: (Date.now() - fsStarted) / 1000 });
+      emit({ type: 'filesystem', id: source.id, tarBytes: result.tarBytes, storedBytes: result.storedBytes, volumes: volumes.length, seconds });
     }
 
     emit({ type: 'stage', stage: 'publish', message: 'writing the manifest and checksums, then publishing' });
@@ -220,6 +217,8 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
     log.info({ image: request.image, version: version.version, bytes: version.bytes, seconds }, 'archive published');
     return version;
   } catch (e) {
+    stop.abort();
+    await first?.catch(() => undefined);
     await discardIncoming(incoming).catch(() => undefined);
     if (hasErrno(e, 'ENOSPC') || hasErrno(e, 'EDQUOT')) {
       throw new LifeboatError('LB_STORE_FULL', `the store ${store} is full (${(e as Error).message}); the incomplete version was removed: free space or choose another --store`, {}, { cause: e });
@@ -232,6 +231,38 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
     emit({ type: 'stage', stage: 'cleanup', message: 'unmounting and detaching' });
     for (const c of cleanups.reverse()) await c().catch((err) => log.warn({ err }, 'cleanup step failed'));
   }
+}
+
+/**
+ * The tools create volumes as the umask allows; VolumeHasher makes each 0600 once it follows it.
+ * Until publish, data/ keeps anyone else from opening a volume in between and reading it later.
+ */
+const DATA_DIR_MODE = 0o700;
+
+interface FilesystemArchived {
+  result: TarCreateResult;
+  seconds: number;
+}
+
+async function archiveFilesystem(
+  source: ArchiveSource,
+  run: { dir: string; compression: Compression; volumeSize: number | null; live: boolean; incremental?: IncrementalPlan; signal: AbortSignal; tally: ProgressTally },
+): Promise<FilesystemArchived> {
+  const started = Date.now();
+  const snapshot = run.incremental ? `snapshots/${source.id}.snar` : undefined;
+  // tar updates the snapshot it is given: a copy of the base's becomes this version's.
+  if (snapshot && run.incremental?.base) await copyFile(join(run.incremental.base.dir, snapshot), join(run.dir, snapshot));
+  const result = await createTarArchive({
+    directory: source.directory,
+    excludes: source.excludes,
+    compression: run.compression,
+    output: { dir: run.dir, baseName: `data/${source.id}${archiveSuffix(run.compression)}`, volumeSize: run.volumeSize },
+    live: run.live,
+    ...(snapshot ? { snapshot: join(run.dir, snapshot) } : {}),
+    signal: run.signal,
+    onProgress: (p) => run.tally.report(source.id, p),
+  });
+  return { result, seconds: (Date.now() - started) / 1000 };
 }
 
 async function publishWithManifest(incoming: Awaited<ReturnType<typeof beginIncoming>>, manifest: Manifest, sums: Map<string, string>, now: Date): Promise<VersionInfo> {
