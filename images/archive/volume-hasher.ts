@@ -5,12 +5,13 @@ import { LifeboatError, hasErrno } from '../../core/errors.js';
 import type { Volume } from '../store/manifest.js';
 
 /**
- * Follows the volumes that tar's compressor (one file) or split (volumes of `volumeSize` bytes)
+ * Follows the volumes that the compressor (one file) or split (volumes of `volumeSize` bytes)
  * writes, and hashes each a few MiB behind the writer. The bytes are read back while they are
- * still in the page cache, so the sha256 costs no second pass over the disk and overlaps the
- * compression instead of following it: measured on a 600 MiB tree, hashing each file after it was
- * written cost 0.2 s more per 240 MiB of archive than following it. Each volume is fsynced as
- * soon as it is whole, in the background, so that "published" can mean "on the disk".
+ * still in the page cache, so the sha256 costs no second pass over the disk, and it runs beside
+ * the compression rather than after it. Measured on a 241 MiB archive in the page cache: node's
+ * sha256 (OpenSSL, SHA-NI) takes 0.18 s, coreutils sha256sum 0.7–1.3 s; hashed after the write,
+ * every archive would wait that long. Each volume is fsynced as soon as it is whole, in the
+ * background, so that "published" can mean "on the disk".
  *
  * A volume is whole when it holds `volumeSize` bytes (split has then moved on to the next) or,
  * for the last one, when the writers have exited; only `finish` may call it so.
