@@ -33,6 +33,8 @@ export class VolumeHasher {
   private draining: Promise<void> | null = null;
   private again = false;
   private failure: unknown = null;
+  /** Set by finish and abandon: a late catchUp must not read beside the final drain. */
+  private closed = false;
   private readonly buffer = Buffer.allocUnsafe(READ_BYTES);
   /** Bytes hashed so far, over all volumes: the progress of what is stored. */
   bytes = 0;
@@ -51,7 +53,7 @@ export class VolumeHasher {
 
   /** Hashes what the writers have added since the last call; a failure is kept for `finish`. */
   catchUp(): void {
-    if (this.failure !== null) return;
+    if (this.failure !== null || this.closed) return;
     if (this.draining) {
       this.again = true;
       return;
@@ -68,6 +70,7 @@ export class VolumeHasher {
 
   /** After every writer exited successfully: hashes the rest, waits for every fsync, returns the volumes. */
   async finish(): Promise<Volume[]> {
+    this.closed = true;
     while (this.draining) await this.draining;
     if (this.failure === null) await this.drain(true).catch((e) => void (this.failure ??= e));
     await Promise.all(this.syncs);
@@ -80,6 +83,7 @@ export class VolumeHasher {
 
   /** Stops following after a failure; the files stay for the caller to remove with the incoming dir. */
   async abandon(): Promise<void> {
+    this.closed = true;
     while (this.draining) await this.draining;
     await this.file?.close().catch(() => undefined);
     this.file = null;
