@@ -7,10 +7,10 @@ import { loadSentence, watchLoad } from './lib/machine-load.js';
 /**
  * The test suite's wall time, file by file: runs `scripts/run-tests.js all` (what `npm test` runs
  * after setup) and writes each file's time, the total and the job count to docs/benchmarks.md.
- * `--last` writes the record of the last run instead of running the suite again (an hour's work
- * at one job, about half that at two).
+ * `--last` writes the record of the last run instead of running the suite again (copy a clean
+ * clone's dist/test-run.json into this checkout's dist/ first to report that run).
  *
- *   node dist/bench/suite.js [--last] [--jobs N]
+ *   node dist/bench/suite.js [--last] [--jobs N] [--note TEXT]
  */
 
 interface RunRecord {
@@ -26,6 +26,9 @@ const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
 const jobsAt = args.indexOf('--jobs');
 const jobs = jobsAt >= 0 ? args[jobsAt + 1] : undefined;
+// --note TEXT: what the record alone cannot say (e.g. what else ran on the machine at the time).
+const noteAt = args.indexOf('--note');
+const note = noteAt >= 0 ? args[noteAt + 1] ?? '' : '';
 
 const stopWatching = watchLoad();
 if (!args.includes('--last')) {
@@ -55,6 +58,6 @@ ${run.finishedAt.slice(0, 10)} — ${machineLine()}. ${args.includes('--last') ?
 ${rows.join('\n')}
 
 Total: **${(run.totalSeconds / 60).toFixed(1)} min** (${run.totalSeconds} s) with ${run.jobs} job(s); the files' times add up to ${(serial / 60).toFixed(1)} min.
-${run.counts.pass} passed, ${run.counts.fail} failed${run.counts.skipped ? `, ${run.counts.skipped} skipped` : ''}. Target: ≤ 30 min on a clean clone of this 2-core machine (it was 48 min at one file at a time).
+${run.counts.pass} passed, ${run.counts.fail} failed${run.counts.skipped ? `, ${run.counts.skipped} skipped` : ''}.${note ? ` ${note}` : ''} Target: ≤ 30 min on a clean clone of this 2-core machine (it was 48 min at one file at a time).
 `);
 console.log(`bench suite: ${run.files.length} rows written to docs/benchmarks.md (total ${run.totalSeconds} s)`);
