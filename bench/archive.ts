@@ -139,8 +139,9 @@ The archive's data path: tar, zstd and (with \`--volume-size\`) split are separa
 before it, the last writing the volume file itself; node never reads or writes the archive's bytes. Node follows each
 volume a few MiB behind the writer and hashes it while it is still in the page cache (a 241 MiB archive: 0.18 s of
 OpenSSL sha256 beside the compression, against 0.7–1.3 s for coreutils \`sha256sum\`, which has no SHA-NI, if run after),
-fsyncs each volume as soon as it is whole, and starts the first filesystem's tar while the probe (0.1–0.4 s) still
-runs. Before (2026-11-27, 0.64×): tar -I zstd wrote into a pipe that node read, hashed and wrote into the volumes; that
+starts each volume's writeback every 32 MiB and fsyncs it as soon as it is whole, and starts the first filesystem's
+tar while the probe (0.1–0.4 s) still runs. Under the other engineers' load (1-minute load 4–8, 2026-12-04) the same
+bench gave 0.86–1.07× against the durable pipeline, single runs differing by several seconds. Before (2026-11-27, 0.64×): tar -I zstd wrote into a pipe that node read, hashed and wrote into the volumes; that
 stream cost 0.3–0.5 s over the raw pipeline, its fsync 0.3 s, and about 1 s more went to the node process's extra
 CPU (pipe copies, context switches) that perf saw but that never showed on node's main thread.`);
   } finally {
