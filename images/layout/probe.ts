@@ -364,11 +364,15 @@ async function probeLvm(ctx: Context, set: Map<string, LsblkDevice>, limited: bo
   const empty: Lvm = { pvs: [], vgs: [], lvs: [] };
   if (!(await hasTool('lvm'))) return empty;
   let lvm: Lvm;
+  const paths = new Set<string>();
+  if (limited) for (const d of set.values()) paths.add(await canonical(d.path));
+  const devicesConfig = `devices { hints = "none" use_devicesfile = 0${limited ? ` filter = ${lvmDeviceFilter(paths)}` : ''} }`;
   try {
     // --readonly takes no locks; hints off and no devices file so that nothing under /run/lvm
-    // or /etc/lvm is written and PVs on attached disk images are seen.
+    // or /etc/lvm is written and PVs on attached disk images are seen. Given disks, LVM scans
+    // only them: another disk being detached at the same moment cannot fail or empty the report.
     const r = await tool(ctx, 'lvm', [
-      'fullreport', '--readonly', '--config', 'devices { hints = "none" use_devicesfile = 0 }',
+      'fullreport', '--readonly', '--config', devicesConfig,
       '--reportformat', 'json', '--units', 'b', '--nosuffix',
     ], 'lvm-fullreport.json', { env: { LVM_SUPPRESS_FD_WARNINGS: '1' } });
     lvm = parseLvmFullreport(r.stdout);
@@ -377,8 +381,6 @@ async function probeLvm(ctx: Context, set: Map<string, LsblkDevice>, limited: bo
     return empty;
   }
   if (limited) {
-    const paths = new Set<string>();
-    for (const d of set.values()) paths.add(await canonical(d.path));
     const pvs: Lvm['pvs'] = [];
     for (const pv of lvm.pvs) if (paths.has(await canonical(pv.device))) pvs.push(pv);
     const vgNames = new Set(pvs.map((p) => p.vg));
@@ -387,8 +389,14 @@ async function probeLvm(ctx: Context, set: Map<string, LsblkDevice>, limited: bo
   for (const lv of lvm.lvs) {
     if (lv.path && !existsSync(lv.path)) note(ctx, `LV ${lv.vg}/${lv.name} is not active here (no ${lv.path}): its filesystem was not probed`);
   }
-  await backupVgMetadata(ctx, lvm.vgs.map((v) => v.name));
+  await backupVgMetadata(ctx, lvm.vgs.map((v) => v.name), devicesConfig);
   return lvm;
+}
+
+/** An LVM `devices/filter` that accepts exactly these device paths and rejects every other. */
+export function lvmDeviceFilter(paths: Iterable<string>): string {
+  const accept = [...paths].map((p) => `"a|^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$|"`);
+  return `[ ${[...accept, '"r|.*|"'].join(', ')} ]`;
 }
 
 /**
@@ -396,7 +404,7 @@ async function probeLvm(ctx: Context, set: Map<string, LsblkDevice>, limited: bo
  * operator restores by hand with vgcfgrestore. Written to a temporary file, never to /etc/lvm
  * (--readonly takes no locks, backup and archive are off).
  */
-async function backupVgMetadata(ctx: Context, vgs: string[]): Promise<void> {
+async function backupVgMetadata(ctx: Context, vgs: string[], devicesConfig: string): Promise<void> {
   if (vgs.length === 0) return;
   const dir = await mkdtemp(join(os.tmpdir(), 'lifeboat-vgcfg-'));
   try {
@@ -404,7 +412,7 @@ async function backupVgMetadata(ctx: Context, vgs: string[]): Promise<void> {
       const file = join(dir, `${vg}.cfg`);
       try {
         await runTool('vgcfgbackup', [
-          '--readonly', '--config', 'devices { hints = "none" use_devicesfile = 0 } backup { backup = 0 archive = 0 }', '-f', file, vg,
+          '--readonly', '--config', `${devicesConfig} backup { backup = 0 archive = 0 }`, '-f', file, vg,
         ], { timeoutMs: TOOL_TIMEOUT_MS, env: { LVM_SUPPRESS_FD_WARNINGS: '1' } });
         ctx.raw[`vgcfgbackup-${vg}.cfg`] = await readFile(file, 'utf8');
       } catch (e) {
