@@ -28,7 +28,7 @@ export const TaskOptionsSchema = Type.Object(
     /** nuke: the operator's edits to the default plan (disk map, disks left out, sizes), handed to the planner as they are. */
     edits: Type.Optional(PlanEditsSchema),
     /** capture: the image name to publish under. */
-    captureImage: Type.Optional(Type.String()),
+    captureImage: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' })),
     /** Reboot when finished (default true). */
     reboot: Type.Optional(Type.Boolean()),
     /**

@@ -18,10 +18,16 @@ export const VERSION_PATTERN = /^\d{8}T\d{6}Z(?:-\d+)?$/;
 const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const INCOMING_PREFIX = '.incoming-';
 
+/** The rule every image name follows, wherever it comes from (CLI, API, a directory of the store). */
+export function isImageName(name: string): boolean {
+  return IMAGE_NAME.test(name) && !name.includes('..');
+}
+
+/** What an image name may be, for messages that refuse one. */
+export const IMAGE_NAME_RULE = "1–64 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'";
+
 export function checkImageName(name: string): string {
-  if (!IMAGE_NAME.test(name) || name.includes('..')) {
-    throw new LifeboatError('LB_USAGE', `image name "${name}" is not allowed: use 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
-  }
+  if (!isImageName(name)) throw new LifeboatError('LB_USAGE', `image name ${JSON.stringify(name)} is not allowed: use ${IMAGE_NAME_RULE}`);
   return name;
 }
 

@@ -6,6 +6,8 @@ import { TaskKindSchema, TaskOptionsSchema, TaskStateSchema, type TaskState } fr
 import { normalizeMac } from '../state/mac.js';
 import type { Task } from '../state/tasks.js';
 import type { HttpContext } from './context.js';
+import { parseImageRef } from './image-ref.js';
+import { IMAGE_NAME_RULE, isImageName } from '../../images/store/image-store.js';
 
 /**
  * The admin API under /api/v1. Every change needs the admin token (Authorization: Bearer …);
@@ -13,6 +15,9 @@ import type { HttpContext } from './context.js';
  * also give the OpenAPI document at /api/v1/openapi.json.
  */
 const Mac = Type.String({ pattern: '^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}$', description: 'MAC address, e.g. 52:54:00:12:34:56' });
+const ImageName = Type.String({ maxLength: 64, description: 'image name' });
+/** A name for people to read: no control characters (it is shown in logs, the CLI and scripts). */
+const HostName = Type.String({ maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: 'host name, printable characters only' });
 const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) });
 
 const HostSchema = Type.Object({
@@ -78,7 +83,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
 
   app.put<{ Params: { mac: string }; Body: { name?: string } }>(
     '/api/v1/hosts/:mac',
-    { ...admin, schema: { tags: ['hosts'], params: Type.Object({ mac: Mac }), body: Type.Object({ name: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false }), response: { 200: HostSchema } } },
+    { ...admin, schema: { tags: ['hosts'], params: Type.Object({ mac: Mac }), body: Type.Object({ name: Type.Optional(HostName) }, { additionalProperties: false }), response: { 200: HostSchema } } },
     async (request) => {
       const host = ctx.hosts.ensure(request.params.mac, request.body.name);
       ctx.events.record('host.updated', `host ${host.mac} added or renamed${request.body.name ? ` to ${request.body.name}` : ''}`, { mac: host.mac });
@@ -87,7 +92,8 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
   );
 
   app.get('/api/v1/images', { schema: { tags: ['images'] } }, async () => ctx.catalog.list());
-  app.get<{ Params: { name: string } }>('/api/v1/images/:name', { schema: { tags: ['images'], params: Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }) }) } }, async (request) => {
+  app.get<{ Params: { name: string } }>('/api/v1/images/:name', { schema: { tags: ['images'], params: Type.Object({ name: ImageName }) } }, async (request) => {
+    if (!isImageName(request.params.name)) throw new LifeboatError('LB_INVALID', `image name ${JSON.stringify(request.params.name)} is not allowed: use ${IMAGE_NAME_RULE}`);
     const versions = ctx.catalog.list(request.params.name);
     if (versions.length === 0) throw new LifeboatError('LB_NOT_FOUND', `image ${request.params.name} has no published version`);
     return versions;
@@ -110,12 +116,10 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
     { ...admin, schema: { tags: ['tasks'], body: CreateTaskBody, response: { 201: TaskSchema, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply } } },
     async (request, reply) => {
       const { kind, mac, image } = request.body;
-      let name: string;
+      const ref = parseImageRef(image, kind);
+      let name = ref.name;
       let version: string | null = null;
-      if (kind === 'capture') {
-        if (image.includes('@')) throw new LifeboatError('LB_INVALID', 'a capture names the image to publish, without @VERSION: the version is the time the capture finishes');
-        name = image;
-      } else {
+      if (kind !== 'capture') {
         await ctx.catalog.refresh();
         const entry = ctx.catalog.resolve(image);
         if (!entry) throw new LifeboatError('LB_NOT_FOUND', `image ${image} is not in the store ${ctx.store}: lifeboat images list shows what is`);

@@ -6,6 +6,7 @@ import { apiRoutes } from './api-routes.js';
 import { bootRoutes } from './boot-routes.js';
 import type { HttpContext } from './context.js';
 import { replyError } from './errors.js';
+import { partValidatorCompiler } from './validators.js';
 
 /** The one HTTP server: boot files, the store read-only, the admin API and the agent endpoints. */
 export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
@@ -14,8 +15,11 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
     // Requests are logged once, at debug, by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1 << 20,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // Errors fastify raises before a route runs (a path parameter over 100 characters: 414, a
+    // malformed %-escape: 400) answer in the same shape as every other refusal.
+    frameworkErrors: (error, request, reply) => void replyError(error, request, reply),
   });
+  app.setValidatorCompiler(partValidatorCompiler());
   // Plain-text and binary uploads (changed.txt, captured files) arrive as Buffers.
   app.addContentTypeParser(['text/plain', 'application/octet-stream'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.setErrorHandler(replyError);

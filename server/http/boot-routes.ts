@@ -6,6 +6,7 @@ import { normalizeMac } from '../state/mac.js';
 import type { Firmware } from '../boot-planner.js';
 import type { HttpContext } from './context.js';
 import { resolveInside, sendFile } from './file-stream.js';
+import { resolvePublishedFile } from './store-files.js';
 
 /**
  * Boot over HTTP: the per-machine iPXE script (decided by the BootPlanner), the rescue kernel and
@@ -44,8 +45,6 @@ export async function bootRoutes(app: FastifyInstance, ctx: HttpContext): Promis
 
   app.get<{ Params: { '*': string } }>('/store/*', async (request, reply) => {
     const rel = request.params['*'];
-    // Only published versions are served: an incoming directory is never restored from.
-    if (rel.split('/').some((p) => p.startsWith('.'))) throw new LifeboatError('LB_NOT_FOUND', `${rel} is not a published file`);
-    return sendFile(reply, await resolveInside(ctx.store, rel), request.headers.range, rel.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+    return sendFile(reply, await resolvePublishedFile(ctx.store, rel), request.headers.range, rel.endsWith('.json') ? 'application/json' : 'application/octet-stream');
   });
 }

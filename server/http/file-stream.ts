@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { open, realpath, stat } from 'node:fs/promises';
-import { sep } from 'node:path';
+import { basename, sep } from 'node:path';
 import type { FastifyReply } from 'fastify';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
 
@@ -10,6 +10,20 @@ import { LifeboatError, hasErrno } from '../../core/errors.js';
  * with 1 MiB chunks it matched nginx.
  */
 const CHUNK = 1 << 20;
+
+/**
+ * What the file system says about a path a client sent, as the client's mistake: a segment longer
+ * than a name may be (ENAMETOOLONG), a file used as a directory (ENOTDIR), a symlink loop, a name
+ * the file system refuses (EINVAL). Anything else is the server's problem and stays an error.
+ */
+export function pathError(e: unknown, relative: string): unknown {
+  const shown = relative.length > 120 ? `${relative.slice(0, 120)}… (${relative.length} characters)` : relative;
+  if (hasErrno(e, 'ENOENT') || hasErrno(e, 'ENOTDIR')) return new LifeboatError('LB_NOT_FOUND', `${shown} does not exist`);
+  if (hasErrno(e, 'ELOOP')) return new LifeboatError('LB_NOT_FOUND', `${shown} does not exist (a symlink loop)`);
+  if (hasErrno(e, 'ENAMETOOLONG')) return new LifeboatError('LB_INVALID', `the path ${shown} has a segment longer than a file name may be (255 bytes)`);
+  if (hasErrno(e, 'EINVAL')) return new LifeboatError('LB_INVALID', `the path ${shown} is not a valid file name here`);
+  return e;
+}
 
 /** Resolves `relative` under `root`, refusing anything that leaves it (.., absolute, symlinks out). */
 export async function resolveInside(root: string, relative: string): Promise<string> {
@@ -21,8 +35,7 @@ export async function resolveInside(root: string, relative: string): Promise<str
   try {
     real = await realpath([realRoot, ...parts].join(sep));
   } catch (e) {
-    if (hasErrno(e, 'ENOENT') || hasErrno(e, 'ENOTDIR')) throw new LifeboatError('LB_NOT_FOUND', `${relative} does not exist`);
-    throw e;
+    throw pathError(e, relative);
   }
   if (real !== realRoot && !real.startsWith(realRoot + sep)) throw new LifeboatError('LB_FORBIDDEN', `"${relative}" leads out of the served directory`);
   return real;
@@ -48,7 +61,9 @@ export function parseRange(header: string | undefined, size: number): { start: n
 }
 
 export async function sendFile(reply: FastifyReply, path: string, rangeHeader: string | undefined, contentType = 'application/octet-stream'): Promise<FastifyReply> {
-  const st = await stat(path);
+  const st = await stat(path).catch((e: unknown) => {
+    throw pathError(e, basename(path));
+  });
   if (!st.isFile()) throw new LifeboatError('LB_NOT_FOUND', 'not a file');
   reply.header('Accept-Ranges', 'bytes');
   reply.header('Last-Modified', st.mtime.toUTCString());

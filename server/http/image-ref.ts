@@ -1,0 +1,29 @@
+import { LifeboatError } from '../../core/errors.js';
+import { IMAGE_NAME_RULE, isImageName, VERSION_PATTERN } from '../../images/store/image-store.js';
+import type { TaskKind } from '../../netboot/task-protocol.js';
+
+/**
+ * The image a task names, checked where it enters: the name ends up in the iPXE script's echo
+ * line, in store paths and in the agent's commands, so a name with a newline or a `..` is refused
+ * when the task is created, with the store's own rule, not when the task finishes.
+ */
+export interface ImageRef {
+  name: string;
+  version: string | null;
+}
+
+export function parseImageRef(text: string, kind: TaskKind): ImageRef {
+  const at = text.indexOf('@');
+  const name = at < 0 ? text : text.slice(0, at);
+  const version = at < 0 ? null : text.slice(at + 1);
+  if (!isImageName(name)) {
+    throw new LifeboatError('LB_INVALID', `body/image: image name ${JSON.stringify(name)} is not allowed: use ${IMAGE_NAME_RULE}`);
+  }
+  if (version !== null) {
+    if (kind === 'capture') throw new LifeboatError('LB_INVALID', 'body/image: a capture names the image to publish, without @VERSION: the version is the time the capture finishes');
+    if (!VERSION_PATTERN.test(version)) {
+      throw new LifeboatError('LB_INVALID', `body/image: version ${JSON.stringify(version)} is not a version name: versions are UTC times such as 20261127T141300Z (lifeboat images list shows them)`);
+    }
+  }
+  return { name, version };
+}
