@@ -15,6 +15,8 @@ export const errorCodes = {
   LB_DOES_NOT_FIT: { exit: 8, http: 422 },
   LB_UNAUTHORIZED: { exit: 9, http: 401 },
   LB_FORBIDDEN: { exit: 9, http: 403 },
+  /** The server or share did not answer within the agent's retry budget. */
+  LB_UNREACHABLE: { exit: 10, http: 502 },
   LB_INTERRUPTED: { exit: 130, http: 500 },
   LB_INTERNAL: { exit: 70, http: 500 },
 } as const;

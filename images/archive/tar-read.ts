@@ -116,16 +116,23 @@ export async function readArchive(source: string | VolumeOpener, entry: Readable
   let stdinClosed = false;
   tar.stdin!.on('error', () => (stdinClosed = true)); // tar stopped reading: its exit status says why
   let done = 0;
-  for (const volume of entry.volumes) {
-    const hash = createHash('sha256');
-    for await (const chunk of await open(volume.path)) {
-      hash.update(chunk);
-      done += chunk.length;
-      options.onProgress?.(done);
-      if (!stdinClosed && !tar.stdin!.write(chunk)) await drained(tar.stdin!);
+  try {
+    for (const volume of entry.volumes) {
+      const hash = createHash('sha256');
+      for await (const chunk of await open(volume.path)) {
+        hash.update(chunk);
+        done += chunk.length;
+        options.onProgress?.(done);
+        if (!stdinClosed && !tar.stdin!.write(chunk)) await drained(tar.stdin!);
+      }
+      const actual = hash.digest('hex');
+      if (actual !== volume.sha256) damaged.push({ path: volume.path, expected: volume.sha256, actual });
     }
-    const actual = hash.digest('hex');
-    if (actual !== volume.sha256) damaged.push({ path: volume.path, expected: volume.sha256, actual });
+  } catch (e) {
+    // The source failed for good (a server gone past the reader's retries): no tar is left waiting on its stdin.
+    tar.kill();
+    await tar;
+    throw e;
   }
   tar.stdin!.end();
   const result = await tar;

@@ -24,6 +24,14 @@ export interface ExecuteOptions {
   onNote?: (message: string) => void;
   /** Every volume was checked against its sha256 before the plan ran (the agent's verify pass). */
   volumesVerified?: boolean;
+  /**
+   * Asked when an extraction fails in tar or the decompressor (not a damaged volume): another
+   * opener to extract that archive again, from its start, or null to fail. The agent answers with
+   * HTTP when it was reading an NFS share that went away. A second extraction over a partial first
+   * one is clean: GNU tar replaces every file it extracts, and an incremental chain's listings
+   * remove what a later layer had added.
+   */
+  reopen?: (archiveId: string, error: LifeboatError) => VolumeOpener | null;
 }
 
 async function waitForDevices(paths: string[], after: string, timeoutMs = 15_000): Promise<void> {
@@ -55,12 +63,19 @@ export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, opt
         if (!entry) throw new LifeboatError('LB_IMAGE_CORRUPT', `the plan extracts archive "${step.archiveId}" which the manifest does not have`);
         // An incremental archive is extracted with its chain, oldest first, deletions applied.
         const entryBytes = chainBytes(entry);
-        const result = await extractWithChain(options.open, entry, {
-          target: step.directory,
-          targetFstype: step.fstype,
-          ...(options.volumesVerified ? { verified: true } : {}),
-          onProgress: (bytes) => options.onExtractProgress?.(entry.id, bytes, entryBytes),
-        });
+        const extract = (open: VolumeOpener) =>
+          extractWithChain(open, entry, {
+            target: step.directory,
+            targetFstype: step.fstype,
+            ...(options.volumesVerified ? { verified: true } : {}),
+            onProgress: (bytes) => options.onExtractProgress?.(entry.id, bytes, entryBytes),
+          });
+        let result = await extract(options.open);
+        const other = result.streamError && result.damaged.length === 0 ? options.reopen?.(entry.id, result.streamError) : null;
+        if (other) {
+          options.onNote?.(`extracting ${entry.id} into ${step.directory} again from its start: ${result.streamError!.message.split('\n')[0]}`);
+          result = await extract(other);
+        }
         const damaged = result.damaged[0];
         if (damaged) throw new LifeboatError('LB_IMAGE_CORRUPT', `volume ${damaged.path} changed while it was restored (expected ${damaged.expected.slice(0, 12)}…, got ${damaged.actual.slice(0, 12)}…)`);
         if (result.streamError) throw new LifeboatError('LB_TOOL_FAILED', `extracting ${entry.id} into ${step.directory} failed: ${result.streamError.message}`);

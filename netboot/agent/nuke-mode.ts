@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { LifeboatError } from '../../core/errors.js';
+import { LifeboatError, isLifeboatError } from '../../core/errors.js';
 import { formatBytes } from '../../core/sizes.js';
 import { runTool } from '../../core/run-tool.js';
 import { executePlan } from '../../images/restore/execute-plan.js';
 import { planRestore } from '../../images/restore/plan.js';
-import { renderPlan } from '../../images/restore/render-plan.js';
+import { renderPlan, type RestoreStep } from '../../images/restore/render-plan.js';
+import type { Manifest } from '../../images/store/manifest.js';
 import { verifyForRestore } from '../../images/store/verify.js';
 import type { AgentTask } from '../task-protocol.js';
 import { say } from './console.js';
@@ -12,6 +13,18 @@ import { openImageSource } from './image-source.js';
 import { listLocalDisks } from './local-disks.js';
 import { benchmarkDataStage } from './data-stage-benchmark.js';
 import type { AgentClient } from './server-client.js';
+
+/** "extract of /data", "partition (Write the partition table of /dev/vda)": where a restore stopped, for its failure. */
+export function describeStage(step: RestoreStep, manifest: Manifest): string {
+  if (step.kind === 'extract') return `extract of ${manifest.archives.find((a) => a.id === step.archiveId)?.mountpoint ?? step.archiveId}`;
+  return `${step.stage} (${step.description})`;
+}
+
+/** The same failure, its code kept, with the stage it happened in in front: "during extract of /data: …". */
+export function failedDuring(stage: string, e: unknown): LifeboatError {
+  const message = `during ${stage}: ${(e as Error).message}`;
+  return isLifeboatError(e) ? new LifeboatError(e.code, message, e.details, { cause: e }) : new LifeboatError('LB_INTERNAL', message, {}, { cause: e });
+}
 
 /**
  * nuke: verify the image completely, plan the layout for the disks this machine has, and only then
@@ -27,6 +40,8 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
     await client.progress({ stage: 'verify', message: `verifying ${image.name}@${image.version} over ${source.kind}` }, true);
     const manifest = await verifyForRestore(source.readText, source.open, {
       onProgress: (bytes, totalBytes) => void client.progress({ stage: 'verify', bytes, totalBytes }),
+    }).catch((e: unknown) => {
+      throw failedDuring('verify', e);
     });
     say('image verified: manifest and every volume match their checksums');
 
@@ -59,12 +74,16 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
       if (extracting) extractSeconds.push({ archiveId: extracting.archiveId, seconds: (performance.now() - extracting.since) / 1000 });
       extracting = null;
     };
+    let current = null as RestoreStep | null;
     const { extractedBytes } = await executePlan(plan, rendered, {
       manifest,
       open: source.open,
-      // verifyForRestore above read and hashed every volume before anything was written.
+      // verifyForRestore above read and hashed every volume before anything was written; an
+      // extraction read again over HTTP is hashed on the way too (tar-read), across resumptions.
       volumesVerified: true,
+      reopen: (archiveId, error) => source.abandonShare(`extracting ${archiveId}: ${error.message.split('\n')[0]}`),
       onStep: (step, i, total) => {
+        current = step;
         endExtract();
         if (step.kind === 'extract') extracting = { archiveId: step.archiveId, since: performance.now() };
         say(`[${i + 1}/${total}] ${step.description}`);
@@ -76,6 +95,9 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
       },
       onNote: (m) => say(m),
       onExtractProgress: (id, bytes, totalBytes) => void client.progress({ stage: 'restore', message: id, bytes, totalBytes, rate: bytes / Math.max(0.001, (Date.now() - started) / 1000) }),
+    }).catch((e: unknown) => {
+      // executePlan released what it had made (mounts, VGs, arrays): a new nuke starts from a clean slate.
+      throw failedDuring(current ? describeStage(current, manifest) : 'restore', e);
     });
     endExtract();
     await runTool('sync', []);
