@@ -2,12 +2,13 @@ import { rootLogger } from '../core/log.js';
 import { LifeboatError } from '../core/errors.js';
 import { loadConfigFile, resolveConfig, type ServerConfigFile } from '../server/config.js';
 import { startServer } from '../server/lifeboat-server.js';
+import { TFTP_DEFAULT_LIMITS } from '../server/tftp/tftp-server.js';
 import { listOption, parseCommand, renderHelp, stringOption, type CommandSpec } from './args.js';
 
 export const serveSpec: CommandSpec = {
   name: 'serve',
   summary: 'Run the restore server: HTTP (boot files, store, API), TFTP, DHCP (off, proxy or full) and the NFS share.',
-  usage: 'lifeboat serve [--config FILE] [--data DIR] [--store DIR] [--http ADDR:PORT] [--tftp ADDR:PORT|off] [--dhcp off|proxy|full] [--interface IFACE] [--range FIRST-LAST] [--admin-token-file F] [--nfs off|auto|ganesha|kernel]',
+  usage: 'lifeboat serve [--config FILE] [--data DIR] [--store DIR] [--http ADDR:PORT] [--tftp ADDR:PORT|off] [--tftp-max-transfers N] [--tftp-max-per-address N] [--tftp-first-ack-timeout S] [--dhcp off|proxy|full] [--interface IFACE] [--range FIRST-LAST] [--admin-token-file F] [--nfs off|auto|ganesha|kernel]',
   description: [
     'With no options it runs with embedded defaults: state and store under /var/lib/lifeboat, HTTP on',
     '0.0.0.0:8080, TFTP on 0.0.0.0:69, DHCP off, NFS off. Flags override the config file, which',
@@ -19,6 +20,9 @@ export const serveSpec: CommandSpec = {
     store: { type: 'string', value: 'DIR', description: 'image store (or $LIFEBOAT_STORE)', default: '<data>/store' },
     http: { type: 'string', value: 'ADDR:PORT', description: 'HTTP listen address', default: '0.0.0.0:8080' },
     tftp: { type: 'string', value: 'ADDR:PORT', description: 'TFTP listen address, or off', default: '0.0.0.0:69' },
+    'tftp-max-transfers': { type: 'string', value: 'N', description: 'TFTP transfers in progress at once, all clients; more are refused "server busy"', default: String(TFTP_DEFAULT_LIMITS.maxTransfers) },
+    'tftp-max-per-address': { type: 'string', value: 'N', description: 'TFTP transfers in progress at once from one client address', default: String(TFTP_DEFAULT_LIMITS.maxTransfersPerAddress) },
+    'tftp-first-ack-timeout': { type: 'string', value: 'SECONDS', description: 'drop a TFTP transfer whose first packet is not acknowledged in this time', default: String(TFTP_DEFAULT_LIMITS.firstAckTimeoutMs / 1000) },
     dhcp: { type: 'string', value: 'MODE', description: 'off, proxy (boot info beside the site\'s DHCP) or full (addresses too)', default: 'off' },
     interface: { type: 'string', value: 'IFACE', description: 'the test-bed interface: DHCP answers here only' },
     range: { type: 'string', value: 'FIRST-LAST', description: 'full DHCP: the address pool, e.g. 10.77.0.100-10.77.0.199' },
@@ -52,6 +56,17 @@ export async function runServe(argv: string[]): Promise<number> {
   set(given('http'), (v) => (file.http = v));
   set(given('tftp'), (v) => (file.tftp = v));
   set(given('public-address'), (v) => (file.publicAddress = v));
+  const tftpLimits = (file.tftpLimits ??= {});
+  const count = (flag: string, v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new LifeboatError('LB_USAGE', `--${flag} ${v} must be a whole number, 1 or more`);
+    return Number(v);
+  };
+  set(given('tftp-max-transfers'), (v) => (tftpLimits.maxTransfers = count('tftp-max-transfers', v)));
+  set(given('tftp-max-per-address'), (v) => (tftpLimits.maxTransfersPerAddress = count('tftp-max-per-address', v)));
+  set(given('tftp-first-ack-timeout'), (v) => {
+    if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < 0.1 || Number(v) > 600) throw new LifeboatError('LB_USAGE', `--tftp-first-ack-timeout ${v} must be a number of seconds from 0.1 to 600`);
+    tftpLimits.firstAckSeconds = Number(v);
+  });
   set(given('admin-token-file'), (v) => (file.adminTokenFile = v));
   set(given('rescue-dir'), (v) => (file.rescueDir = v));
   const dhcp = (file.dhcp ??= {});

@@ -5,6 +5,7 @@ import Type from 'typebox';
 import Value from 'typebox/value';
 import { LifeboatError } from '../core/errors.js';
 import type { DhcpServerOptions } from './dhcp/server.js';
+import { TFTP_DEFAULT_LIMITS } from './tftp/tftp-server.js';
 
 /**
  * The server's settings: embedded defaults, then a JSON config file, then command-line flags.
@@ -16,6 +17,16 @@ export const ServerConfigSchema = Type.Object(
     store: Type.Optional(Type.String({ description: 'image store; default <data>/store' })),
     http: Type.Optional(Type.String({ description: 'ADDR:PORT for HTTP' })),
     tftp: Type.Optional(Type.String({ description: 'ADDR:PORT for TFTP, or "off"' })),
+    tftpLimits: Type.Optional(
+      Type.Object(
+        {
+          maxTransfers: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'TFTP transfers at once, all clients' })),
+          maxTransfersPerAddress: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'TFTP transfers at once from one address' })),
+          firstAckSeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 600, description: 'a transfer whose first packet is not acknowledged in this time is dropped' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     publicAddress: Type.Optional(Type.String({ description: 'the address machines reach this server at' })),
     adminTokenFile: Type.Optional(Type.String()),
     rescueDir: Type.Optional(Type.String({ description: 'directory with vmlinuz and initrd.img of the rescue system' })),
@@ -54,6 +65,7 @@ export interface ServerConfig {
   store: string;
   http: { host: string; port: number };
   tftp: { host: string; port: number } | null;
+  tftpLimits: { maxTransfers: number; maxTransfersPerAddress: number; firstAckTimeoutMs: number };
   publicAddress: string;
   adminTokenFile: string;
   rescueDir: string;
@@ -124,6 +136,11 @@ export function resolveConfig(file: ServerConfigFile): ServerConfig {
     store: resolve(file.store ?? process.env.LIFEBOAT_STORE ?? join(dataDir, 'store')),
     http,
     tftp,
+    tftpLimits: {
+      maxTransfers: file.tftpLimits?.maxTransfers ?? TFTP_DEFAULT_LIMITS.maxTransfers,
+      maxTransfersPerAddress: file.tftpLimits?.maxTransfersPerAddress ?? TFTP_DEFAULT_LIMITS.maxTransfersPerAddress,
+      firstAckTimeoutMs: file.tftpLimits?.firstAckSeconds !== undefined ? Math.round(file.tftpLimits.firstAckSeconds * 1000) : TFTP_DEFAULT_LIMITS.firstAckTimeoutMs,
+    },
     publicAddress,
     adminTokenFile: resolve(file.adminTokenFile ?? join(dataDir, 'admin-token')),
     rescueDir: resolve(file.rescueDir ?? join(netbootRoot, 'rescue')),

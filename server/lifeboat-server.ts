@@ -139,6 +139,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         root: config.netbootRoot,
         host: config.tftp.host,
         port: config.tftp.port,
+        ...config.tftpLimits,
         logger: log,
         onRequest: (info) => {
           const lease = dhcp?.leases().find((l) => l.address === info.remoteAddress);

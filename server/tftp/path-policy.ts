@@ -18,10 +18,16 @@ import { TFTP_ERROR } from './request-packet.js';
  *    is made on the opened descriptor (/proc/self/fd), so a symlink swapped in between cannot win.
  */
 
-export type ResolvedTftpPath = { ok: true; path: string; relative: string } | { ok: false; reason: string };
+/** `level` says how loud the refusal is logged when it is not a policy warning. */
+export type ResolvedTftpPath = { ok: true; path: string; relative: string } | { ok: false; reason: string; level?: 'info' };
+
+/** Longer than any boot file name, and than a name the file system takes (255 bytes a segment). */
+export const MAX_TFTP_NAME = 255;
 
 export function resolveTftpPath(root: string, requested: string): ResolvedTftpPath {
   if (requested.length === 0) return { ok: false, reason: 'the file name is empty' };
+  // Not an attack on the root, just nothing to look up: said at info, not as a warning.
+  if (requested.length > MAX_TFTP_NAME) return { ok: false, reason: `the file name is ${requested.length} characters long; at most ${MAX_TFTP_NAME} are accepted`, level: 'info' };
   if (requested.includes('\0')) return { ok: false, reason: 'the file name contains a NUL byte' };
   if (requested.includes('\\')) {
     return { ok: false, reason: 'the file name contains a backslash; only "/" separates directories here' };
@@ -55,6 +61,7 @@ export async function openInsideRoot(root: string, path: string): Promise<Opened
     if (hasErrno(e, 'ENOENT') || hasErrno(e, 'ENOTDIR')) return { ok: false, code: TFTP_ERROR.FILE_NOT_FOUND, reason: 'File not found' };
     if (hasErrno(e, 'ELOOP')) return { ok: false, code: TFTP_ERROR.ACCESS_VIOLATION, reason: 'symlink loop' };
     if (hasErrno(e, 'EACCES')) return { ok: false, code: TFTP_ERROR.ACCESS_VIOLATION, reason: 'permission denied' };
+    if (hasErrno(e, 'ENAMETOOLONG') || hasErrno(e, 'EINVAL')) return { ok: false, code: TFTP_ERROR.FILE_NOT_FOUND, reason: 'File not found' };
     throw e;
   }
   if (!isInside(rootReal, real)) {

@@ -163,8 +163,10 @@ export interface TransferTiming {
  * and connected to the client, so packets from any other address or port (RFC 1350 "transfer
  * identifier") never reach the transfer, and sends skip the per-packet address lookup.
  */
-function transferSocket(family: 4 | 6, host: string, client: { address: string; port: number }): dgram.Socket {
+function transferSocket(family: 4 | 6, host: string, client: { address: string; port: number }, onFirstPacket: () => void): dgram.Socket {
   const socket = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+  // Connected to the client, so anything that arrives is the client's (its first ACK, or an ERROR).
+  socket.once('message', onFirstPacket);
   let connected = false;
   let closed = false;
   socket.once('close', () => {
@@ -223,11 +225,13 @@ export function startReadTransfer(args: {
   limits: { maxBlksize: number; maxWindowsize: number };
   timing: TransferTiming;
   onReady(transfer: ReadTransfer): void;
+  /** Called when the client's first packet on the transfer arrives. */
+  onClientAnswered(): void;
 }): ReadTransfer {
   const pkg = load();
   const helper = Object.create(pkg.HelperPrototype) as { _rinfo: object; _socket: dgram.Socket };
   helper._rinfo = { address: args.client.address, port: args.client.port };
-  helper._socket = transferSocket(args.family, args.host, args.client);
+  helper._socket = transferSocket(args.family, args.host, args.client, args.onClientAnswered);
   const globalOptions = pkg.createOptions(
     {
       host: args.host,

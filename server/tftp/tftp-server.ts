@@ -3,9 +3,11 @@ import { isIP } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
 import { componentLogger, type Logger } from '../../core/log.js';
+import { clipText, LogLimiter, packetHead } from '../log-limit.js';
 import { openInsideRoot, resolveTftpPath } from './path-policy.js';
 import { parseRequest, serializeError, serializeReadRequest, TFTP_ERROR, type TftpRequest } from './request-packet.js';
 import { checkTftpPackage, startReadTransfer, type TransferTiming } from './tftp-package.js';
+import { TransferSlots } from './transfer-slots.js';
 import {
   DEFAULT_CLIENT_RECEIVE_BUFFER,
   negotiateOptions,
@@ -51,7 +53,18 @@ export interface TftpServerOptions {
   timeoutMs?: number;
   /** Retransmissions before a transfer is given up; default 5. */
   retries?: number;
+  /** Transfers in progress at once, all clients together; default 64 (see transfer-slots.ts). */
+  maxTransfers?: number;
+  /** Transfers in progress at once from one client address; default 8. */
+  maxTransfersPerAddress?: number;
+  /**
+   * A transfer whose first packet (DATA 1, or the OACK) the client has not answered within this
+   * many ms is dropped, its socket and file closed; default 3000, three retransmissions.
+   */
+  firstAckTimeoutMs?: number;
 }
+
+export const TFTP_DEFAULT_LIMITS = { maxTransfers: 64, maxTransfersPerAddress: 8, firstAckTimeoutMs: 3000 } as const;
 
 export interface TftpServer {
   close(): Promise<void>;
@@ -93,6 +106,11 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     clientReceiveBuffer: options.clientReceiveBuffer ?? DEFAULT_CLIENT_RECEIVE_BUFFER,
   };
   const timing: TransferTiming = { timeoutMs: options.timeoutMs ?? 1000, retries: options.retries ?? 5 };
+  const slots = new TransferSlots({
+    total: checkRange('maxTransfers', options.maxTransfers ?? TFTP_DEFAULT_LIMITS.maxTransfers, 1, 100_000),
+    perAddress: checkRange('maxTransfersPerAddress', options.maxTransfersPerAddress ?? TFTP_DEFAULT_LIMITS.maxTransfersPerAddress, 1, 100_000),
+  });
+  const firstAckTimeoutMs = checkRange('firstAckTimeoutMs', options.firstAckTimeoutMs ?? TFTP_DEFAULT_LIMITS.firstAckTimeoutMs, 10, 600_000);
 
   const socket = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
   await new Promise<void>((resolve, reject) => {
@@ -114,23 +132,33 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   });
   socket.setRecvBufferSize(LISTEN_RECEIVE_BUFFER);
   const bound = socket.address();
-  log.info({ root, host: bound.address, port: bound.port }, 'tftp listening');
+  log.info({ root, host: bound.address, port: bound.port, maxTransfers: options.maxTransfers ?? TFTP_DEFAULT_LIMITS.maxTransfers, maxTransfersPerAddress: options.maxTransfersPerAddress ?? TFTP_DEFAULT_LIMITS.maxTransfersPerAddress, firstAckTimeoutMs }, 'tftp listening');
+  // Lines any client can cause by sending packets: 20 per 10 s each, then one summary line.
+  const summary = (what: string) => (dropped: number, ms: number) => log.info({ dropped, seconds: Math.round(ms / 1000) }, `${dropped} more ${what} not logged in the last ${Math.round(ms / 1000)} s`);
+  const refusalLines = new LogLimiter({ perWindow: 20, windowMs: 10_000, onDropped: summary('tftp refusals') });
+  const unansweredLines = new LogLimiter({ perWindow: 20, windowMs: 10_000, onDropped: summary('unacknowledged tftp transfers') });
 
   const transfers = new Map<number, { abort(): void; done: Promise<void> }>();
   let nextId = 1;
   let closing = false;
 
-  /** Sends an error packet from a fresh port (a new transfer identifier), as tftpd-hpa does. */
+  /**
+   * Sends an error packet from the listening socket. tftpd-hpa answers from a fresh port (a new
+   * transfer identifier); clients take the server's port from its first packet either way, and a
+   * flood of refused requests then costs no socket each.
+   */
   function sendError(rinfo: dgram.RemoteInfo, code: number, message: string): void {
-    const reply = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
-    reply.on('error', (e) => log.debug({ client: clientOf(rinfo), err: e.message }, 'tftp error packet not sent'));
-    reply.bind(0, options.host, () => {
-      reply.send(serializeError(code, message), rinfo.port, rinfo.address, () => reply.close());
+    if (closing) return;
+    socket.send(serializeError(code, clipText(message, 200)), rinfo.port, rinfo.address, (e) => {
+      if (e) log.debug({ client: clientOf(rinfo), err: e.message }, 'tftp error packet not sent');
     });
   }
 
-  function refuse(rinfo: dgram.RemoteInfo, request: TftpRequest | null, code: number, message: string, level: 'warn' | 'info' = 'warn'): false {
-    log[level]({ client: clientOf(rinfo), file: request?.file, kind: request?.kind, code, reason: message }, 'tftp request refused');
+  function refuse(rinfo: dgram.RemoteInfo, request: TftpRequest | null, code: number, message: string, level: 'warn' | 'info' = 'warn', packet?: Buffer): false {
+    if (refusalLines.admit()) {
+      const fields = { client: clientOf(rinfo), file: request ? clipText(request.file) : undefined, kind: request?.kind, code, reason: clipText(message, 200), ...(packet ? { packet: packetHead(packet) } : {}) };
+      log[level](fields, 'tftp request refused');
+    }
     sendError(rinfo, code, message);
     return false;
   }
@@ -149,19 +177,28 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       log.debug({ client: clientOf(rinfo) }, 'tftp repeated request ignored: a transfer to this client port is in progress');
       return;
     }
+    const slot = slots.take(rinfo.address);
+    if (!slot.ok) {
+      refuse(rinfo, null, TFTP_ERROR.NOT_DEFINED, slot.reason, 'info');
+      return;
+    }
     active.add(key);
+    const ended = () => {
+      active.delete(key);
+      slot.release();
+    };
     let handedOver = false;
     try {
-      handedOver = await handleRequest(packet, rinfo, () => active.delete(key));
+      handedOver = await handleRequest(packet, rinfo, ended);
     } finally {
-      if (!handedOver) active.delete(key);
+      if (!handedOver) ended();
     }
   }
 
   /** Returns true when a transfer was started; `ended` is then called when it ends. */
   async function handleRequest(packet: Buffer, rinfo: dgram.RemoteInfo, ended: () => void): Promise<boolean> {
     const parsed = parseRequest(packet);
-    if (!parsed.ok) return refuse(rinfo, null, TFTP_ERROR.ILLEGAL_OPERATION, `Illegal TFTP operation: ${parsed.reason}`);
+    if (!parsed.ok) return refuse(rinfo, null, TFTP_ERROR.ILLEGAL_OPERATION, `Illegal TFTP operation: ${parsed.reason}`, 'warn', packet);
     const request = parsed.request;
     if (request.kind === 'write') {
       return refuse(rinfo, request, TFTP_ERROR.ACCESS_VIOLATION, 'Access violation: this server is read-only, write requests are refused');
@@ -178,12 +215,12 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       try {
         await options.onRequest({ remoteAddress: rinfo.address, remotePort: rinfo.port, file: request.file });
       } catch (e) {
-        log.error({ client: clientOf(rinfo), file: request.file, err: (e as Error).message }, 'tftp onRequest hook failed');
+        log.error({ client: clientOf(rinfo), file: clipText(request.file), err: (e as Error).message }, 'tftp onRequest hook failed');
         return refuse(rinfo, request, TFTP_ERROR.NOT_DEFINED, 'server error: the request could not be recorded');
       }
     }
     const resolved = resolveTftpPath(root, request.file);
-    if (!resolved.ok) return refuse(rinfo, request, TFTP_ERROR.ACCESS_VIOLATION, `Access violation: ${resolved.reason}`);
+    if (!resolved.ok) return refuse(rinfo, request, TFTP_ERROR.ACCESS_VIOLATION, `Access violation: ${resolved.reason}`, resolved.level ?? 'warn');
     const opened = await openInsideRoot(root, resolved.path);
     if (!opened.ok) {
       const notFound = opened.code === TFTP_ERROR.FILE_NOT_FOUND;
@@ -202,11 +239,13 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
 
     const negotiated = negotiateOptions(request.options, limits);
     const id = nextId++;
-    const tlog = log.child({ client: clientOf(rinfo), file: resolved.relative });
+    const tlog = log.child({ client: clientOf(rinfo), file: clipText(resolved.relative) });
     if (negotiated.notes.length > 0) tlog.debug({ notes: negotiated.notes }, 'tftp options adjusted');
     const started = process.hrtime.bigint();
     let outcome: { ok: true } | { ok: false; why: string } = { ok: true };
     let readStream: NodeJS.ReadableStream & { destroy(): void } | null = null;
+    let answered = false;
+    let unanswered = false;
 
     const transfer = startReadTransfer({
       family: family as 4 | 6,
@@ -227,7 +266,16 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
         });
         stream.pipe(put);
       },
+      onClientAnswered() {
+        answered = true;
+        clearTimeout(firstAckTimer);
+      },
     });
+    const firstAckTimer = setTimeout(() => {
+      if (answered) return;
+      unanswered = true;
+      transfer.get.abort(`no acknowledgement within ${firstAckTimeoutMs / 1000} s`);
+    }, firstAckTimeoutMs).unref();
     const done = new Promise<void>((resolve) => {
       let finished = false;
       transfer.get.on('error', (e: Error) => {
@@ -236,12 +284,13 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
         outcome = { ok: false, why: gone ? 'the client went away (its port is closed)' : e.message };
       });
       transfer.get.on('abort', () => {
-        outcome = { ok: false, why: 'aborted by the server' };
+        outcome = { ok: false, why: unanswered ? `the client did not acknowledge the first packet within ${firstAckTimeoutMs / 1000} s` : 'aborted by the server' };
       });
       // The package emits 'close' just before 'error' or 'abort': decide the outcome a tick later.
       transfer.get.on('close', () => process.nextTick(() => {
         if (finished) return;
         finished = true;
+        clearTimeout(firstAckTimer);
         transfers.delete(id);
         ended();
         readStream?.destroy();
@@ -250,7 +299,10 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
         const stats = transfer.get.stats;
         const fields = { bytes: opened.size, blksize: stats?.blockSize, windowsize: stats?.windowSize, ms: Math.round(ms) };
         if (outcome.ok) tlog.info(fields, 'tftp transfer done');
-        else tlog.warn({ ...fields, reason: outcome.why }, 'tftp transfer failed');
+        // Anyone can send requests and never answer: those are counted, not each logged.
+        else if (unanswered) {
+          if (unansweredLines.admit()) tlog.info({ ...fields, reason: outcome.why }, 'tftp transfer dropped');
+        } else tlog.warn({ ...fields, reason: outcome.why }, 'tftp transfer failed');
         resolve();
       }));
     });
@@ -261,7 +313,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
 
   socket.on('message', (packet, rinfo) => {
     onPacket(packet, rinfo).catch((e: unknown) => {
-      log.error({ client: clientOf(rinfo), err: (e as Error).message }, 'tftp request failed');
+      log.error({ client: clientOf(rinfo), err: clipText((e as Error).message, 200) }, 'tftp request failed');
       sendError(rinfo, TFTP_ERROR.NOT_DEFINED, 'server error');
     });
   });
@@ -276,6 +328,8 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       const pending = [...transfers.values()];
       for (const t of pending) t.abort();
       await Promise.all(pending.map((t) => t.done));
+      refusalLines.flush();
+      unansweredLines.flush();
       log.info({ aborted: pending.length }, 'tftp closed');
     },
   };

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import dgram from 'node:dgram';
 import { execa, type ResultPromise } from 'execa';
 import { LIFEBOAT_BIN } from './cli.js';
 import type { World } from './world.js';
@@ -15,6 +16,8 @@ export interface LocalServer {
   store: string;
   token: string;
   process: ResultPromise;
+  /** The TFTP port, when started with `tftp: true`. */
+  tftpPort: number | null;
   api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** Creates a task and returns its id and the one-time token the iPXE script would carry. */
   taskWithToken(kind: string, mac: string, image: string, options?: Record<string, unknown>): Promise<{ id: number; token: string }>;
@@ -32,12 +35,22 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startLocalServer(world: World, options: { store?: string; dataDir?: string } = {}): Promise<LocalServer> {
+/** A UDP port nobody listens on right now (for TFTP). */
+export async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+export async function startLocalServer(world: World, options: { store?: string; dataDir?: string; tftp?: boolean; args?: string[] } = {}): Promise<LocalServer> {
   const port = await freePort();
+  const tftpPort = options.tftp ? await freeUdpPort() : null;
   const dataDir = options.dataDir ?? join(world.dir, 'server-data');
   const store = options.store ?? join(dataDir, 'store');
   const logFile = join(world.dir, `server-${port}.log`);
-  const child = execa(process.execPath, [LIFEBOAT_BIN, 'serve', '--data', dataDir, '--store', store, '--http', `127.0.0.1:${port}`, '--tftp', 'off', '--public-address', '127.0.0.1'], {
+  const child = execa(process.execPath, [LIFEBOAT_BIN, 'serve', '--data', dataDir, '--store', store, '--http', `127.0.0.1:${port}`, '--tftp', tftpPort ? `127.0.0.1:${tftpPort}` : 'off', '--public-address', '127.0.0.1', ...(options.args ?? [])], {
     reject: false,
     stdout: { file: logFile },
     stderr: { file: `${logFile}.err` },
@@ -71,6 +84,7 @@ export async function startLocalServer(world: World, options: { store?: string; 
     store,
     token,
     process: child,
+    tftpPort,
     api,
     async taskWithToken(kind, mac, image, taskOptions) {
       const created = await api<{ id: number; error?: { message: string } }>('POST', '/api/v1/tasks', { kind, mac, image, options: taskOptions ?? {} });
