@@ -8,12 +8,14 @@ import { stringOption, type Parsed } from './args.js';
  */
 export const serverOptions = {
   server: { type: 'string' as const, value: 'URL', description: 'server URL (or $LIFEBOAT_SERVER)', default: 'http://127.0.0.1:8080' },
-  'token-file': { type: 'string' as const, value: 'FILE', description: 'admin token file (or $LIFEBOAT_ADMIN_TOKEN holding the token)', default: '/var/lib/lifeboat/admin-token' },
+  'token-file': { type: 'string' as const, value: 'FILE', description: 'admin token file (or $LIFEBOAT_ADMIN_TOKEN holding the token); for list and show the read-token file is enough', default: '/var/lib/lifeboat/admin-token' },
   json: { type: 'boolean' as const, description: 'print the API\'s JSON' },
 };
 
 export interface ApiClient {
   get<T>(path: string): Promise<T>;
+  /** A GET whose answer is text (a task's file, a boot script). */
+  getText(path: string): Promise<string>;
   send<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T>;
 }
 
@@ -25,10 +27,10 @@ export async function apiClient(p: Parsed): Promise<ApiClient> {
     try {
       token = (await readFile(tokenFile ?? '/var/lib/lifeboat/admin-token', 'utf8')).trim();
     } catch {
-      token = undefined; // reads work without it; changes will say what is missing
+      token = undefined; // the server's 401 says which token is missing
     }
   }
-  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+  const call = async (method: string, path: string, body?: unknown): Promise<string> => {
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
@@ -40,13 +42,22 @@ export async function apiClient(p: Parsed): Promise<ApiClient> {
       throw new LifeboatError('LB_NOT_FOUND', `cannot reach the server at ${base} (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}): is lifeboat serve running? (--server URL)`);
     }
     const text = await res.text();
-    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
     if (!res.ok) {
-      const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      let err: { code?: string; message?: string } | undefined;
+      try {
+        err = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+      } catch {
+        err = undefined;
+      }
       const code = (err?.code && err.code in errorCodes ? err.code : res.status === 401 ? 'LB_UNAUTHORIZED' : res.status === 404 ? 'LB_NOT_FOUND' : res.status === 409 ? 'LB_CONFLICT' : 'LB_INVALID') as ErrorCode;
       throw new LifeboatError(code, `server says (${res.status}): ${err?.message ?? text}`);
     }
-    return parsed as T;
+    return text;
   };
-  return { get: (path) => call('GET', path), send: (method, path, body) => call(method, path, body) };
+  const json = <T>(text: string) => (text ? JSON.parse(text) : undefined) as T;
+  return {
+    get: async (path) => json(await call('GET', path)),
+    getText: (path) => call('GET', path),
+    send: async (method, path, body) => json(await call(method, path, body)),
+  };
 }

@@ -118,13 +118,21 @@ const tasksSpecs: Record<string, CommandSpec> = {
     positionals: { min: 1, max: 1 },
   },
   cancel: { name: 'tasks cancel', summary: 'Cancel an open task; the machine boots its own disk again.', usage: 'lifeboat tasks cancel ID [--server URL]', options: serverOptions, positionals: { min: 1, max: 1 } },
+  rearm: {
+    name: 'tasks rearm',
+    summary: 'Run a failed task again (e.g. one that failed LB_INTERRUPTED because its machine booted again mid-task), or free a pending task from the boot its token was bound to.',
+    usage: 'lifeboat tasks rearm ID [--server URL]',
+    description: 'The task goes back to pending with no token and nothing of its last run (result, error, progress, files; the events keep what happened). It runs at the machine\'s next network boot, which mints a new token. Needs the admin token.',
+    options: serverOptions,
+    positionals: { min: 1, max: 1 },
+  },
 };
 
 export async function runTasks(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const spec = sub ? tasksSpecs[sub] : undefined;
   if (!spec) {
-    process.stdout.write(`Usage: lifeboat tasks <list|show|cancel> [options]\n\n${Object.values(tasksSpecs).map((s) => `  ${s.usage}\n      ${s.summary}`).join('\n')}\n`);
+    process.stdout.write(`Usage: lifeboat tasks <list|show|cancel|rearm> [options]\n\n${Object.values(tasksSpecs).map((s) => `  ${s.usage}\n      ${s.summary}`).join('\n')}\n`);
     return sub === '--help' || sub === '-h' ? 0 : 2;
   }
   const p = parseCommand(spec, rest);
@@ -144,13 +152,14 @@ export async function runTasks(argv: string[]): Promise<number> {
   } else if (sub === 'show') {
     const file = stringOption(p, 'file');
     if (file) {
-      const res = await fetch(`${(stringOption(p, 'server') ?? process.env.LIFEBOAT_SERVER ?? 'http://127.0.0.1:8080').replace(/\/+$/, '')}/api/v1/tasks/${id}/files/${encodeURIComponent(file)}`);
-      if (!res.ok) throw new LifeboatError('LB_NOT_FOUND', `task ${id} has no file ${file}`);
-      process.stdout.write(await res.text());
+      process.stdout.write(await api.getText(`/api/v1/tasks/${id}/files/${encodeURIComponent(file)}`));
     } else {
       const t = await api.get<Task>(`/api/v1/tasks/${id}`);
       out(json, t, () => describeTask(t));
     }
+  } else if (sub === 'rearm') {
+    const t = await api.send<Task>('POST', `/api/v1/tasks/${id}/rearm`);
+    out(json, t, () => `task ${t.id} re-armed: ${t.kind} for ${t.mac} runs at its next network boot\n`);
   } else {
     const t = await api.send<Task>('POST', `/api/v1/tasks/${id}/cancel`);
     out(json, t, () => `task ${t.id} cancelled; ${t.mac} boots its own disk again\n`);

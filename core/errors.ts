@@ -17,6 +17,7 @@ export const errorCodes = {
   LB_FORBIDDEN: { exit: 9, http: 403 },
   /** The server or share did not answer within the agent's retry budget. */
   LB_UNREACHABLE: { exit: 10, http: 502 },
+  LB_TOO_LARGE: { exit: 2, http: 413 },
   LB_INTERRUPTED: { exit: 130, http: 500 },
   LB_INTERNAL: { exit: 70, http: 500 },
 } as const;

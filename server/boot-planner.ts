@@ -99,32 +99,108 @@ export class BootPlanner {
     }
   }
 
-  /** The iPXE script for a machine that asks over HTTP. */
-  ipxeScript(request: BootRequest, urls: { httpBase: string }, rescue: RescueFiles): string {
-    const decision = this.decide(request);
+  /**
+   * The iPXE script for a machine that asks over HTTP, and what that fetch records: a token minted
+   * for the boot of a pending task, or a running task failed because its machine booted again. A
+   * fetch registers no machine: only DHCP does (a GET costs no row); a known one is marked seen.
+   */
+  ipxeScript(request: ScriptRequest, urls: { httpBase: string }, rescue: RescueFiles): string {
     const mac = normalizeMac(request.mac);
-    if (decision.action === 'local') {
-      return ['#!ipxe', `echo Lifeboat: ${mac} has no task pending: booting the local disk`, 'exit', ''].join('\n');
+    this.hosts.touch(mac, 'http', request.address);
+    const decision = decideScript(this.tasks.openTaskFor(mac), { ...request, mac });
+    switch (decision.action) {
+      case 'local':
+        return localScript(mac, `${mac} has no task pending: booting the local disk`);
+      case 'withheld':
+        this.log.info({ mac, taskId: decision.task.id, address: request.address, reason: decision.reason }, 'boot script without a token');
+        return localScript(mac, `${decision.reason}: booting the local disk`);
+      case 'interrupted':
+        if (this.tasks.interrupt(decision.task.id, request.address)) {
+          this.log.warn({ mac, taskId: decision.task.id, address: request.address }, 'the machine of a running task booted again: task failed (LB_INTERRUPTED)');
+          return localScript(mac, `task ${decision.task.id} was running and the machine booted again: the task failed; lifeboat tasks rearm ${decision.task.id} runs it again`);
+        }
+        return localScript(mac, `task ${decision.task.id} is not running from this address`);
+      case 'rescue': {
+        const token = this.tasks.mintToken(decision.task.id, decision.bindTo);
+        if (!token) return localScript(mac, `task ${decision.task.id} is no longer pending`);
+        this.events.record('boot.rescue', `task ${decision.task.id}: ${mac} boots the rescue system from ${decision.bindTo}`, { mac, taskId: decision.task.id });
+        return rescueScript(decision.task, mac, token, urls, rescue);
+      }
     }
-    const task = decision.task;
-    const token = this.tasks.mintToken(task.id);
-    this.events.record('boot.rescue', `task ${task.id}: ${mac} boots the rescue system`, { mac, taskId: task.id });
-    const args = [
-      'initrd=initrd.img',
-      `${CMDLINE_KEYS.server}=${urls.httpBase}`,
-      `${CMDLINE_KEYS.task}=${task.id}`,
-      `${CMDLINE_KEYS.token}=${token}`,
-      // pxelinux's convention: the rescue /init runs DHCP on the interface that booted, not on the first one it finds.
-      `BOOTIF=01-${mac.replaceAll(':', '-')}`,
-      rescue.cmdline,
-    ].filter(Boolean);
-    return [
-      '#!ipxe',
-      `echo Lifeboat: task ${task.id} (${task.kind}${task.image ? ` ${task.image}${task.version ? `@${task.version}` : ''}` : ''}) for ${mac}`,
-      `kernel ${urls.httpBase}${rescue.kernelPath} ${args.join(' ')}`,
-      `initrd --name initrd.img ${urls.httpBase}${rescue.initrdPath}`,
-      'boot',
-      '',
-    ].join('\n');
   }
+
+  /** What a machine's script fetch would get now, for an admin: nothing is minted or recorded, the token is a placeholder. */
+  previewScript(mac: string, urls: { httpBase: string }, rescue: RescueFiles): string {
+    const m = normalizeMac(mac);
+    const task = this.tasks.openTaskFor(m);
+    if (!task) return localScript(m, `${m} has no task pending: booting the local disk`);
+    return rescueScript(task, m, TOKEN_PLACEHOLDER, urls, rescue);
+  }
+}
+
+/** Stands where a preview's token would be: the real one exists only in the script of a boot. */
+export const TOKEN_PLACEHOLDER = 'MINTED-AT-BOOT';
+
+export interface ScriptRequest {
+  mac: string;
+  /** The address that fetched the script. */
+  address: string;
+  /** Full DHCP mode: the address this server leased to the MAC now (null: none); absent when it leases none. */
+  leasedAddress?: string | null;
+}
+
+export type ScriptDecision =
+  | { action: 'local'; reason: string }
+  | { action: 'rescue'; task: Task; bindTo: string }
+  | { action: 'interrupted'; task: Task }
+  | { action: 'withheld'; task: Task; reason: string };
+
+/**
+ * What a script fetch gets, from the facts alone. A pending task mints a token for this boot, bound
+ * to the boot's address: the leased one in full DHCP mode (and only a fetch from it gets a token),
+ * otherwise the fetching one (and once a boot is bound, only a fetch from the same address gets a
+ * new token, until an admin re-arms the task). A running task's token is never replaced: a fetch
+ * from its boot's address means the machine booted again mid-task; from anywhere else it changes
+ * nothing.
+ */
+export function decideScript(task: Task | undefined, request: ScriptRequest): ScriptDecision {
+  if (!task) return { action: 'local', reason: 'no task pending' };
+  const from = request.address;
+  if (task.state === 'running') {
+    if (task.tokenAddress && task.tokenAddress === from) return { action: 'interrupted', task };
+    return { action: 'withheld', task, reason: `task ${task.id} is running on another boot; this script carries no token` };
+  }
+  if (request.leasedAddress !== undefined) {
+    if (request.leasedAddress === null) return { action: 'withheld', task, reason: `task ${task.id}: ${task.mac} holds no lease from this server, so no boot of it is known` };
+    if (request.leasedAddress !== from) return { action: 'withheld', task, reason: `task ${task.id}: ${task.mac} is leased ${request.leasedAddress}, and this fetch came from ${from}` };
+    return { action: 'rescue', task, bindTo: request.leasedAddress };
+  }
+  if (task.tokenAddress && task.tokenAddress !== from) {
+    return { action: 'withheld', task, reason: `task ${task.id} is bound to the boot at ${task.tokenAddress}; lifeboat tasks rearm ${task.id} frees it` };
+  }
+  return { action: 'rescue', task, bindTo: from };
+}
+
+function localScript(mac: string, message: string): string {
+  return ['#!ipxe', `echo Lifeboat: ${message.replaceAll('\n', ' ')}`, 'exit', ''].join('\n');
+}
+
+function rescueScript(task: Task, mac: string, token: string, urls: { httpBase: string }, rescue: RescueFiles): string {
+  const args = [
+    'initrd=initrd.img',
+    `${CMDLINE_KEYS.server}=${urls.httpBase}`,
+    `${CMDLINE_KEYS.task}=${task.id}`,
+    `${CMDLINE_KEYS.token}=${token}`,
+    // pxelinux's convention: the rescue /init runs DHCP on the interface that booted, not on the first one it finds.
+    `BOOTIF=01-${mac.replaceAll(':', '-')}`,
+    rescue.cmdline,
+  ].filter(Boolean);
+  return [
+    '#!ipxe',
+    `echo Lifeboat: task ${task.id} (${task.kind}${task.image ? ` ${task.image}${task.version ? `@${task.version}` : ''}` : ''}) for ${mac}`,
+    `kernel ${urls.httpBase}${rescue.kernelPath} ${args.join(' ')}`,
+    `initrd --name initrd.img ${urls.httpBase}${rescue.initrdPath}`,
+    'boot',
+    '',
+  ].join('\n');
 }

@@ -1,6 +1,6 @@
 import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { hasErrno } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { BootPlanner } from './boot-planner.js';
@@ -43,19 +43,22 @@ async function layOutNetbootRoot(root: string, log: Logger): Promise<void> {
   }
 }
 
-async function adminToken(path: string, log: Logger): Promise<string> {
+/** A token kept in a file (0600), created at the first start: the admin token and the read-only token. */
+async function tokenFromFile(path: string, what: 'admin' | 'read-only', log: Logger): Promise<string> {
   try {
     const token = (await readFile(path, 'utf8')).trim();
     if (token.length >= 16) return token;
-    log.warn({ path }, 'admin token file holds fewer than 16 characters: writing a new token');
+    log.warn({ path }, `${what} token file holds fewer than 16 characters: writing a new token`);
   } catch (e) {
     if (!hasErrno(e, 'ENOENT')) throw e;
   }
   const token = randomBytes(24).toString('base64url');
   await writeFile(path, `${token}\n`, { mode: 0o600 });
-  log.info({ path }, 'wrote a new admin token');
+  log.info({ path }, `wrote a new ${what} token`);
   return token;
 }
+
+const sameMac = (a: string, b: string) => a.toLowerCase().replace(/[-:.]/g, '') === b.toLowerCase().replace(/[-:.]/g, '');
 
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
   const stops: Array<() => Promise<void>> = [];
@@ -67,7 +70,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     await mkdir(config.store, { recursive: true });
     await mkdir(config.rescueDir, { recursive: true });
     await layOutNetbootRoot(config.netbootRoot, log);
-    const token = await adminToken(config.adminTokenFile, log);
+    const token = await tokenFromFile(config.adminTokenFile, 'admin', log);
+    const readToken = await tokenFromFile(join(dirname(config.adminTokenFile), 'read-token'), 'read-only', log);
+    if (readToken === token) throw new Error('the read-token file holds the admin token: give it its own token (delete it; the server writes a new one)');
 
     const db = openDatabase(join(config.dataDir, 'lifeboat.sqlite'));
     stops.push(async () => {
@@ -126,6 +131,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       netbootRoot: config.netbootRoot,
       rescue,
       adminToken: token,
+      readToken,
+      leasedAddress: (mac) => (config.dhcp.mode !== 'full' ? undefined : (dhcp?.leases().find((l) => sameMac(l.mac, mac))?.address ?? null)),
       httpBase: () => httpBase,
       nfs: () => (nfs ? { server: config.publicAddress, storeExport: nfs.kind === 'ganesha' ? '/store' : config.store, capturesExport: nfs.kind === 'ganesha' ? '/captures' : capturesDir } : null),
       log: log.child({ component: 'http' }),

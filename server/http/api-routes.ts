@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import { LifeboatError } from '../../core/errors.js';
 import { TaskKindSchema, TaskOptionsSchema, TaskStateSchema, type TaskState } from '../../netboot/task-protocol.js';
 import { normalizeMac } from '../state/mac.js';
@@ -8,12 +7,19 @@ import type { Task } from '../state/tasks.js';
 import type { HttpContext } from './context.js';
 import { parseImageRef } from './image-ref.js';
 import { IMAGE_NAME_RULE, isImageName } from '../../images/store/image-store.js';
+import { requireAdmin, requireReader } from './request-auth.js';
+import { TOKEN_PLACEHOLDER } from '../boot-planner.js';
 
 /**
- * The admin API under /api/v1. Every change needs the admin token (Authorization: Bearer …);
- * reads are open to the test-bed network. Bodies, params and replies are declared schemas, which
- * also give the OpenAPI document at /api/v1/openapi.json.
+ * The admin API under /api/v1. Every change needs the admin token (Authorization: Bearer …); every
+ * read needs the read-only token or the admin token, since tasks carry options, results, plans and
+ * store paths. Both are checked in onRequest, before a body is read. Bodies, params, replies and
+ * the security of each route are declared schemas, which also give the OpenAPI document at
+ * /api/v1/openapi.json.
  */
+type Security = Array<Record<string, string[]>>;
+const ADMIN: Security = [{ admin: [] }];
+const READ: Security = [{ read: [] }, { admin: [] }];
 const Mac = Type.String({ pattern: '^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}$', description: 'MAC address, e.g. 52:54:00:12:34:56' });
 const ImageName = Type.String({ maxLength: 64, description: 'image name' });
 /** A name for people to read: no control characters (it is shown in logs, the CLI and scripts). */
@@ -60,22 +66,14 @@ const CreateTaskBody = Type.Object(
   { additionalProperties: false },
 );
 
-export function requireAdmin(ctx: HttpContext, request: FastifyRequest): void {
-  const header = request.headers.authorization ?? '';
-  const m = /^Bearer\s+(\S+)$/i.exec(header);
-  if (!m) throw new LifeboatError('LB_UNAUTHORIZED', 'this call changes state and needs the admin token: Authorization: Bearer <token> (the token is in the server\'s admin-token file)');
-  const a = createHash('sha256').update(m[1]!).digest();
-  const b = createHash('sha256').update(ctx.adminToken).digest();
-  if (!timingSafeEqual(a, b)) throw new LifeboatError('LB_UNAUTHORIZED', 'the admin token is wrong');
-}
-
 export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise<void> {
   const view = (t: Task) => ({ ...t, options: t.options as Record<string, unknown>, progress: t.progress as Record<string, unknown> | null, files: ctx.tasks.files(t.id) });
   const admin = { onRequest: async (request: FastifyRequest) => requireAdmin(ctx, request) };
+  const reader = { onRequest: async (request: FastifyRequest) => requireReader(ctx, request) };
 
-  app.get('/api/v1/hosts', { schema: { tags: ['hosts'], response: { 200: Type.Array(HostSchema) } } }, async () => ctx.hosts.list());
+  app.get('/api/v1/hosts', { ...reader, schema: { security: READ, tags: ['hosts'], response: { 200: Type.Array(HostSchema) } } }, async () => ctx.hosts.list());
 
-  app.get<{ Params: { mac: string } }>('/api/v1/hosts/:mac', { schema: { tags: ['hosts'], params: Type.Object({ mac: Mac }), response: { 200: Type.Object({ host: HostSchema, tasks: Type.Array(TaskSchema) }), 404: ErrorReply } } }, async (request) => {
+  app.get<{ Params: { mac: string } }>('/api/v1/hosts/:mac', { ...reader, schema: { security: READ, tags: ['hosts'], params: Type.Object({ mac: Mac }), response: { 200: Type.Object({ host: HostSchema, tasks: Type.Array(TaskSchema) }), 404: ErrorReply } } }, async (request) => {
     const host = ctx.hosts.get(request.params.mac);
     if (!host) throw new LifeboatError('LB_NOT_FOUND', `no host ${normalizeMac(request.params.mac)} has been seen or added`);
     return { host, tasks: ctx.tasks.list({ mac: host.mac, limit: 50 }).map(view) };
@@ -83,7 +81,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
 
   app.put<{ Params: { mac: string }; Body: { name?: string } }>(
     '/api/v1/hosts/:mac',
-    { ...admin, schema: { tags: ['hosts'], params: Type.Object({ mac: Mac }), body: Type.Object({ name: Type.Optional(HostName) }, { additionalProperties: false }), response: { 200: HostSchema } } },
+    { ...admin, schema: { security: ADMIN, tags: ['hosts'], params: Type.Object({ mac: Mac }), body: Type.Object({ name: Type.Optional(HostName) }, { additionalProperties: false }), response: { 200: HostSchema } } },
     async (request) => {
       const host = ctx.hosts.ensure(request.params.mac, request.body.name);
       ctx.events.record('host.updated', `host ${host.mac} added or renamed${request.body.name ? ` to ${request.body.name}` : ''}`, { mac: host.mac });
@@ -91,29 +89,29 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
     },
   );
 
-  app.get('/api/v1/images', { schema: { tags: ['images'] } }, async () => ctx.catalog.list());
-  app.get<{ Params: { name: string } }>('/api/v1/images/:name', { schema: { tags: ['images'], params: Type.Object({ name: ImageName }) } }, async (request) => {
+  app.get('/api/v1/images', { ...reader, schema: { security: READ, tags: ['images'] } }, async () => ctx.catalog.list());
+  app.get<{ Params: { name: string } }>('/api/v1/images/:name', { ...reader, schema: { security: READ, tags: ['images'], params: Type.Object({ name: ImageName }) } }, async (request) => {
     if (!isImageName(request.params.name)) throw new LifeboatError('LB_INVALID', `image name ${JSON.stringify(request.params.name)} is not allowed: use ${IMAGE_NAME_RULE}`);
     const versions = ctx.catalog.list(request.params.name);
     if (versions.length === 0) throw new LifeboatError('LB_NOT_FOUND', `image ${request.params.name} has no published version`);
     return versions;
   });
-  app.post('/api/v1/images/rescan', { ...admin, schema: { tags: ['images'] } }, async () => {
+  app.post('/api/v1/images/rescan', { ...admin, schema: { security: ADMIN, tags: ['images'] } }, async () => {
     await ctx.catalog.refresh();
     return ctx.catalog.list();
   });
 
   app.get<{ Querystring: { mac?: string; state?: TaskState } }>(
     '/api/v1/tasks',
-    { schema: { tags: ['tasks'], querystring: Type.Object({ mac: Type.Optional(Mac), state: Type.Optional(TaskStateSchema) }), response: { 200: Type.Array(TaskSchema) } } },
+    { ...reader, schema: { security: READ, tags: ['tasks'], querystring: Type.Object({ mac: Type.Optional(Mac), state: Type.Optional(TaskStateSchema) }), response: { 200: Type.Array(TaskSchema) } } },
     async (request) => ctx.tasks.list({ ...(request.query.mac ? { mac: request.query.mac } : {}), ...(request.query.state ? { state: request.query.state } : {}) }).map(view),
   );
 
-  app.get<{ Params: { id: number } }>('/api/v1/tasks/:id', { schema: { tags: ['tasks'], params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: TaskSchema, 404: ErrorReply } } }, async (request) => view(ctx.tasks.get(request.params.id)));
+  app.get<{ Params: { id: number } }>('/api/v1/tasks/:id', { ...reader, schema: { security: READ, tags: ['tasks'], params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: TaskSchema, 404: ErrorReply } } }, async (request) => view(ctx.tasks.get(request.params.id)));
 
   app.post<{ Body: { kind: 'nuke' | 'capture' | 'compare'; mac: string; image: string; options?: Record<string, unknown> } }>(
     '/api/v1/tasks',
-    { ...admin, schema: { tags: ['tasks'], body: CreateTaskBody, response: { 201: TaskSchema, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply } } },
+    { ...admin, schema: { security: ADMIN, tags: ['tasks'], body: CreateTaskBody, response: { 201: TaskSchema, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply } } },
     async (request, reply) => {
       const { kind, mac, image } = request.body;
       const ref = parseImageRef(image, kind);
@@ -133,19 +131,32 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
     },
   );
 
-  app.post<{ Params: { id: number } }>('/api/v1/tasks/:id/cancel', { ...admin, schema: { tags: ['tasks'], params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: TaskSchema } } }, async (request) => view(ctx.tasks.cancel(request.params.id)));
+  app.post<{ Params: { id: number } }>('/api/v1/tasks/:id/cancel', { ...admin, schema: { security: ADMIN, tags: ['tasks'], params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: TaskSchema } } }, async (request) => view(ctx.tasks.cancel(request.params.id)));
 
-  app.get<{ Params: { id: number; name: string } }>('/api/v1/tasks/:id/files/:name', { schema: { tags: ['tasks'], params: Type.Object({ id: Type.Integer({ minimum: 1 }), name: Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }) }) } }, async (request, reply) => {
+  app.post<{ Params: { id: number } }>(
+    '/api/v1/tasks/:id/rearm',
+    { ...admin, schema: { security: ADMIN, tags: ['tasks'], description: 'A failed task (e.g. LB_INTERRUPTED) runs again, or a pending task is freed from the boot its token was bound to: back to pending, no token, nothing of the last run; the next boot mints a token.', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: TaskSchema, 409: ErrorReply } } },
+    async (request) => view(ctx.tasks.rearm(request.params.id)),
+  );
+
+  // What the machine's next boot script would be, for an admin: nothing minted, nothing recorded.
+  app.get<{ Params: { mac: string } }>(
+    '/api/v1/hosts/:mac/boot-script',
+    { ...admin, schema: { security: ADMIN, tags: ['hosts'], description: `The iPXE script the machine would get now, with the token replaced by ${TOKEN_PLACEHOLDER}: mints no token and changes no task.`, params: Type.Object({ mac: Mac }) } },
+    async (request, reply) => reply.type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(ctx.planner.previewScript(request.params.mac, { httpBase: ctx.httpBase() }, ctx.rescue)),
+  );
+
+  app.get<{ Params: { id: number; name: string } }>('/api/v1/tasks/:id/files/:name', { ...reader, schema: { security: READ, tags: ['tasks'], params: Type.Object({ id: Type.Integer({ minimum: 1 }), name: Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }) }) } }, async (request, reply) => {
     const content = ctx.tasks.file(request.params.id, request.params.name);
     if (!content) throw new LifeboatError('LB_NOT_FOUND', `task ${request.params.id} has no file ${request.params.name}`);
     return reply.type('text/plain; charset=utf-8').send(content);
   });
 
-  app.get('/api/v1/leases', { schema: { tags: ['leases'] } }, async () => ctx.leases());
+  app.get('/api/v1/leases', { ...reader, schema: { security: READ, tags: ['leases'] } }, async () => ctx.leases());
 
   app.get<{ Querystring: { mac?: string; task?: number; after?: number; limit?: number } }>(
     '/api/v1/events',
-    { schema: { tags: ['events'], querystring: Type.Object({ mac: Type.Optional(Mac), task: Type.Optional(Type.Integer()), after: Type.Optional(Type.Integer()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) }) } },
+    { ...reader, schema: { security: READ, tags: ['events'], querystring: Type.Object({ mac: Type.Optional(Mac), task: Type.Optional(Type.Integer()), after: Type.Optional(Type.Integer()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) }) } },
     async (request) => {
       const q = request.query;
       return ctx.events.list({ ...(q.mac ? { mac: normalizeMac(q.mac) } : {}), ...(q.task !== undefined ? { taskId: q.task } : {}), ...(q.after !== undefined ? { afterId: q.after } : {}), ...(q.limit ? { limit: q.limit } : {}) });
@@ -153,7 +164,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
   );
 
   // Server-sent events: the live feed, after replaying what the client missed (Last-Event-ID).
-  app.get<{ Querystring: { mac?: string } }>('/api/v1/events/stream', { schema: { tags: ['events'], querystring: Type.Object({ mac: Type.Optional(Mac) }) } }, (request, reply) => {
+  app.get<{ Querystring: { mac?: string } }>('/api/v1/events/stream', { ...reader, schema: { security: READ, tags: ['events'], querystring: Type.Object({ mac: Type.Optional(Mac) }) } }, (request, reply) => {
     const mac = request.query.mac ? normalizeMac(request.query.mac) : undefined;
     reply.hijack();
     const res = reply.raw;

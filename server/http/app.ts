@@ -30,7 +30,13 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       info: { title: 'Lifeboat', version: LIFEBOAT_VERSION, description: 'Lifeboat restore server: admin API (/api/v1) and rescue agent API (/agent/v1)' },
-      components: { securitySchemes: { admin: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          admin: { type: 'http', scheme: 'bearer', description: "the admin token (the server's admin-token file): every call" },
+          read: { type: 'http', scheme: 'bearer', description: "the read-only token (the read-token file beside admin-token): reads of /api/v1" },
+          task: { type: 'http', scheme: 'bearer', description: 'a task token, minted into the boot script of that task\'s machine and bound to that boot\'s address' },
+        },
+      },
     },
   });
   await bootRoutes(app, ctx);

@@ -1,25 +1,27 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { LifeboatError } from '../../core/errors.js';
 import { normalizeMac } from '../state/mac.js';
-import type { Firmware } from '../boot-planner.js';
 import type { HttpContext } from './context.js';
 import { resolveInside, sendFile } from './file-stream.js';
 import { resolvePublishedFile } from './store-files.js';
+import { clientAddress } from './request-auth.js';
 
 /**
  * Boot over HTTP: the per-machine iPXE script (decided by the BootPlanner), the rescue kernel and
  * initrd, the iPXE binaries for UEFI HTTP Boot, and the store's published files read-only.
  */
 export async function bootRoutes(app: FastifyInstance, ctx: HttpContext): Promise<void> {
-  // Only iPXE fetches a script; the firmware under it was recorded when DHCP saw the machine.
-  const script = (mac: string, request: { ip: string }) => {
-    const firmware = (ctx.hosts.get(normalizeMac(mac))?.firmware ?? 'unknown') as Firmware;
-    return ctx.planner.ipxeScript({ mac, firmware, isIpxe: true, via: 'http', address: request.ip }, { httpBase: ctx.httpBase() }, ctx.rescue);
+  // Only iPXE fetches a script; what it carries depends on who fetches it (see decideScript).
+  const script = (mac: string, request: FastifyRequest) => {
+    const leasedAddress = ctx.leasedAddress(normalizeMac(mac));
+    return ctx.planner.ipxeScript({ mac, address: clientAddress(request), ...(leasedAddress !== undefined ? { leasedAddress } : {}) }, { httpBase: ctx.httpBase() }, ctx.rescue);
   };
+  // Boot files are fetched by firmware, which carries no credentials.
+  const schema = { tags: ['boot'], security: [] as Array<Record<string, string[]>> };
 
-  app.get<{ Params: { file: string } }>('/boot/:file', async (request, reply) => {
+  app.get<{ Params: { file: string } }>('/boot/:file', { schema }, async (request, reply) => {
     const file = request.params.file;
     const m = /^([0-9A-Fa-f:-]{12,17})\.ipxe$/.exec(file);
     if (m) return reply.type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(script(m[1]!, request));
@@ -29,12 +31,12 @@ export async function bootRoutes(app: FastifyInstance, ctx: HttpContext): Promis
     throw new LifeboatError('LB_NOT_FOUND', `/boot/${file} is not a boot file: use /boot/<mac>.ipxe`);
   });
 
-  app.get<{ Querystring: { mac?: string } }>('/boot/ipxe', async (request, reply) => {
+  app.get<{ Querystring: { mac?: string } }>('/boot/ipxe', { schema }, async (request, reply) => {
     if (!request.query.mac) throw new LifeboatError('LB_INVALID', 'mac is required: /boot/ipxe?mac=${net0/mac}');
     return reply.type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(script(request.query.mac, request));
   });
 
-  app.get<{ Params: { file: string } }>('/boot/rescue/:file', async (request, reply) => {
+  app.get<{ Params: { file: string } }>('/boot/rescue/:file', { schema }, async (request, reply) => {
     const { file } = request.params;
     const path = file === basename(ctx.rescue.kernelPath) ? ctx.rescue.kernelFile : file === basename(ctx.rescue.initrdPath) ? ctx.rescue.initrdFile : null;
     if (!path) throw new LifeboatError('LB_NOT_FOUND', `the rescue system has no file ${file}`);
@@ -43,7 +45,7 @@ export async function bootRoutes(app: FastifyInstance, ctx: HttpContext): Promis
     return sendFile(reply, path, request.headers.range);
   });
 
-  app.get<{ Params: { '*': string } }>('/store/*', async (request, reply) => {
+  app.get<{ Params: { '*': string } }>('/store/*', { schema }, async (request, reply) => {
     const rel = request.params['*'];
     return sendFile(reply, await resolvePublishedFile(ctx.store, rel), request.headers.range, rel.endsWith('.json') ? 'application/json' : 'application/octet-stream');
   });

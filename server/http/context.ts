@@ -22,6 +22,13 @@ export interface HttpContext {
   /** The rescue kernel and initrd on disk, and how iPXE names them. */
   rescue: RescueFiles & { kernelFile: string; initrdFile: string };
   adminToken: string;
+  /** The read-only token: reads of hosts, tasks, leases and events, no changes. */
+  readToken: string;
+  /**
+   * In full DHCP mode, the address this server leased to a MAC now (null: none); undefined when the
+   * server hands out no addresses (proxy DHCP or none), so only the requesting address is known.
+   */
+  leasedAddress: (mac: string) => string | null | undefined;
   /** The URL machines on the test-bed network reach this server at, e.g. http://10.77.0.1:8080. */
   httpBase: () => string;
   /** The NFS share, when the server exports one: the read-only store and the writable capture area. */

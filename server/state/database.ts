@@ -70,6 +70,8 @@ const migrations: Array<(db: Db) => void> = [
       CREATE INDEX events_by_mac ON events (mac, id);
     `),
   (db) => migrateLeases(db),
+  // The address of the boot a task token was minted for: agent calls from anywhere else are refused.
+  (db) => db.exec('ALTER TABLE tasks ADD COLUMN token_address TEXT'),
 ];
 
 export function openDatabase(path: string): Db {

@@ -57,6 +57,12 @@ export class HostRegistry {
     return row.is_new === 1;
   }
 
+  /** Marks a known host seen; an unknown MAC is not added (HTTP requests cost no rows). */
+  touch(mac: string, via: string, address: string | null): boolean {
+    const r = this.db.prepare('UPDATE hosts SET last_seen = ?, last_seen_via = ?, last_address = COALESCE(?, last_address) WHERE mac = ?').run(Date.now(), via, address, normalizeMac(mac));
+    return r.changes === 1;
+  }
+
   /** Adds a host by hand (so a task can be created before it ever boots), or renames it. */
   ensure(mac: string, name?: string): Host {
     const m = normalizeMac(mac);

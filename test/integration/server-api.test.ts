@@ -35,6 +35,8 @@ test('changes need the admin token; refused calls change nothing; bad bodies get
   assert.equal(rename.status, 401);
   assert.deepEqual((await server.api<unknown[]>('GET', '/api/v1/tasks')).body, [], 'no task was created');
   assert.deepEqual((await server.api<unknown[]>('GET', '/api/v1/hosts')).body, [], 'no host was added');
+  const anonymousRead = await fetch(`${server.url}/api/v1/tasks`);
+  assert.equal(anonymousRead.status, 401, 'reads need a token too');
 
   const auth = { authorization: `Bearer ${server.token}` };
   const cases: Array<[unknown, RegExp]> = [
@@ -81,14 +83,20 @@ test('tasks are one-shot, one open per host, tokens open only their own task, an
   await writeFile(join(server.store, 'web', '.incoming-x', 'manifest.json'), '{}');
   assert.equal((await fetch(`${server.url}/store/web/.incoming-x/manifest.json`)).status, 404);
 
-  // A new boot mints a new token; the old one stops working.
+  // The machine boots again while its task runs: the task fails (LB_INTERRUPTED), the machine boots its disk.
+  const rebooted = await (await fetch(`${server.url}/boot/${MAC}.ipxe`)).text();
+  assert.doesNotMatch(rebooted, /lifeboat\.token=/);
+  assert.match(rebooted, /booted again: the task failed/);
+  assert.equal((await agentGet(a.id, a.token)).status, 409, 'an ended task accepts no calls');
+  // Re-armed, the next boot mints a new token; a finish with it ends the task.
+  assert.equal((await server.api('POST', `/api/v1/tasks/${a.id}/rearm`)).status, 200);
   const script = await (await fetch(`${server.url}/boot/${MAC}.ipxe`)).text();
   assert.match(script, /kernel .*\/boot\/rescue\/vmlinuz .*lifeboat\.task=\d+/);
-  assert.equal((await agentGet(a.id, a.token)).status, 401);
   const fresh = /lifeboat\.token=(\S+)/.exec(script)![1]!;
+  assert.notEqual(fresh, a.token);
   const finish = await fetch(`${server.url}/agent/v1/tasks/${a.id}/finish`, { method: 'POST', headers: { authorization: `Bearer ${fresh}`, 'content-type': 'application/json' }, body: JSON.stringify({ ok: false, error: { code: 'LB_DOES_NOT_FIT', message: 'test' } }) });
   assert.equal(finish.status, 200);
-  assert.equal((await agentGet(a.id, fresh)).status, 401, 'a finished task accepts no more calls');
+  assert.equal((await agentGet(a.id, fresh)).status, 409, 'a finished task accepts no more calls');
   // One-shot: the host boots its disk again.
   assert.match(await (await fetch(`${server.url}/boot/${MAC}.ipxe`)).text(), /no task pending.*\nexit/);
 
@@ -104,7 +112,7 @@ test('tasks are one-shot, one open per host, tokens open only their own task, an
   const openapi = (await (await fetch(`${server.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, unknown> };
   assert.ok(openapi.paths['/api/v1/tasks'] && openapi.paths['/agent/v1/tasks/{id}/finish']);
   const events = (await server.api<Array<{ kind: string }>>('GET', '/api/v1/events')).body.map((e) => e.kind);
-  for (const k of ['task.created', 'boot.rescue', 'task.failed', 'task.cancelled']) assert.ok(events.includes(k), `event ${k} recorded`);
+  for (const k of ['task.created', 'boot.rescue', 'task.failed', 'task.rearmed', 'task.cancelled']) assert.ok(events.includes(k), `event ${k} recorded`);
 
   // Restart: the same data directory, the same tasks and hosts.
   server.process.kill('SIGTERM');
@@ -112,14 +120,14 @@ test('tasks are one-shot, one open per host, tokens open only their own task, an
   const again2 = await startLocalServer(world, { store: server.store, dataDir: server.dataDir });
   const tasks = (await again2.api<Array<{ id: number; state: string }>>('GET', '/api/v1/tasks')).body;
   assert.deepEqual(tasks.map((x) => [x.id, x.state]).sort(), [[a.id, 'failed'], [b.id, 'cancelled']].sort());
-  const listed = await lifeboat(['hosts', 'list', '--server', again2.url]);
+  const listed = await lifeboat(['hosts', 'list', '--server', again2.url, '--token-file', join(server.dataDir, 'read-token')]);
   assert.match(listed.stdout, new RegExp(MAC));
 });
 
 test('the event stream delivers events as they happen', async (t) => {
   const { server } = await withImage(t);
   const controller = new AbortController();
-  const res = await fetch(`${server.url}/api/v1/events/stream`, { signal: controller.signal });
+  const res = await fetch(`${server.url}/api/v1/events/stream`, { signal: controller.signal, headers: { authorization: `Bearer ${server.readToken}` } });
   assert.equal(res.headers.get('content-type'), 'text/event-stream');
   const reader = res.body!.getReader();
   await server.api('POST', '/api/v1/tasks', { kind: 'nuke', mac: MAC, image: 'web' });

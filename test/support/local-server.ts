@@ -14,7 +14,9 @@ export interface LocalServer {
   url: string;
   dataDir: string;
   store: string;
+  /** The admin token; `readToken` is the read-only one. */
   token: string;
+  readToken: string;
   process: ResultPromise;
   /** The TFTP port, when started with `tftp: true`. */
   tftpPort: number | null;
@@ -64,7 +66,8 @@ export async function startLocalServer(world: World, options: { store?: string; 
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     try {
-      const r = await fetch(`${url}/api/v1/hosts`);
+      // The one document that needs no token.
+      const r = await fetch(`${url}/api/v1/openapi.json`);
       if (r.ok) break;
     } catch {
       /* not up yet */
@@ -73,6 +76,7 @@ export async function startLocalServer(world: World, options: { store?: string; 
     await new Promise((r) => setTimeout(r, 100));
   }
   const token = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+  const readToken = (await readFile(join(dataDir, 'read-token'), 'utf8')).trim();
   const api = async <T>(method: string, path: string, body?: unknown) => {
     const r = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
     const text = await r.text();
@@ -83,6 +87,7 @@ export async function startLocalServer(world: World, options: { store?: string; 
     dataDir,
     store,
     token,
+    readToken,
     process: child,
     tftpPort,
     api,

@@ -146,7 +146,9 @@ export async function startTestbed(world: World, options: TestbedOptions = {}): 
       return server;
     },
     async api<T>(path: string) {
-      const r = await runInNamespace(ns, 'curl', ['-sS', '--max-time', '10', '--fail-with-body', `${httpBase}${path}`]);
+      // Reads need a token: the admin token the server wrote at its start.
+      const token = readFileSync(tokenFile, 'utf8').trim();
+      const r = await runInNamespace(ns, 'curl', ['-sS', '--max-time', '10', '--fail-with-body', '-H', `Authorization: Bearer ${token}`, `${httpBase}${path}`]);
       if (r.exitCode !== 0) throw new Error(`GET ${path} failed (${r.exitCode}): ${r.stderr} ${r.stdout}`);
       return JSON.parse(String(r.stdout)) as T;
     },

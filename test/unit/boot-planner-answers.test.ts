@@ -41,7 +41,7 @@ test('no task: iPXE gets its exit script, PXE firmware a file TFTP refuses, HTTP
   assert.equal(planner.dhcpBootFile(request(mac, 'uefi', false, 7), urls)?.filename, NO_TASK_BOOT_FILE);
   assert.equal(planner.dhcpBootFile(request(mac, 'uefi-http', false, 16), urls)?.filename, `${urls.httpBase}/boot/${NO_TASK_BOOT_FILE}`);
   assert.equal(planner.dhcpBootFile(request(mac, 'unknown'), urls), null);
-  const script = planner.ipxeScript({ ...request(mac, 'uefi', true), via: 'http' }, urls, { kernelPath: '/boot/rescue/vmlinuz', initrdPath: '/boot/rescue/initrd.img', cmdline: '' });
+  const script = planner.ipxeScript({ mac, address: '10.9.0.50' }, urls, { kernelPath: '/boot/rescue/vmlinuz', initrdPath: '/boot/rescue/initrd.img', cmdline: '' });
   assert.match(script, /^#!ipxe\n.*no task pending.*\nexit\n$/);
   assert.doesNotMatch(script, /kernel|chain|sanboot/);
 });
@@ -55,7 +55,7 @@ test('a task: iPXE gets its script, PXE firmware the iPXE build for it, HTTP boo
   assert.equal(planner.dhcpBootFile(request(mac, 'uefi', false, 7), urls)?.filename, 'snponly.efi');
   assert.equal(planner.dhcpBootFile(request(mac, 'uefi-http', false, 16), urls)?.filename, `${urls.httpBase}/boot/ipxe.efi`);
   assert.equal(planner.dhcpBootFile(request(mac, 'uefi', true), urls)?.filename, `${urls.httpBase}/boot/${mac}.ipxe`);
-  const script = planner.ipxeScript({ ...request(mac, 'uefi', true), via: 'http' }, urls, { kernelPath: '/boot/rescue/vmlinuz', initrdPath: '/boot/rescue/initrd.img', cmdline: 'console=ttyS0' });
+  const script = planner.ipxeScript({ mac, address: '10.9.0.50' }, urls, { kernelPath: '/boot/rescue/vmlinuz', initrdPath: '/boot/rescue/initrd.img', cmdline: 'console=ttyS0' });
   assert.match(script, new RegExp(`kernel ${urls.httpBase}/boot/rescue/vmlinuz .*lifeboat\\.task=${task.id}\\b`));
   assert.ok(events.list({ mac }).some((e) => e.kind === 'boot.rescue'));
 });
