@@ -2,6 +2,7 @@ import { type RemoteInfo, type Socket, createSocket } from 'node:dgram';
 import type { Database } from 'better-sqlite3';
 import { LifeboatError } from '../../core/errors.js';
 import { componentLogger, type Logger } from '../../core/log.js';
+import { clipText, LogLimiter, packetHead } from '../log-limit.js';
 import { type AddressPlan, type Lease, chooseOfferAddress, decideRequest, inSubnet, intToIp, ipToInt, makeAddressPlan, renewalTimes } from './address-plan.js';
 import { type BootAnswer, type BootClient, type BootFor, classifyClient } from './classify.js';
 import { type InterfaceSocket, bindToInterface, interfaceIndex, listInterfaces, openInterfaceSocket } from './interface-socket.js';
@@ -149,8 +150,19 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
     }
   };
 
-  const ignore = (mlog: Logger, level: 'debug' | 'info' | 'warn', reason: string, extra: Record<string, unknown> = {}) => {
-    mlog[level]({ reason, ...extra }, `ignored DHCP packet: ${reason}`);
+  /**
+   * Anyone on the segment can send packets that are ignored, as fast as the link allows: the lines
+   * saying so (info and warn; debug is off in production) are limited to 20 per 10 s, then one
+   * summary line. Malformed packets have their own limiter, so a flood of them cannot hide the
+   * ignored requests an operator acts on (an exhausted pool).
+   */
+  const summary = (what: string) => (dropped: number, ms: number) => log.info({ dropped, seconds: Math.round(ms / 1000) }, `${dropped} more ${what} not logged in the last ${Math.round(ms / 1000)} s`);
+  const malformedLines = new LogLimiter({ perWindow: 20, windowMs: 10_000, onDropped: summary('malformed DHCP packets') });
+  const ignoredLines = new LogLimiter({ perWindow: 20, windowMs: 10_000, onDropped: summary('ignored DHCP packets') });
+  const ignore = (mlog: Logger, level: 'debug' | 'info' | 'warn', reason: string, extra: Record<string, unknown> = {}, limiter = ignoredLines) => {
+    if (level !== 'debug' && !limiter.admit()) return;
+    const shown = clipText(reason, 200);
+    mlog[level]({ reason: shown, ...extra }, `ignored DHCP packet: ${shown}`);
   };
 
   async function handleFull(packet: DhcpPacket, type: number, client: BootClient, mlog: Logger): Promise<void> {
@@ -257,15 +269,15 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
     try {
       packet = parsePacket(buf);
     } catch (e) {
-      return ignore(log, 'info', (e as Error).message, { from: source, bytes: buf.length });
+      return ignore(log, 'info', (e as Error).message, { from: source, bytes: buf.length, packet: packetHead(buf) }, malformedLines);
     }
     const mac = macOf(packet);
     const mlog = mac ? log.child({ mac }) : log;
     if (packet.op !== BOOTREQUEST) return ignore(mlog, 'debug', 'a BOOTREPLY (another server\'s answer)', { from: source });
     const type = messageTypeOf(packet);
-    if (type === null) return ignore(mlog, 'info', 'no DHCP message type (plain BOOTP is not served)', { from: source });
+    if (type === null) return ignore(mlog, 'info', 'no DHCP message type (plain BOOTP is not served)', { from: source }, malformedLines);
     const client = classifyClient(packet, options.interface);
-    if (!client) return ignore(mlog, 'info', `hardware type ${packet.htype} length ${packet.hlen} is not Ethernet`, { from: source });
+    if (!client) return ignore(mlog, 'info', `hardware type ${packet.htype} length ${packet.hlen} is not Ethernet`, { from: source }, malformedLines);
     if (from.address !== '0.0.0.0' && packet.giaddr === '0.0.0.0' && plan && !inSubnet(plan, ipToInt(from.address))) {
       return ignore(mlog, 'info', `sent from ${from.address}, outside this interface's network`, { from: source });
     }
@@ -296,6 +308,8 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
         log.error({ err: e }, 'cannot write leases while closing');
       }
       await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.socket.close(() => resolve()))));
+      malformedLines.flush();
+      ignoredLines.flush();
       log.info('DHCP stopped');
     },
     leases() {
@@ -310,6 +324,11 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
  */
 function watchOtherInterfaces(served: string, port: number, log: Logger): { stop(): void } {
   const open = new Map<string, Socket>();
+  const lines = new LogLimiter({
+    perWindow: 20,
+    windowMs: 10_000,
+    onDropped: (dropped, ms) => log.info({ dropped, seconds: Math.round(ms / 1000) }, `${dropped} more DHCP packets on other interfaces not logged in the last ${Math.round(ms / 1000)} s`),
+  });
   const scan = () => {
     for (const name of listInterfaces()) {
       if (name === served || name === 'lo' || open.has(name)) continue;
@@ -343,7 +362,7 @@ function watchOtherInterfaces(served: string, port: number, log: Logger): { stop
           } catch {
             // unparsable: still worth the line below
           }
-          log.info({ mac, receivedOn: name, reason: `arrived on interface ${name}` }, `ignored DHCP packet: arrived on interface ${name}; Lifeboat serves DHCP only on ${served}`);
+          if (lines.admit()) log.info({ mac, receivedOn: name, reason: `arrived on interface ${name}` }, `ignored DHCP packet: arrived on interface ${name}; Lifeboat serves DHCP only on ${served}`);
         });
       });
     }
@@ -354,6 +373,7 @@ function watchOtherInterfaces(served: string, port: number, log: Logger): { stop
   return {
     stop() {
       clearInterval(timer);
+      lines.flush();
       for (const s of open.values()) {
         try {
           s.close();
