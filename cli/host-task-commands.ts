@@ -34,13 +34,21 @@ function describeTask(t: Task & { files?: string[] }): string {
 const hostsSpecs: Record<string, CommandSpec> = {
   list: { name: 'hosts list', summary: 'List the machines the server has seen or been told about.', usage: 'lifeboat hosts list [--server URL] [--json]', options: serverOptions },
   show: { name: 'hosts show', summary: 'Show one machine and its tasks.', usage: 'lifeboat hosts show MAC [--server URL] [--json]', options: serverOptions, positionals: { min: 1, max: 1 } },
+  'boot-script': {
+    name: 'hosts boot-script',
+    summary: 'Print the iPXE script the machine would boot now, without minting its task token (shown as MINTED-AT-BOOT).',
+    usage: 'lifeboat hosts boot-script MAC [--server URL]',
+    description: 'Unlike fetching /boot/MAC.ipxe, this changes nothing: no token is minted, a running task is left alone. Needs the admin token.',
+    options: serverOptions,
+    positionals: { min: 1, max: 1 },
+  },
 };
 
 export async function runHosts(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const spec = sub ? hostsSpecs[sub] : undefined;
   if (!spec) {
-    process.stdout.write(`Usage: lifeboat hosts <list|show> [options]\n\n${Object.values(hostsSpecs).map((s) => `  ${s.usage}\n      ${s.summary}`).join('\n')}\n`);
+    process.stdout.write(`Usage: lifeboat hosts <list|show|boot-script> [options]\n\n${Object.values(hostsSpecs).map((s) => `  ${s.usage}\n      ${s.summary}`).join('\n')}\n`);
     return sub === '--help' || sub === '-h' ? 0 : 2;
   }
   const p = parseCommand(spec, rest);
@@ -50,6 +58,8 @@ export async function runHosts(argv: string[]): Promise<number> {
   if (sub === 'list') {
     const hosts = await api.get<Host[]>('/api/v1/hosts');
     out(json, hosts, () => (hosts.length ? table([['MAC', 'NAME', 'FIRMWARE', 'LAST SEEN', 'VIA', 'ADDRESS'], ...hosts.map((h) => [h.mac, h.name ?? '-', h.firmware, when(h.lastSeen), h.lastSeenVia ?? '-', h.lastAddress ?? '-'])]) : 'no hosts yet\n'));
+  } else if (sub === 'boot-script') {
+    process.stdout.write(await api.getText(`/api/v1/hosts/${encodeURIComponent(p.positionals[0]!)}/boot-script`));
   } else {
     const r = await api.get<{ host: Host; tasks: Task[] }>(`/api/v1/hosts/${encodeURIComponent(p.positionals[0]!)}`);
     out(json, r, () => `${r.host.mac}${r.host.name ? ` (${r.host.name})` : ''}: ${r.host.firmware}, first seen ${when(r.host.firstSeen)}, last seen ${when(r.host.lastSeen)} via ${r.host.lastSeenVia ?? '-'}\n${r.tasks.map(describeTask).join('')}`);

@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
-import { makeWorld } from '../support/world.js';
+import { makeWorld, sh } from '../support/world.js';
+import { createNamespace, createVethPair, runInNamespace, startInNamespace, waitFor } from '../support/netns.js';
+import { runUdhcpc } from '../support/dhcp-lab.js';
 import { startLocalServer, type LocalServer } from '../support/local-server.js';
-import { lifeboat } from '../support/cli.js';
+import { LIFEBOAT_BIN, lifeboat } from '../support/cli.js';
 import { scratchFilesystem } from '../support/loop-devices.js';
 import { announcedUpload, heldRequest, httpFrom } from '../support/http-from.js';
 
@@ -254,6 +256,10 @@ test('reads need a token; the read-only token reads everything and changes nothi
   assert.match(previewText, new RegExp(`kernel .*lifeboat\\.task=${id} lifeboat\\.token=MINTED-AT-BOOT `));
   assert.equal((await agentOf(server, id, token).get()).status, 200, 'the preview revoked nothing');
   assert.equal((await agentOf(server, id, 'MINTED-AT-BOOT').get()).status, 401);
+  const cliPreview = await lifeboat(['hosts', 'boot-script', MAC, '--server', server.url, '--token-file', join(server.dataDir, 'admin-token')]);
+  assert.equal(cliPreview.exitCode, 0, cliPreview.stderr);
+  assert.match(cliPreview.stdout, /lifeboat\.token=MINTED-AT-BOOT /);
+  assert.equal((await agentOf(server, id, token).get()).status, 200, 'the CLI preview revoked nothing either');
   const listed = await lifeboat(['tasks', 'show', String(id), '--file', 'restore-plan.sh', '--server', server.url, '--token-file', join(server.dataDir, 'read-token')]);
   assert.equal(listed.exitCode, 0, listed.stderr);
   assert.equal(listed.stdout, '#!/bin/sh', 'the file, as stored (execa strips the last newline)');
@@ -277,4 +283,56 @@ test('reads need a token; the read-only token reads everything and changes nothi
     }
   }
   assert.ok(checked >= 24, `${checked} operations checked`);
+});
+
+test('full DHCP mode: only a fetch from the address leased to the MAC gets a token, and the agent must call from that address', async (t) => {
+  const world = await makeWorld(t, 'lb-hjd');
+  const s = await createNamespace(world, 's');
+  const c = await createNamespace(world, 'c');
+  const sIf = `lbs${world.id}`;
+  const cIf = `lbc${world.id}`;
+  const mac = '52:54:00:78:0c:01';
+  await createVethPair(world, { ns: s, name: sIf, address: '10.78.0.1/24' }, { ns: c, name: cIf, mac });
+  const neighbour = '10.78.0.60';
+  await sh('ip', ['-n', c, 'addr', 'add', `${neighbour}/24`, 'dev', cIf]);
+  const dataDir = join(world.dir, 'data');
+  const serve = startInNamespace(world, s, process.execPath, [LIFEBOAT_BIN, 'serve', '--data', dataDir, '--store', STORE, '--http', '10.78.0.1:8080', '--tftp', 'off',
+    '--dhcp', 'full', '--interface', sIf, '--range', '10.78.0.100-10.78.0.120'], join(world.dir, 'serve.log'));
+  await waitFor('lifeboat serve', () => (serve.log().includes('"lifeboat serving"') ? true : undefined), 30000);
+  const admin = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  const base = 'http://10.78.0.1:8080';
+  const curl = async (from: string, path: string, extra: string[] = []) => {
+    const r = await runInNamespace(c, 'curl', ['-sS', '--max-time', '10', '--interface', from, '-w', '\n%{http_code}', ...extra, `${base}${path}`]);
+    assert.equal(r.exitCode, 0, `curl from ${from} ${path}: ${r.stderr}`);
+    const lines = String(r.stdout).split('\n');
+    return { status: Number(lines.pop()), text: lines.join('\n') };
+  };
+  const created = await curl(neighbour, '/api/v1/tasks', ['-X', 'POST', '-H', `Authorization: Bearer ${admin}`, '-H', 'Content-Type: application/json', '--data', JSON.stringify({ kind: 'nuke', mac, image: 'web' })]);
+  assert.equal(created.status, 201, created.text);
+  const id = (JSON.parse(created.text) as { id: number }).id;
+
+  const beforeLease = await curl(neighbour, `/boot/${mac}.ipxe`);
+  assert.doesNotMatch(beforeLease.text, /lifeboat\.token=/);
+  assert.match(beforeLease.text, /holds no lease from this server/);
+
+  const lease = await runUdhcpc(world, c, cIf);
+  assert.ok(lease.bound?.ip, `no lease:\n${lease.output}`);
+  const leased = lease.bound.ip;
+  // udhcpc's script configures the interface (and may flush other addresses): set both again.
+  for (const address of [leased, neighbour]) await sh('ip', ['-n', c, 'addr', 'replace', `${address}/24`, 'dev', cIf]);
+
+  const fromNeighbour = await curl(neighbour, `/boot/${mac}.ipxe`);
+  assert.doesNotMatch(fromNeighbour.text, /lifeboat\.token=/);
+  assert.match(fromNeighbour.text, new RegExp(`is leased ${leased.replaceAll('.', '\\.')}, and this fetch came from ${neighbour.replaceAll('.', '\\.')}`));
+  const script = await curl(leased, `/boot/${mac}.ipxe`);
+  const token = /lifeboat\.token=(\S+)/.exec(script.text)?.[1];
+  assert.ok(token, script.text);
+
+  const agentCall = (from: string) => curl(from, `/agent/v1/tasks/${id}`, ['-H', `Authorization: Bearer ${token}`]);
+  const stolen = await agentCall(neighbour);
+  assert.equal(stolen.status, 403);
+  assert.match(stolen.text, new RegExp(`belongs to the boot at ${leased.replaceAll('.', '\\.')}`));
+  assert.equal((await agentCall(leased)).status, 200);
+  const finish = await curl(leased, `/agent/v1/tasks/${id}/finish`, ['-X', 'POST', '-H', `Authorization: Bearer ${token}`, '-H', 'Content-Type: application/json', '--data', '{"ok":true}']);
+  assert.equal(finish.status, 200, finish.text);
 });
