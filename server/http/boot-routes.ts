@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import Type from 'typebox';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { LifeboatError } from '../../core/errors.js';
@@ -31,7 +32,9 @@ export async function bootRoutes(app: FastifyInstance, ctx: HttpContext): Promis
     throw new LifeboatError('LB_NOT_FOUND', `/boot/${file} is not a boot file: use /boot/<mac>.ipxe`);
   });
 
-  app.get<{ Querystring: { mac?: string } }>('/boot/ipxe', { schema }, async (request, reply) => {
+  // A repeated ?mac= arrives as an array: the schema turns that into a 400 instead of a crash in the MAC parser.
+  const IpxeQuery = Type.Object({ mac: Type.Optional(Type.String({ maxLength: 64 })) });
+  app.get<{ Querystring: { mac?: string } }>('/boot/ipxe', { schema: { ...schema, querystring: IpxeQuery } }, async (request, reply) => {
     if (!request.query.mac) throw new LifeboatError('LB_INVALID', 'mac is required: /boot/ipxe?mac=${net0/mac}');
     return reply.type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(script(request.query.mac, request));
   });
