@@ -1,3 +1,4 @@
+import { uefiBootEntryStep } from './uefi-boot-entry.js';
 import { posix } from 'node:path';
 import { LifeboatError } from '../../core/errors.js';
 import { commandLine } from '../../core/run-tool.js';
@@ -304,9 +305,8 @@ export function renderPlan(plan: RestorePlan): RenderedPlan {
       // bootctl also fills the fallback path EFI/BOOT; the entry is made below like GRUB's.
       run('bootloader', `Install systemd-boot on the ESP ${b.espDevice}`, ['chroot', root, 'bootctl', 'install', `--esp-path=${b.efiDirectory}`, '--no-variables']);
     }
-    run('bootloader', `Add the firmware boot entry "${b.label}" for ${b.loader} on ${b.espDisk} partition ${b.espPartition}`, [
-      'efibootmgr', '--create', '--disk', b.espDisk, '--part', String(b.espPartition), '--label', b.label, '--loader', `\\${b.loader.replaceAll('/', '\\')}`,
-    ]);
+    const entry = uefiBootEntryStep(b.label, b.espDisk, b.espPartition, `\\${b.loader.replaceAll('/', '\\')}`);
+    run('bootloader', `Add the firmware boot entry "${b.label}" for ${b.loader} on ${b.espDisk} partition ${b.espPartition}, after the network entry, and boot it next`, entry.command, entry.input);
   }
 
   if (chrootMounts) {

@@ -71,7 +71,7 @@ async function bootLocal(machine: QemuMachine, fixture: FixtureDisk) {
   assert.equal(markers.hash, fixture.expected.hash, 'the restored system hashes its files to the source\'s hash');
   assert.deepEqual(markers.mounts, fixture.expected.mounts, 'every fstab filesystem mounted, by its original UUID');
   assert.equal(markers.swap, fixture.expected.swap);
-  return markers;
+  return { ...markers, serial: run.serial() };
 }
 
 async function blankDisk(name: string, bytes: number, noise = false): Promise<string> {
@@ -195,7 +195,11 @@ test('7. UEFI: capture, then nuke onto a larger blank disk; the restored machine
     const t = await runTaskBoot(machine, await task('nuke', machine, 'golden-uefi'));
     assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
     assert.equal(t.result?.bootloader, 'grub-efi');
-    await bootLocal(machine, uefiFixture);
+    const restored = await bootLocal(machine, uefiFixture);
+    // The agent left BootNext on the new entry: the first boot of the restored system goes straight
+    // to its disk, with no network attempt to wait out first (the entry itself sits after the network in BootOrder).
+    const loads = [...restored.serial.matchAll(/BdsDxe: loading Boot\S+ "([^"]*)"/g)].map((m) => m[1]);
+    assert.equal(loads[0], 'debian', `the restored system's first boot loaded ${JSON.stringify(loads)}`);
   });
 });
 

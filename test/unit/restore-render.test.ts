@@ -88,8 +88,29 @@ if [ -e /mnt/lifeboat/usr/sbin/grub-install ]; then
 else  # the restored system has no grub-install: copy EFI/debian/shimx64.efi to the fallback path EFI/BOOT/BOOTX64.EFI unless the image already has one there
   sh -c '[ -e "$2" ] || install -D -m 0644 "$1" "$2"' sh /mnt/lifeboat/boot/efi/EFI/debian/shimx64.efi /mnt/lifeboat/boot/efi/EFI/BOOT/BOOTX64.EFI
 fi
-# Add the firmware boot entry "debian" for EFI/debian/shimx64.efi on /dev/vda partition 2
-efibootmgr --create --disk /dev/vda --part 2 --label debian --loader '\\EFI\\debian\\shimx64.efi'
+# Add the firmware boot entry "debian" for EFI/debian/shimx64.efi on /dev/vda partition 2, after the network entry, and boot it next
+sh -s debian /dev/vda 2 '\\EFI\\debian\\shimx64.efi' <<'EOF'
+set -eu
+label=$1 disk=$2 part=$3 loader=$4
+entries() { efibootmgr | sed -n 's/^Boot\\([0-9A-Fa-f]\\{4\\}\\)\\*\\{0,1\\} \\(.*\\)$/\\1 \\2/p' | sed 's/\t.*//'; }
+entries | while read -r n l; do if [ "$l" = "$label" ]; then efibootmgr -q -b "$n" -B; fi; done
+before=$(entries | cut -d" " -f1)
+efibootmgr -q --create-only --disk "$disk" --part "$part" --label "$label" --loader "$loader"
+new=$(entries | cut -d" " -f1 | grep -vxF "$before" | head -n 1 || true)
+[ -n "$new" ] || { echo "efibootmgr made no new boot entry for $label" >&2; exit 1; }
+order=$(efibootmgr | sed -n 's/^BootOrder: //p')
+current=$(efibootmgr | sed -n 's/^BootCurrent: //p')
+out= placed=
+for n in $(echo "$order" | tr , " "); do
+  [ "$n" = "$new" ] && continue
+  out=\${out:+$out,}$n
+  if [ "$n" = "$current" ]; then out=$out,$new; placed=1; fi
+done
+[ -n "$placed" ] || out=\${out:+$out,}$new
+efibootmgr -q --bootorder "$out"
+efibootmgr -q --bootnext "$new"
+echo "boot entry $new ($label) placed after the network entry: BootOrder $out, BootNext $new"
+EOF
 
 ### unmount: filesystems, then volume groups and arrays, so the machine reboots clean
 # Release /mnt/lifeboat/sys
@@ -234,7 +255,7 @@ test('UEFI bootloader steps: GRUB into the vendor directory and the fallback pat
     ['mount', '-t', 'sysfs', 'sysfs', '/mnt/lifeboat/sys'],
     ['chroot', '/mnt/lifeboat', 'grub-install', '--target=x86_64-efi', '--efi-directory=/boot/efi', '--bootloader-id=debian', '--no-nvram'],
     ['chroot', '/mnt/lifeboat', 'grub-install', '--target=x86_64-efi', '--efi-directory=/boot/efi', '--removable', '--no-nvram'],
-    ['efibootmgr', '--create', '--disk', '/dev/nvme0n1', '--part', '2', '--label', 'debian', '--loader', '\\EFI\\debian\\shimx64.efi'],
+    ['sh', '-s', 'debian', '/dev/nvme0n1', '2', '\\EFI\\debian\\shimx64.efi'],
   ]);
 });
 
