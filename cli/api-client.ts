@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { LifeboatError, type ErrorCode, errorCodes } from '../core/errors.js';
+import { nextFromLink } from '../server/http/paging.js';
 import { stringOption, type Parsed } from './args.js';
 
 /**
@@ -14,6 +15,8 @@ export const serverOptions = {
 
 export interface ApiClient {
   get<T>(path: string): Promise<T>;
+  /** Every item of a paged list: follows the server's Link rel="next" headers to the last page. */
+  getAll<T>(path: string): Promise<T[]>;
   /** A GET whose answer is text (a task's file, a boot script). */
   getText(path: string): Promise<string>;
   send<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T>;
@@ -30,7 +33,7 @@ export async function apiClient(p: Parsed): Promise<ApiClient> {
       token = undefined; // the server's 401 says which token is missing
     }
   }
-  const call = async (method: string, path: string, body?: unknown): Promise<string> => {
+  const call = async (method: string, path: string, body?: unknown): Promise<{ text: string; next: string | null }> => {
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
@@ -52,12 +55,21 @@ export async function apiClient(p: Parsed): Promise<ApiClient> {
       const code = (err?.code && err.code in errorCodes ? err.code : res.status === 401 ? 'LB_UNAUTHORIZED' : res.status === 404 ? 'LB_NOT_FOUND' : res.status === 409 ? 'LB_CONFLICT' : 'LB_INVALID') as ErrorCode;
       throw new LifeboatError(code, `server says (${res.status}): ${err?.message ?? text}`);
     }
-    return text;
+    return { text, next: nextFromLink(res.headers.get('link')) };
   };
   const json = <T>(text: string) => (text ? JSON.parse(text) : undefined) as T;
   return {
-    get: async (path) => json(await call('GET', path)),
-    getText: (path) => call('GET', path),
-    send: async (method, path, body) => json(await call(method, path, body)),
+    get: async (path) => json((await call('GET', path)).text),
+    async getAll<T>(path: string) {
+      const all: T[] = [];
+      for (let next: string | null = path; next !== null; ) {
+        const page: { text: string; next: string | null } = await call('GET', next);
+        all.push(...json<T[]>(page.text));
+        next = page.next;
+      }
+      return all;
+    },
+    getText: async (path) => (await call('GET', path)).text,
+    send: async (method, path, body) => json((await call(method, path, body)).text),
   };
 }

@@ -56,7 +56,7 @@ export async function runHosts(argv: string[]): Promise<number> {
   const api = await apiClient(p);
   const json = flag(p, 'json');
   if (sub === 'list') {
-    const hosts = await api.get<Host[]>('/api/v1/hosts');
+    const hosts = await api.getAll<Host>('/api/v1/hosts?limit=1000');
     out(json, hosts, () => (hosts.length ? table([['MAC', 'NAME', 'FIRMWARE', 'LAST SEEN', 'VIA', 'ADDRESS'], ...hosts.map((h) => [h.mac, h.name ?? '-', h.firmware, when(h.lastSeen), h.lastSeenVia ?? '-', h.lastAddress ?? '-'])]) : 'no hosts yet\n'));
   } else if (sub === 'boot-script') {
     process.stdout.write(await api.getText(`/api/v1/hosts/${encodeURIComponent(p.positionals[0]!)}/boot-script`));
@@ -157,7 +157,8 @@ export async function runTasks(argv: string[]): Promise<number> {
     const state = stringOption(p, 'state');
     if (host) q.set('mac', host);
     if (state) q.set('state', state);
-    const tasks = await api.get<Task[]>(`/api/v1/tasks${q.size ? `?${q}` : ''}`);
+    q.set('limit', '1000');
+    const tasks = await api.getAll<Task>(`/api/v1/tasks?${q}`);
     out(json, tasks, () => (tasks.length ? table([['ID', 'KIND', 'HOST', 'IMAGE', 'STATE', 'CREATED', 'PROGRESS'], ...tasks.map((t) => [String(t.id), t.kind, t.mac, `${t.image ?? '-'}${t.version ? `@${t.version}` : ''}`, t.state, when(t.createdAt), t.progress?.stage ?? '-'])]) : 'no tasks\n'));
   } else if (sub === 'show') {
     const file = stringOption(p, 'file');

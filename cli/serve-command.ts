@@ -1,6 +1,7 @@
 import { rootLogger } from '../core/log.js';
 import { LifeboatError } from '../core/errors.js';
-import { loadConfigFile, resolveConfig, type ServerConfigFile } from '../server/config.js';
+import { DEFAULT_EVENT_RETENTION, loadConfigFile, resolveConfig, type ServerConfigFile } from '../server/config.js';
+import { DEFAULT_REGISTRATION_LIMITS } from '../server/host-registration.js';
 import { startServer } from '../server/lifeboat-server.js';
 import { TFTP_DEFAULT_LIMITS } from '../server/tftp/tftp-server.js';
 import { listOption, parseCommand, renderHelp, stringOption, type CommandSpec } from './args.js';
@@ -8,7 +9,7 @@ import { listOption, parseCommand, renderHelp, stringOption, type CommandSpec } 
 export const serveSpec: CommandSpec = {
   name: 'serve',
   summary: 'Run the restore server: HTTP (boot files, store, API), TFTP, DHCP (off, proxy or full) and the NFS share.',
-  usage: 'lifeboat serve [--config FILE] [--data DIR] [--store DIR] [--http ADDR:PORT] [--tftp ADDR:PORT|off] [--tftp-max-transfers N] [--tftp-max-per-address N] [--tftp-first-ack-timeout S] [--dhcp off|proxy|full] [--interface IFACE] [--range FIRST-LAST] [--admin-token-file F] [--nfs off|auto|ganesha|kernel]',
+  usage: 'lifeboat serve [--config FILE] [--data DIR] [--store DIR] [--http ADDR:PORT] [--tftp ADDR:PORT|off] [--tftp-max-transfers N] [--tftp-max-per-address N] [--tftp-first-ack-timeout S] [--register-per-minute N] [--max-unknown-hosts N] [--events-keep-days D] [--events-keep-rows N] [--dhcp off|proxy|full] [--interface IFACE] [--range FIRST-LAST] [--admin-token-file F] [--nfs off|auto|ganesha|kernel]',
   description: [
     'With no options it runs with embedded defaults: state and store under /var/lib/lifeboat, HTTP on',
     '0.0.0.0:8080, TFTP on 0.0.0.0:69, DHCP off, NFS off. Flags override the config file, which',
@@ -23,6 +24,10 @@ export const serveSpec: CommandSpec = {
     'tftp-max-transfers': { type: 'string', value: 'N', description: 'TFTP transfers in progress at once, all clients; more are refused "server busy"', default: String(TFTP_DEFAULT_LIMITS.maxTransfers) },
     'tftp-max-per-address': { type: 'string', value: 'N', description: 'TFTP transfers in progress at once from one client address', default: String(TFTP_DEFAULT_LIMITS.maxTransfersPerAddress) },
     'tftp-first-ack-timeout': { type: 'string', value: 'SECONDS', description: 'drop a TFTP transfer whose first packet is not acknowledged in this time', default: String(TFTP_DEFAULT_LIMITS.firstAckTimeoutMs / 1000) },
+    'register-per-minute': { type: 'string', value: 'N', description: 'new machines DHCP and TFTP register per minute, at most', default: String(DEFAULT_REGISTRATION_LIMITS.perMinute) },
+    'max-unknown-hosts': { type: 'string', value: 'N', description: 'stop registering new machines while this many have no name and no task', default: String(DEFAULT_REGISTRATION_LIMITS.maxUnknown) },
+    'events-keep-days': { type: 'string', value: 'DAYS', description: 'prune events older than this (hourly)', default: String(DEFAULT_EVENT_RETENTION.keepDays) },
+    'events-keep-rows': { type: 'string', value: 'N', description: 'keep at most this many events', default: String(DEFAULT_EVENT_RETENTION.keepRows) },
     dhcp: { type: 'string', value: 'MODE', description: 'off, proxy (boot info beside the site\'s DHCP) or full (addresses too)', default: 'off' },
     interface: { type: 'string', value: 'IFACE', description: 'the test-bed interface: DHCP answers here only' },
     range: { type: 'string', value: 'FIRST-LAST', description: 'full DHCP: the address pool, e.g. 10.77.0.100-10.77.0.199' },
@@ -63,6 +68,18 @@ export async function runServe(argv: string[]): Promise<number> {
   };
   set(given('tftp-max-transfers'), (v) => (tftpLimits.maxTransfers = count('tftp-max-transfers', v)));
   set(given('tftp-max-per-address'), (v) => (tftpLimits.maxTransfersPerAddress = count('tftp-max-per-address', v)));
+  const hostsLimits = (file.hosts ??= {});
+  set(given('register-per-minute'), (v) => (hostsLimits.registerPerMinute = count('register-per-minute', v)));
+  set(given('max-unknown-hosts'), (v) => (hostsLimits.maxUnknown = count('max-unknown-hosts', v)));
+  const retention = (file.events ??= {});
+  set(given('events-keep-days'), (v) => {
+    if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < 0.01) throw new LifeboatError('LB_USAGE', `--events-keep-days ${v} must be a number of days, 0.01 or more`);
+    retention.keepDays = Number(v);
+  });
+  set(given('events-keep-rows'), (v) => {
+    if (count('events-keep-rows', v) < 100) throw new LifeboatError('LB_USAGE', `--events-keep-rows ${v} must be 100 or more`);
+    retention.keepRows = Number(v);
+  });
   set(given('tftp-first-ack-timeout'), (v) => {
     if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < 0.1 || Number(v) > 600) throw new LifeboatError('LB_USAGE', `--tftp-first-ack-timeout ${v} must be a number of seconds from 0.1 to 600`);
     tftpLimits.firstAckSeconds = Number(v);

@@ -4,6 +4,8 @@ import type { EventLog } from './state/events.js';
 import type { HostRegistry } from './state/hosts.js';
 import type { Task, TaskBoard } from './state/tasks.js';
 import { normalizeMac } from './state/mac.js';
+import { HostRegistrationLimit } from './host-registration.js';
+import { LogLimiter } from './log-limit.js';
 
 /**
  * The one place that decides what a machine boots now. DHCP, TFTP and HTTP classify the machine
@@ -58,18 +60,41 @@ export class BootPlanner {
     private readonly tasks: TaskBoard,
     private readonly events: EventLog,
     private readonly log: Logger,
-  ) {}
+    private readonly registration = new HostRegistrationLimit(),
+  ) {
+    this.refusedLines = new LogLimiter({
+      perWindow: 5,
+      windowMs: 60_000,
+      onDropped: (dropped) => this.log.info({ dropped }, `${dropped} more machines not registered in the last minute`),
+    });
+  }
+
+  private readonly refusedLines: LogLimiter;
 
   decide(request: BootRequest): BootDecision {
     const mac = normalizeMac(request.mac);
-    const isNew = this.hosts.seen({ mac, firmware: request.firmware, arch: request.arch ?? null, via: request.via, address: request.address ?? null });
-    if (isNew) this.events.record('host.registered', `new machine ${mac} (${request.firmware}) seen via ${request.via}`, { mac });
+    this.register(mac, request);
     const task = this.tasks.openTaskFor(mac);
     if (!task) {
       this.log.debug({ mac, via: request.via }, 'no open task: local disk');
       return { action: 'local', reason: 'no task pending' };
     }
     return { action: 'rescue', task };
+  }
+
+  /** Records the sighting; a machine not yet known is registered only within the limits. */
+  private register(mac: string, request: BootRequest): void {
+    const sighting = { mac, firmware: request.firmware, arch: request.arch ?? null, via: request.via, address: request.address ?? null };
+    if (this.hosts.get(mac)) {
+      this.hosts.seen(sighting);
+      return;
+    }
+    const admission = this.registration.admit(() => this.hosts.unknownCount());
+    if (!admission.admit) {
+      if (this.refusedLines.admit()) this.log.info({ mac, via: request.via, reason: admission.reason }, `new machine ${mac} not registered: ${admission.reason}`);
+      return;
+    }
+    if (this.hosts.seen(sighting)) this.events.record('host.registered', `new machine ${mac} (${request.firmware}) seen via ${request.via}`, { mac });
   }
 
   /**

@@ -6,6 +6,10 @@ import Value from 'typebox/value';
 import { LifeboatError } from '../core/errors.js';
 import type { DhcpServerOptions } from './dhcp/server.js';
 import { TFTP_DEFAULT_LIMITS } from './tftp/tftp-server.js';
+import { DEFAULT_REGISTRATION_LIMITS, type RegistrationLimits } from './host-registration.js';
+
+/** Events kept: 90 days, and at most 100,000 of them (a few tens of MB of SQLite). */
+export const DEFAULT_EVENT_RETENTION = { keepDays: 90, keepRows: 100_000 } as const;
 
 /**
  * The server's settings: embedded defaults, then a JSON config file, then command-line flags.
@@ -28,6 +32,24 @@ export const ServerConfigSchema = Type.Object(
       ),
     ),
     publicAddress: Type.Optional(Type.String({ description: 'the address machines reach this server at' })),
+    hosts: Type.Optional(
+      Type.Object(
+        {
+          registerPerMinute: Type.Optional(Type.Integer({ minimum: 1, description: 'new machines DHCP and TFTP register per minute, at most' })),
+          maxUnknown: Type.Optional(Type.Integer({ minimum: 1, description: 'registered machines with no name and no task, at most' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    events: Type.Optional(
+      Type.Object(
+        {
+          keepDays: Type.Optional(Type.Number({ minimum: 0.01, description: 'events older than this are pruned' })),
+          keepRows: Type.Optional(Type.Integer({ minimum: 100, description: 'at most this many events are kept' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     adminTokenFile: Type.Optional(Type.String()),
     rescueDir: Type.Optional(Type.String({ description: 'directory with vmlinuz and initrd.img of the rescue system' })),
     rescueCmdline: Type.Optional(Type.String()),
@@ -66,6 +88,8 @@ export interface ServerConfig {
   http: { host: string; port: number };
   tftp: { host: string; port: number } | null;
   tftpLimits: { maxTransfers: number; maxTransfersPerAddress: number; firstAckTimeoutMs: number };
+  registration: RegistrationLimits;
+  eventRetention: { keepDays: number; keepRows: number };
   publicAddress: string;
   adminTokenFile: string;
   rescueDir: string;
@@ -142,6 +166,11 @@ export function resolveConfig(file: ServerConfigFile): ServerConfig {
       firstAckTimeoutMs: file.tftpLimits?.firstAckSeconds !== undefined ? Math.round(file.tftpLimits.firstAckSeconds * 1000) : TFTP_DEFAULT_LIMITS.firstAckTimeoutMs,
     },
     publicAddress,
+    registration: {
+      perMinute: file.hosts?.registerPerMinute ?? DEFAULT_REGISTRATION_LIMITS.perMinute,
+      maxUnknown: file.hosts?.maxUnknown ?? DEFAULT_REGISTRATION_LIMITS.maxUnknown,
+    },
+    eventRetention: { keepDays: file.events?.keepDays ?? DEFAULT_EVENT_RETENTION.keepDays, keepRows: file.events?.keepRows ?? DEFAULT_EVENT_RETENTION.keepRows },
     adminTokenFile: resolve(file.adminTokenFile ?? join(dataDir, 'admin-token')),
     rescueDir: resolve(file.rescueDir ?? join(netbootRoot, 'rescue')),
     rescueCmdline: file.rescueCmdline ?? 'console=tty0 console=ttyS0,115200n8',

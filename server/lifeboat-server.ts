@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { hasErrno } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { BootPlanner } from './boot-planner.js';
+import { HostRegistrationLimit } from './host-registration.js';
 import type { ServerConfig } from './config.js';
 import { startDhcpServer, type DhcpServer } from './dhcp/index.js';
 import { readLeases } from './dhcp/lease-store.js';
@@ -60,6 +61,9 @@ async function tokenFromFile(path: string, what: 'admin' | 'read-only', log: Log
 
 const sameMac = (a: string, b: string) => a.toLowerCase().replace(/[-:.]/g, '') === b.toLowerCase().replace(/[-:.]/g, '');
 
+/** How often the event log is pruned (and once at start). */
+const EVENT_PRUNE_INTERVAL_MS = 3_600_000;
+
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
   const stops: Array<() => Promise<void>> = [];
   const closeAll = async () => {
@@ -85,7 +89,19 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     await catalog.refresh();
     catalog.start();
     stops.push(async () => catalog.stop());
-    const planner = new BootPlanner(hosts, tasks, events, log.child({ component: 'planner' }));
+    const planner = new BootPlanner(hosts, tasks, events, log.child({ component: 'planner' }), new HostRegistrationLimit(config.registration));
+    // Retention: at start and every hour, events beyond the configured age and count are removed.
+    const prune = () => {
+      try {
+        const removed = events.prune(config.eventRetention);
+        if (removed > 0) log.info({ removed, ...config.eventRetention }, `pruned ${removed} events (kept ${config.eventRetention.keepDays} days, at most ${config.eventRetention.keepRows})`);
+      } catch (e) {
+        log.error({ err: e }, 'pruning the event log failed');
+      }
+    };
+    prune();
+    const pruneTimer = setInterval(prune, EVENT_PRUNE_INTERVAL_MS).unref();
+    stops.push(async () => clearInterval(pruneTimer));
     const httpBase = `http://${config.publicAddress}:${config.http.port}`;
     const rescue = {
       kernelPath: '/boot/rescue/vmlinuz',

@@ -6,6 +6,7 @@ import { normalizeMac } from '../state/mac.js';
 import type { Task } from '../state/tasks.js';
 import type { HttpContext } from './context.js';
 import { parseImageRef } from './image-ref.js';
+import { limitParam, linkNext, PAGE_DEFAULT } from './paging.js';
 import { IMAGE_NAME_RULE, isImageName } from '../../images/store/image-store.js';
 import { requireAdmin, requireReader } from './request-auth.js';
 import { TOKEN_PLACEHOLDER } from '../boot-planner.js';
@@ -71,7 +72,17 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
   const admin = { onRequest: async (request: FastifyRequest) => requireAdmin(ctx, request) };
   const reader = { onRequest: async (request: FastifyRequest) => requireReader(ctx, request) };
 
-  app.get('/api/v1/hosts', { ...reader, schema: { security: READ, tags: ['hosts'], response: { 200: Type.Array(HostSchema) } } }, async () => ctx.hosts.list());
+  app.get<{ Querystring: { limit?: number; offset?: number } }>(
+    '/api/v1/hosts',
+    { ...reader, schema: { security: READ, tags: ['hosts'], description: 'Most recently seen first; a Link rel="next" header names the next page.', querystring: Type.Object({ limit: limitParam(1000), offset: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }), response: { 200: Type.Array(HostSchema) } } },
+    async (request, reply) => {
+      const limit = request.query.limit ?? PAGE_DEFAULT;
+      const offset = request.query.offset ?? 0;
+      const hosts = ctx.hosts.list({ limit: limit + 1, offset });
+      if (hosts.length > limit) linkNext(request, reply, { offset: offset + limit, limit });
+      return hosts.slice(0, limit);
+    },
+  );
 
   app.get<{ Params: { mac: string } }>('/api/v1/hosts/:mac', { ...reader, schema: { security: READ, tags: ['hosts'], params: Type.Object({ mac: Mac }), response: { 200: Type.Object({ host: HostSchema, tasks: Type.Array(TaskSchema) }), 404: ErrorReply } } }, async (request) => {
     const host = ctx.hosts.get(request.params.mac);
@@ -101,10 +112,26 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
     return ctx.catalog.list();
   });
 
-  app.get<{ Querystring: { mac?: string; state?: TaskState } }>(
+  app.get<{ Querystring: { mac?: string; state?: TaskState; limit?: number; before?: number } }>(
     '/api/v1/tasks',
-    { ...reader, schema: { security: READ, tags: ['tasks'], querystring: Type.Object({ mac: Type.Optional(Mac), state: Type.Optional(TaskStateSchema) }), response: { 200: Type.Array(TaskSchema) } } },
-    async (request) => ctx.tasks.list({ ...(request.query.mac ? { mac: request.query.mac } : {}), ...(request.query.state ? { state: request.query.state } : {}) }).map(view),
+    {
+      ...reader,
+      schema: {
+        security: READ,
+        tags: ['tasks'],
+        description: 'Newest first; a Link rel="next" header names the next page (before=<last id>).',
+        querystring: Type.Object({ mac: Type.Optional(Mac), state: Type.Optional(TaskStateSchema), limit: limitParam(1000), before: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false }),
+        response: { 200: Type.Array(TaskSchema) },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const limit = q.limit ?? PAGE_DEFAULT;
+      const tasks = ctx.tasks.list({ ...(q.mac ? { mac: q.mac } : {}), ...(q.state ? { state: q.state } : {}), ...(q.before !== undefined ? { beforeId: q.before } : {}), limit: limit + 1 });
+      const page = tasks.slice(0, limit);
+      if (tasks.length > limit) linkNext(request, reply, { before: page.at(-1)!.id, limit });
+      return page.map(view);
+    },
   );
 
   app.get<{ Params: { id: number } }>('/api/v1/tasks/:id', { ...reader, schema: { security: READ, tags: ['tasks'], params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: TaskSchema, 404: ErrorReply } } }, async (request) => view(ctx.tasks.get(request.params.id)));
@@ -154,12 +181,33 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
 
   app.get('/api/v1/leases', { ...reader, schema: { security: READ, tags: ['leases'] } }, async () => ctx.leases());
 
-  app.get<{ Querystring: { mac?: string; task?: number; after?: number; limit?: number } }>(
+  app.get<{ Querystring: { mac?: string; task?: number; after?: number; before?: number; limit?: number } }>(
     '/api/v1/events',
-    { ...reader, schema: { security: READ, tags: ['events'], querystring: Type.Object({ mac: Type.Optional(Mac), task: Type.Optional(Type.Integer()), after: Type.Optional(Type.Integer()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })) }) } },
-    async (request) => {
+    {
+      ...reader,
+      schema: {
+        security: READ,
+        tags: ['events'],
+        description: 'In the order they happened. after=ID pages forward (Link rel="next": after=<last id>); without it, the newest page, or the one before=ID, and Link rel="next" names the older page (before=<first id>).',
+        querystring: Type.Object(
+          { mac: Type.Optional(Mac), task: Type.Optional(Type.Integer()), after: Type.Optional(Type.Integer({ minimum: 0 })), before: Type.Optional(Type.Integer({ minimum: 1 })), limit: limitParam(5000) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request, reply) => {
       const q = request.query;
-      return ctx.events.list({ ...(q.mac ? { mac: normalizeMac(q.mac) } : {}), ...(q.task !== undefined ? { taskId: q.task } : {}), ...(q.after !== undefined ? { afterId: q.after } : {}), ...(q.limit ? { limit: q.limit } : {}) });
+      if (q.after !== undefined && q.before !== undefined) throw new LifeboatError('LB_INVALID', 'give after or before, not both: after pages forward, before pages back');
+      const limit = q.limit ?? PAGE_DEFAULT;
+      const events = ctx.events.list({ ...(q.mac ? { mac: normalizeMac(q.mac) } : {}), ...(q.task !== undefined ? { taskId: q.task } : {}), ...(q.after !== undefined ? { afterId: q.after } : {}), ...(q.before !== undefined ? { beforeId: q.before } : {}), limit: limit + 1 });
+      if (q.after !== undefined) {
+        const page = events.slice(0, limit);
+        if (events.length > limit) linkNext(request, reply, { after: page.at(-1)!.id, limit });
+        return page;
+      }
+      const page = events.slice(-limit);
+      if (events.length > limit) linkNext(request, reply, { before: page[0]!.id, limit });
+      return page;
     },
   );
 

@@ -46,15 +46,33 @@ export class EventLog {
     return event;
   }
 
-  list(filter: { mac?: string; taskId?: number; afterId?: number; limit?: number } = {}): ServerEvent[] {
+  /**
+   * Events in the order they happened. With `afterId`: the first `limit` after it (paging forward,
+   * as a client that follows the log does); otherwise the last `limit` before `beforeId`, or the
+   * newest `limit` (paging back).
+   */
+  list(filter: { mac?: string; taskId?: number; afterId?: number; beforeId?: number; limit?: number } = {}): ServerEvent[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.mac) (where.push('mac = ?'), args.push(filter.mac));
     if (filter.taskId !== undefined) (where.push('task_id = ?'), args.push(filter.taskId));
     if (filter.afterId !== undefined) (where.push('id > ?'), args.push(filter.afterId));
-    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    if (filter.beforeId !== undefined) (where.push('id < ?'), args.push(filter.beforeId));
+    const forward = filter.afterId !== undefined;
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${forward ? 'ASC' : 'DESC'} LIMIT ?`;
     args.push(filter.limit ?? 200);
-    return (this.db.prepare(sql).all(...args) as EventRow[]).map(fromRow).reverse();
+    const rows = (this.db.prepare(sql).all(...args) as EventRow[]).map(fromRow);
+    return forward ? rows : rows.reverse();
+  }
+
+  /**
+   * Retention: removes events older than `keepDays` and all but the newest `keepRows`. Returns how
+   * many were removed. Ids only grow, so "older" and "before the newest N" are both an id bound.
+   */
+  prune(keep: { keepDays: number; keepRows: number }, now = Date.now()): number {
+    const byAge = this.db.prepare('DELETE FROM events WHERE time < ?').run(now - keep.keepDays * 86_400_000).changes;
+    const byCount = this.db.prepare('DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)').run(keep.keepRows).changes;
+    return byAge + byCount;
   }
 
   subscribe(listener: (e: ServerEvent) => void): () => void {

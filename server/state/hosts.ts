@@ -77,7 +77,13 @@ export class HostRegistry {
     return row ? fromRow(row) : undefined;
   }
 
-  list(): Host[] {
-    return (this.db.prepare('SELECT * FROM hosts ORDER BY last_seen DESC').all() as HostRow[]).map(fromRow);
+  /** Most recently seen first; `offset` and `limit` page through them. */
+  list(page: { limit?: number; offset?: number } = {}): Host[] {
+    return (this.db.prepare('SELECT * FROM hosts ORDER BY last_seen DESC, mac LIMIT ? OFFSET ?').all(page.limit ?? -1, page.offset ?? 0) as HostRow[]).map(fromRow);
+  }
+
+  /** Hosts never named and never given a task: the ones a flood of made-up MACs would add. */
+  unknownCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM hosts h WHERE h.name IS NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.mac = h.mac)').get() as { n: number }).n;
   }
 }

@@ -99,11 +99,13 @@ export class TaskBoard {
     return new LifeboatError('LB_CONFLICT', `task ${id} is ${t.state}: it cannot be ${wanted}`, { taskId: id, state: t.state });
   }
 
-  list(filter: { mac?: string; state?: TaskState; limit?: number } = {}): Task[] {
+  /** Newest first; `beforeId` pages on (the tasks with smaller ids). */
+  list(filter: { mac?: string; state?: TaskState; limit?: number; beforeId?: number } = {}): Task[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.mac) (where.push('mac = ?'), args.push(normalizeMac(filter.mac)));
     if (filter.state) (where.push('state = ?'), args.push(filter.state));
+    if (filter.beforeId !== undefined) (where.push('id < ?'), args.push(filter.beforeId));
     args.push(filter.limit ?? 500);
     return (this.db.prepare(`SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`).all(...args) as TaskRow[]).map(fromRow);
   }

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { makeWorld } from '../support/world.js';
+import { lifeboat } from '../support/cli.js';
 import { startLocalServer, type LocalServer } from '../support/local-server.js';
 
 /**
@@ -163,4 +165,84 @@ test('a path the file system refuses is a 4xx with the reason, never a 500; the 
     assert.doesNotMatch(r.text, /at .*\.js:\d+|LB_INTERNAL/, 'no stack, no internal error');
   }
   assert.doesNotMatch(await server.log(), /"level":50/, 'no request logged an error');
+});
+
+test('anonymous GETs of boot scripts for made-up MACs register no host', async (t) => {
+  const world = await makeWorld(t, 'lb-edge');
+  const server = await startLocalServer(world);
+  const macs = Array.from({ length: 500 }, () => randomBytes(6).toString('hex').match(/../g)!.join(':'));
+  const started = Date.now();
+  const scripts = await Promise.all(macs.map(async (m) => (await fetch(`${server.url}/boot/${m}.ipxe`)).text()));
+  t.diagnostic(`500 script fetches in ${Date.now() - started} ms`);
+  assert.ok(scripts.every((x) => /has no task pending: booting the local disk\nexit/.test(x)));
+  assert.deepEqual((await server.api<unknown[]>('GET', '/api/v1/hosts')).body, [], 'no host was registered');
+  assert.equal((await server.api<Array<{ kind: string }>>('GET', '/api/v1/events?limit=5000')).body.filter((e) => e.kind === 'host.registered').length, 0);
+});
+
+test('hosts, tasks and events page with a limit and a Link to the next page; the CLI lists everything', async (t) => {
+  const world = await makeWorld(t, 'lb-edge');
+  const server = await startLocalServer(world);
+  const macs = Array.from({ length: 230 }, (_, i) => `52:54:00:0c:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+  for (const m of macs) assert.equal((await server.api('PUT', `/api/v1/hosts/${m}`, { name: `h${m.slice(-5)}` })).status, 200);
+  for (const m of macs.slice(0, 7)) assert.equal((await server.api('POST', '/api/v1/tasks', { kind: 'capture', mac: m, image: 'web' })).status, 201);
+
+  /** Follows Link rel="next" and returns every page's size and the items. */
+  const pages = async <T>(first: string) => {
+    const sizes: number[] = [];
+    const items: T[] = [];
+    for (let next: string | null = first; next; ) {
+      const r: Response = await fetch(`${server.url}${next}`, { headers: { authorization: `Bearer ${server.readToken}` } });
+      assert.equal(r.status, 200, next);
+      const page = (await r.json()) as T[];
+      sizes.push(page.length);
+      items.push(...page);
+      next = /<([^>]+)>; rel="next"/.exec(r.headers.get('link') ?? '')?.[1] ?? null;
+    }
+    return { sizes, items };
+  };
+  const hosts = await pages<{ mac: string }>('/api/v1/hosts?limit=100');
+  assert.deepEqual(hosts.sizes, [100, 100, 30]);
+  assert.deepEqual(new Set(hosts.items.map((h) => h.mac)), new Set(macs));
+  const byDefault = await fetch(`${server.url}/api/v1/hosts`, { headers: { authorization: `Bearer ${server.readToken}` } });
+  assert.equal(((await byDefault.json()) as unknown[]).length, 200, 'the default page is 200');
+  assert.match(byDefault.headers.get('link') ?? '', /^<\/api\/v1\/hosts\?offset=200&limit=200>; rel="next"$/);
+
+  const tasks = await pages<{ id: number; mac: string }>(`/api/v1/tasks?limit=3&state=pending`);
+  assert.deepEqual(tasks.sizes, [3, 3, 1]);
+  assert.deepEqual(tasks.items.map((x) => x.id), [7, 6, 5, 4, 3, 2, 1], 'newest first, each once');
+
+  const forward = await pages<{ id: number }>('/api/v1/events?after=0&limit=100');
+  const ids = forward.items.map((e) => e.id);
+  assert.ok(ids.length >= 237, `${ids.length} events`);
+  assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'in order');
+  assert.equal(new Set(ids).size, ids.length, 'each once');
+  const back = await pages<{ id: number }>('/api/v1/events?limit=100');
+  assert.deepEqual(back.items.map((e) => e.id).sort((a, b) => a - b), ids, 'paging back from the newest reaches the same events');
+  const tooBig = await server.api<ErrorBody>('GET', '/api/v1/hosts?limit=100000');
+  assert.equal(tooBig.status, 400);
+  assert.match(tooBig.body.error.message, /querystring\/limit must be <= 1000/);
+  assert.equal((await server.api<ErrorBody>('GET', '/api/v1/events?after=1&before=5')).status, 400);
+
+  const tokenFile = join(server.dataDir, 'read-token');
+  const listed = await lifeboat(['hosts', 'list', '--json', '--server', server.url, '--token-file', tokenFile]);
+  assert.equal(listed.exitCode, 0, listed.stderr);
+  assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 230, 'lifeboat hosts list gets every host');
+  const taskList = await lifeboat(['tasks', 'list', '--json', '--server', server.url, '--token-file', tokenFile]);
+  assert.equal((JSON.parse(taskList.stdout) as unknown[]).length, 7);
+});
+
+test('event retention: a restart with --events-keep-rows prunes the log to that many', async (t) => {
+  const world = await makeWorld(t, 'lb-edge');
+  const first = await startLocalServer(world);
+  for (let i = 0; i < 150; i++) await first.api('PUT', `/api/v1/hosts/52:54:00:0d:00:${i.toString(16).padStart(2, '0')}`, { name: `n${i}` });
+  const before = (await first.api<Array<{ id: number }>>('GET', '/api/v1/events?after=0&limit=5000')).body;
+  assert.ok(before.length > 150);
+  first.process.kill('SIGTERM');
+  await first.process;
+  const again = await startLocalServer(world, { dataDir: first.dataDir, store: first.store, args: ['--events-keep-rows', '100'] });
+  const after = (await again.api<Array<{ id: number; kind: string }>>('GET', '/api/v1/events?after=0&limit=5000')).body;
+  // The 100 newest of before, then this start's own event.
+  assert.deepEqual(after.map((e) => e.id), [...before.slice(-100).map((e) => e.id), after.at(-1)!.id]);
+  assert.equal(after.at(-1)!.kind, 'server.started');
+  assert.match(await again.log(), /"msg":"pruned \d+ events \(kept 90 days, at most 100\)"/);
 });
