@@ -99,10 +99,11 @@ export interface ServerConfig {
   nfs: { mode: 'off' | 'auto' | 'ganesha' | 'kernel'; clients: string[] };
 }
 
-export function parseHostPort(text: string, what: string, defaultPort: number): { host: string; port: number } {
+/** ADDR:PORT, ADDR, PORT or :PORT; a missing address is `defaultHost`. */
+export function parseHostPort(text: string, what: string, defaultPort: number, defaultHost = '0.0.0.0'): { host: string; port: number } {
   const m = /^(?:\[?([^\]]*)\]?:)?(\d+)$/.exec(text) ?? /^([^:]+)$/.exec(text);
   if (!m) throw new LifeboatError('LB_USAGE', `${what} "${text}" is not ADDR:PORT`);
-  const host = m[2] === undefined ? m[1]! : m[1] || '0.0.0.0';
+  const host = m[2] === undefined ? m[1]! : m[1] || defaultHost;
   const port = m[2] === undefined ? defaultPort : Number(m[2]);
   if (port < 1 || port > 65535) throw new LifeboatError('LB_USAGE', `${what} port ${port} is out of range`);
   return { host, port };
@@ -148,7 +149,10 @@ export function resolveConfig(file: ServerConfigFile): ServerConfig {
     range = { first, last };
   }
   if (dhcpMode === 'full' && !range) throw new LifeboatError('LB_USAGE', '--dhcp full needs --range FIRST-LAST: the addresses it may hand out');
-  const http = parseHostPort(file.http ?? '0.0.0.0:8080', '--http', 8080);
+  // With the test-bed interface given, HTTP listens on its address only (the API and the agents'
+  // calls stay off other networks); without one, on every address, as before.
+  const httpHost = ifaceInfo?.address ?? '0.0.0.0';
+  const http = parseHostPort(file.http ?? '8080', '--http', 8080, httpHost);
   const tftp = file.tftp === 'off' ? null : parseHostPort(file.tftp ?? '0.0.0.0:69', '--tftp', 69);
   const publicAddress = file.publicAddress ?? ifaceInfo?.address ?? (http.host !== '0.0.0.0' && http.host !== '::' ? http.host : firstExternalAddress());
   const nfsMode = file.nfs?.mode ?? 'off';

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hasErrno } from '../core/errors.js';
@@ -48,13 +48,18 @@ async function layOutNetbootRoot(root: string, log: Logger): Promise<void> {
 async function tokenFromFile(path: string, what: 'admin' | 'read-only', log: Logger): Promise<string> {
   try {
     const token = (await readFile(path, 'utf8')).trim();
-    if (token.length >= 16) return token;
+    if (token.length >= 16) {
+      const mode = (await stat(path)).mode & 0o777;
+      if (mode & 0o077) log.warn({ path, mode: mode.toString(8) }, `the ${what} token file can be read by other users: chmod 600 ${path}`);
+      return token;
+    }
     log.warn({ path }, `${what} token file holds fewer than 16 characters: writing a new token`);
   } catch (e) {
     if (!hasErrno(e, 'ENOENT')) throw e;
   }
   const token = randomBytes(24).toString('base64url');
   await writeFile(path, `${token}\n`, { mode: 0o600 });
+  await chmod(path, 0o600); // mode applies only to a file writeFile creates, not to one it rewrites
   log.info({ path }, `wrote a new ${what} token`);
   return token;
 }

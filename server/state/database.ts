@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { hasErrno } from '../../core/errors.js';
 import { dirname } from 'node:path';
 import { migrateLeases } from '../dhcp/lease-store.js';
 
@@ -75,7 +76,21 @@ const migrations: Array<(db: Db) => void> = [
 ];
 
 export function openDatabase(path: string): Db {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true });
+    // Tasks, leases and events are not for other users of the host: the file is 0600, created so
+    // before SQLite opens it, and made so if an older Lifeboat left it 0644. SQLite gives the -wal
+    // and -shm files the database file's mode.
+    closeSync(openSync(path, 'a', 0o600));
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+      try {
+        chmodSync(file, 0o600);
+      } catch (e) {
+        // Absent (no WAL yet), or another user's file this process may still open: left as it is.
+        if (!hasErrno(e, 'ENOENT') && !hasErrno(e, 'EPERM')) throw e;
+      }
+    }
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
