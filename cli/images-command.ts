@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { LifeboatError } from '../core/errors.js';
 import { formatBytes } from '../core/sizes.js';
-import { listImages, listVersions, loadVersion, pruneStore, resolveVersion, type VersionInfo } from '../images/store/image-store.js';
+import { listImages, listVersions, loadVersion, resolveVersion, type VersionInfo } from '../images/store/image-store.js';
+import { pruneStore } from '../images/retention/prune-store.js';
 import { verifyVersion } from '../images/store/verify.js';
 import { restoreByHandCommand } from '../images/archive/tar-options.js';
 import { chainLayers } from '../images/archive/archive-chain.js';

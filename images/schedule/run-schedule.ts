@@ -1,7 +1,8 @@
 import { archiveImage, type ArchiveRequest } from '../archive/archive-image.js';
 import type { ArchiveEvent } from '../archive/archive-events.js';
 import { describePolicy } from '../retention/retention-plan.js';
-import { listVersions, pruneStore, type PruneAction, type VersionInfo } from '../store/image-store.js';
+import { listVersions, type VersionInfo } from '../store/image-store.js';
+import { pruneStore, type PruneAction } from '../retention/prune-store.js';
 import { imageForRun, imagesOf, lastDue, type Schedule } from './schedule-model.js';
 import { lockPath, takeLock } from './schedule-lock.js';
 
