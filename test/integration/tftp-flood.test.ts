@@ -36,8 +36,11 @@ type Flood = { sockets: dgram.Socket[]; first: Map<dgram.Socket, { opcode: numbe
 
 /** `count` requests, each from its own socket, spread over `addresses`; nothing is ever acknowledged. */
 async function flood(port: number, count: number, addresses: string[], into: Flood): Promise<void> {
-  const packet = Buffer.from('\0\x01undionly.kpxe\0octet\0', 'latin1');
+  // Half ask for options, so the first packet is an OACK; half for none, so it is DATA 1.
+  const plain = Buffer.from('\0\x01undionly.kpxe\0octet\0', 'latin1');
+  const withOptions = Buffer.from('\0\x01undionly.kpxe\0octet\0blksize\x001432\0tsize\x000\0', 'latin1');
   for (let i = 0; i < count; i++) {
+    const packet = i % 2 ? withOptions : plain;
     const socket = dgram.createSocket('udp4');
     into.sockets.push(socket);
     socket.on('message', (msg) => {
@@ -103,12 +106,13 @@ test('1,000 unacknowledged TFTP requests: bounded memory, descriptors and log li
   // A transfer holds a socket and a file; the listening socket and the rest were there before.
   assert.ok(peak.fds <= base.fds + 2 * MAX_TRANSFERS + 16, `descriptors peaked at ${peak.fds} (base ${base.fds})`);
 
-  // Every request had an answer: a DATA packet (a transfer started) or an ERROR saying why not.
+  // Every request had an answer: an OACK or DATA packet (a transfer started) or an ERROR saying why not.
   const answers = [...attack.first.values()];
-  const started = answers.filter((a) => a.opcode === 3).length;
+  const started = answers.filter((a) => a.opcode === 3 || a.opcode === 6).length;
   const busy = answers.filter((a) => a.opcode === 5 && /^server busy: /.test(a.message ?? '')).length;
   assert.equal(attack.first.size, 1000, 'every flood socket got an answer');
-  assert.equal(started + busy, 1000, JSON.stringify(answers.filter((a) => a.opcode !== 3 && !/busy/.test(a.message ?? '')).slice(0, 3)));
+  assert.equal(started + busy, 1000, JSON.stringify(answers.filter((a) => a.opcode !== 3 && a.opcode !== 6 && !/busy/.test(a.message ?? '')).slice(0, 3)));
+  assert.ok(answers.some((a) => a.opcode === 6) && answers.some((a) => a.opcode === 3), 'transfers started with an OACK and with DATA');
   assert.ok(busy >= 500, `refused over the caps: ${busy}`);
   assert.ok(answers.some((a) => /at most 8 per address/.test(a.message ?? '')) && answers.some((a) => /at most 64\)/.test(a.message ?? '')), 'both caps refused requests, saying which');
 
