@@ -107,6 +107,11 @@ ${rows.join('\n')}
 
 Target: the disk's bootloader within 10 s of the firmware's first DHCP request. OVMF waits about 4 s for more offers in each of its PXE and HTTP
 boot attempts even when the first offer is final; with QEMU's iPXE ROM it makes three attempts (iPXE, PXEv4, HTTPv4), with its own PXE two.
+That wait is EDK2's, not the server's to shorten: its PXE and HTTP boot drivers answer every offer with EFI_NOT_READY
+(PxeBcDhcp4CallBack, HttpBootDhcp4CallBack), so the DHCP driver collects offers until its 4 s discover timeout. Hence the
+iPXE-ROM UEFI row misses the 10 s target by its two firmware attempts, while firmware PXE alone (what real UEFI machines
+run) meets it. After a nuke the agent leaves BootNext on the restored disk's entry, so the restored system's first boot
+skips the network attempts altogether (docs: README, restore).
 `);
   } finally {
     for (const fn of cleanups.reverse()) await fn();
