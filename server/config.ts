@@ -7,6 +7,7 @@ import { LifeboatError } from '../core/errors.js';
 import type { DhcpServerOptions } from './dhcp/server.js';
 import { TFTP_DEFAULT_LIMITS } from './tftp/tftp-server.js';
 import { DEFAULT_REGISTRATION_LIMITS, type RegistrationLimits } from './host-registration.js';
+import { formatIpv4, parseIpv4 } from './ipv4.js';
 
 /** Events kept: 90 days, and at most 100,000 of them (a few tens of MB of SQLite). */
 export const DEFAULT_EVENT_RETENTION = { keepDays: 90, keepRows: 100_000 } as const;
@@ -196,8 +197,6 @@ export function resolveConfig(file: ServerConfigFile): ServerConfig {
 
 function subnetOf(cidr: string): string {
   const [addr, bits] = cidr.split('/') as [string, string];
-  const n = addr.split('.').reduce((a, o) => (a << 8) + Number(o), 0) >>> 0;
   const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
-  const net = (n & mask) >>> 0;
-  return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${bits}`;
+  return `${formatIpv4((parseIpv4(addr) & mask) >>> 0)}/${bits}`;
 }

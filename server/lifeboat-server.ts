@@ -14,6 +14,7 @@ import { openDatabase } from './state/database.js';
 import { EventLog } from './state/events.js';
 import { HostRegistry } from './state/hosts.js';
 import { ImageCatalog } from './state/image-catalog.js';
+import { normalizeMac } from './state/mac.js';
 import { TaskBoard } from './state/tasks.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 
@@ -63,8 +64,6 @@ async function tokenFromFile(path: string, what: 'admin' | 'read-only', log: Log
   log.info({ path }, `wrote a new ${what} token`);
   return token;
 }
-
-const sameMac = (a: string, b: string) => a.toLowerCase().replace(/[-:.]/g, '') === b.toLowerCase().replace(/[-:.]/g, '');
 
 /** How often the event log is pruned (and once at start). */
 const EVENT_PRUNE_INTERVAL_MS = 3_600_000;
@@ -153,7 +152,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       rescue,
       adminToken: token,
       readToken,
-      leasedAddress: (mac) => (config.dhcp.mode !== 'full' ? undefined : (dhcp?.leases().find((l) => sameMac(l.mac, mac))?.address ?? null)),
+      leasedAddress: (mac) => (config.dhcp.mode !== 'full' ? undefined : (dhcp?.leases().find((l) => l.mac === normalizeMac(mac))?.address ?? null)),
       httpBase: () => httpBase,
       nfs: () => (nfs ? { server: config.publicAddress, storeExport: nfs.kind === 'ganesha' ? '/store' : config.store, capturesExport: nfs.kind === 'ganesha' ? '/captures' : capturesDir } : null),
       log: log.child({ component: 'http' }),

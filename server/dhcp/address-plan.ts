@@ -1,5 +1,6 @@
 import { LifeboatError } from '../../core/errors.js';
-import { normalizeMac } from './packet.js';
+import { formatIpv4, parseIpv4 } from '../ipv4.js';
+import { normalizeMac } from '../state/mac.js';
 
 /**
  * The pure part of full mode: which addresses exist, which one to offer, and whether a REQUEST is
@@ -30,18 +31,6 @@ export interface AddressPlan {
   reservationByAddress: Map<number, string>;
 }
 
-export function ipToInt(ip: string): number {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
-    throw new LifeboatError('LB_USAGE', `"${ip}" is not an IPv4 address: write it as four numbers 0-255, e.g. 10.0.0.1`);
-  }
-  return parts.reduce((n, p) => n * 256 + Number(p), 0);
-}
-
-export function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
 function maskIsContiguous(mask: number): boolean {
   const inverted = ~mask >>> 0;
   return (inverted & (inverted + 1)) === 0;
@@ -56,17 +45,17 @@ export interface AddressPlanInput {
 
 /** Validates the operator's pool settings; errors say which setting is wrong and how to fix it. */
 export function makeAddressPlan(input: AddressPlanInput): AddressPlan {
-  const serverAddress = ipToInt(input.serverAddress);
-  const mask = ipToInt(input.subnetMask);
+  const serverAddress = parseIpv4(input.serverAddress);
+  const mask = parseIpv4(input.subnetMask);
   if (!maskIsContiguous(mask) || mask === 0) {
     throw new LifeboatError('LB_USAGE', `subnet mask ${input.subnetMask} is not a contiguous netmask: use e.g. 255.255.255.0`);
   }
   const network = (serverAddress & mask) >>> 0;
   const broadcast = (network | (~mask >>> 0)) >>> 0;
   const inSubnet = (n: number) => ((n & mask) >>> 0) === network && n !== network && n !== broadcast;
-  const first = ipToInt(input.range.first);
-  const last = ipToInt(input.range.last);
-  const subnet = `${intToIp(network)}/${input.subnetMask}`;
+  const first = parseIpv4(input.range.first);
+  const last = parseIpv4(input.range.last);
+  const subnet = `${formatIpv4(network)}/${input.subnetMask}`;
   if (first > last) throw new LifeboatError('LB_USAGE', `DHCP range ${input.range.first}-${input.range.last} is backwards: give the lower address first`);
   if (!inSubnet(first) || !inSubnet(last)) {
     throw new LifeboatError('LB_USAGE', `DHCP range ${input.range.first}-${input.range.last} is not inside the server's subnet ${subnet}: pick a range on the interface's network`);
@@ -75,7 +64,7 @@ export function makeAddressPlan(input: AddressPlanInput): AddressPlan {
   const reservationByAddress = new Map<number, string>();
   for (const r of input.reservations ?? []) {
     const mac = normalizeMac(r.mac);
-    const address = ipToInt(r.address);
+    const address = parseIpv4(r.address);
     if (!inSubnet(address)) throw new LifeboatError('LB_USAGE', `reservation ${r.mac} → ${r.address} is outside the subnet ${subnet}: reserve an address on the interface's network`);
     if (address === serverAddress) throw new LifeboatError('LB_USAGE', `reservation ${r.mac} → ${r.address} is the server's own address: reserve another`);
     const other = reservationByAddress.get(address);
@@ -114,7 +103,7 @@ function availableFor(plan: AddressPlan, view: LeaseView, mac: string, address: 
   const reservedFor = plan.reservationByAddress.get(address);
   if (reservedFor !== undefined) return reservedFor === mac;
   if (!inPool(plan, address)) return false;
-  const ip = intToIp(address);
+  const ip = formatIpv4(address);
   const heldBy = view.offeredTo(ip);
   if (heldBy !== undefined && heldBy !== mac) return false;
   return isFreeFor(view.byAddress(ip), mac, now);
@@ -128,11 +117,11 @@ function availableFor(plan: AddressPlan, view: LeaseView, mac: string, address: 
 export function chooseOfferAddress(plan: AddressPlan, view: LeaseView, mac: string, requested: string | null, now: number): string | null {
   const reserved = plan.reservationByMac.get(mac);
   if (reserved !== undefined) {
-    const lease = view.byAddress(intToIp(reserved));
-    return lease?.state === 'declined' && lease.expiresAt > now ? null : intToIp(reserved);
+    const lease = view.byAddress(formatIpv4(reserved));
+    return lease?.state === 'declined' && lease.expiresAt > now ? null : formatIpv4(reserved);
   }
   const previous = view.byMac(mac);
-  if (previous && previous.state !== 'declined' && availableFor(plan, view, mac, ipToInt(previous.address), now)) return previous.address;
+  if (previous && previous.state !== 'declined' && availableFor(plan, view, mac, parseIpv4(previous.address), now)) return previous.address;
   if (requested !== null) {
     const r = safeIpToInt(requested);
     if (r !== null && availableFor(plan, view, mac, r, now)) return requested;
@@ -140,7 +129,7 @@ export function chooseOfferAddress(plan: AddressPlan, view: LeaseView, mac: stri
   let oldest: { ip: string; expiresAt: number } | null = null;
   for (let a = plan.first; a <= plan.last; a++) {
     if (a === plan.serverAddress || plan.reservationByAddress.has(a)) continue;
-    const ip = intToIp(a);
+    const ip = formatIpv4(a);
     const held = view.offeredTo(ip);
     if (held !== undefined && held !== mac) continue;
     const lease = view.byAddress(ip);
@@ -152,7 +141,7 @@ export function chooseOfferAddress(plan: AddressPlan, view: LeaseView, mac: stri
 
 function safeIpToInt(ip: string): number | null {
   try {
-    return ipToInt(ip);
+    return parseIpv4(ip);
   } catch {
     return null;
   }
@@ -180,7 +169,7 @@ export interface RequestFacts {
  * do not fight.
  */
 export function decideRequest(plan: AddressPlan, view: LeaseView, facts: RequestFacts, now: number): RequestDecision {
-  const ours = intToIp(plan.serverAddress);
+  const ours = formatIpv4(plan.serverAddress);
   const { mac } = facts;
   if (facts.serverId !== null) {
     const state = 'selecting';
@@ -195,7 +184,7 @@ export function decideRequest(plan: AddressPlan, view: LeaseView, facts: Request
   if (state === 'unknown') return { kind: 'ignore', reason: 'REQUEST names no server, no requested address and no ciaddr', state };
   const address = state === 'init-reboot' ? facts.requested! : facts.ciaddr;
   const a = safeIpToInt(address);
-  if (a === null || !inSubnet(plan, a)) return { kind: 'nak', reason: `address ${address} is on the wrong network (this server serves ${intToIp(plan.network)}/${intToIp(plan.mask)})`, state };
+  if (a === null || !inSubnet(plan, a)) return { kind: 'nak', reason: `address ${address} is on the wrong network (this server serves ${formatIpv4(plan.network)}/${formatIpv4(plan.mask)})`, state };
   const reservedFor = plan.reservationByAddress.get(a);
   if (reservedFor !== undefined && reservedFor !== mac) return { kind: 'nak', reason: `address ${address} is reserved for ${reservedFor}`, state };
   const lease = view.byAddress(address);

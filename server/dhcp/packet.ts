@@ -1,4 +1,6 @@
 import { LifeboatError } from '../../core/errors.js';
+import { ipv4FromBytes, ipv4ToBytes } from '../ipv4.js';
+import { formatMac, macBytes } from '../state/mac.js';
 
 /**
  * The DHCP/BOOTP wire format (RFC 2131 §2, RFC 2132, RFC 3396 long options, option overload).
@@ -88,19 +90,6 @@ function wireError(reason: string): LifeboatError {
   return new LifeboatError('LB_INVALID', `not a usable DHCP packet: ${reason}`, { reason });
 }
 
-export function ipToString(buf: Buffer, offset = 0): string {
-  return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
-}
-
-/** Dotted quad → 4 bytes; refuses anything that is not exactly four decimal octets. */
-export function ipToBytes(ip: string): Buffer {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
-    throw new LifeboatError('LB_INVALID', `"${ip}" is not an IPv4 address: write it as four numbers 0-255, e.g. 10.0.0.1`);
-  }
-  return Buffer.from(parts.map(Number));
-}
-
 /** A fixed-size text field (sname, file): NUL-terminated, latin1 so bytes survive. */
 function readCString(buf: Buffer, start: number, length: number): string {
   const field = buf.subarray(start, start + length);
@@ -166,10 +155,10 @@ export function parsePacket(buf: Buffer): DhcpPacket {
     xid: buf.readUInt32BE(4),
     secs: buf.readUInt16BE(8),
     flags: buf.readUInt16BE(10),
-    ciaddr: ipToString(buf, 12),
-    yiaddr: ipToString(buf, 16),
-    siaddr: ipToString(buf, 20),
-    giaddr: ipToString(buf, 24),
+    ciaddr: ipv4FromBytes(buf, 12),
+    yiaddr: ipv4FromBytes(buf, 16),
+    siaddr: ipv4FromBytes(buf, 20),
+    giaddr: ipv4FromBytes(buf, 24),
     chaddr: Buffer.from(buf.subarray(28, 44)),
     sname,
     file,
@@ -212,10 +201,10 @@ export function encodePacket(p: PacketFields): Buffer {
   head.writeUInt32BE(p.xid >>> 0, 4);
   head.writeUInt16BE(p.secs ?? 0, 8);
   head.writeUInt16BE(p.flags ?? 0, 10);
-  ipToBytes(p.ciaddr ?? '0.0.0.0').copy(head, 12);
-  ipToBytes(p.yiaddr ?? '0.0.0.0').copy(head, 16);
-  ipToBytes(p.siaddr ?? '0.0.0.0').copy(head, 20);
-  ipToBytes(p.giaddr ?? '0.0.0.0').copy(head, 24);
+  ipv4ToBytes(p.ciaddr ?? '0.0.0.0').copy(head, 12);
+  ipv4ToBytes(p.yiaddr ?? '0.0.0.0').copy(head, 16);
+  ipv4ToBytes(p.siaddr ?? '0.0.0.0').copy(head, 20);
+  ipv4ToBytes(p.giaddr ?? '0.0.0.0').copy(head, 24);
   p.chaddr.copy(head, 28, 0, Math.min(16, p.chaddr.length));
   writeCString(head, 44, 64, p.sname ?? '', 'server name');
   writeCString(head, 108, 128, p.file ?? '', 'boot file name');
@@ -247,7 +236,7 @@ export function messageTypeOf(p: DhcpPacket): number | null {
 
 export function optionIp(p: DhcpPacket, code: number): string | null {
   const v = p.options.get(code);
-  return v && v.length === 4 ? ipToString(v) : null;
+  return v && v.length === 4 ? ipv4FromBytes(v) : null;
 }
 
 export function optionText(p: DhcpPacket, code: number): string | null {
@@ -269,21 +258,14 @@ export function optionUint16List(p: DhcpPacket, code: number): number[] | null {
 /** The client's hardware address as aa:bb:cc:dd:ee:ff (lower case), or null when it is not Ethernet. */
 export function macOf(p: DhcpPacket): string | null {
   if (p.htype !== 1 || p.hlen !== 6) return null;
-  return [...p.chaddr.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return formatMac(p.chaddr);
 }
 
+/** The 16-byte chaddr field for a MAC in any spelling normalizeMac accepts. */
 export function macToBytes(mac: string): Buffer {
-  const parts = mac.split(/[:-]/);
-  if (parts.length !== 6 || parts.some((x) => !/^[0-9a-fA-F]{1,2}$/.test(x))) {
-    throw new LifeboatError('LB_INVALID', `"${mac}" is not a MAC address: write it as six hex pairs, e.g. 52:54:00:12:34:56`);
-  }
   const out = Buffer.alloc(16);
-  parts.forEach((x, i) => (out[i] = parseInt(x, 16)));
+  macBytes(mac).copy(out);
   return out;
-}
-
-export function normalizeMac(mac: string): string {
-  return [...macToBytes(mac).subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
 // Option value writers.
@@ -294,7 +276,7 @@ export const encode = {
     b.writeUInt32BE(n >>> 0);
     return b;
   },
-  ip: (ip: string): Buffer => ipToBytes(ip),
-  ips: (ips: readonly string[]): Buffer => Buffer.concat(ips.map(ipToBytes)),
+  ip: (ip: string): Buffer => ipv4ToBytes(ip),
+  ips: (ips: readonly string[]): Buffer => Buffer.concat(ips.map(ipv4ToBytes)),
   text: (s: string): Buffer => Buffer.from(s, 'latin1'),
 };

@@ -3,7 +3,8 @@ import type { Database } from 'better-sqlite3';
 import { LifeboatError } from '../../core/errors.js';
 import { componentLogger, type Logger } from '../../core/log.js';
 import { clipText, LogLimiter, packetHead } from '../log-limit.js';
-import { type AddressPlan, type Lease, chooseOfferAddress, decideRequest, inSubnet, intToIp, ipToInt, makeAddressPlan, renewalTimes } from './address-plan.js';
+import { formatIpv4, parseIpv4 } from '../ipv4.js';
+import { type AddressPlan, type Lease, chooseOfferAddress, decideRequest, inSubnet, makeAddressPlan, renewalTimes } from './address-plan.js';
 import { type BootAnswer, type BootClient, type BootFor, classifyClient } from './classify.js';
 import { type InterfaceSocket, bindToInterface, interfaceIndex, listInterfaces, openInterfaceSocket } from './interface-socket.js';
 import { LeaseStore, migrateLeases } from './lease-store.js';
@@ -65,7 +66,7 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
   const log = (options.logger ?? componentLogger('dhcp')).child({ component: 'dhcp', interface: options.interface, mode: options.mode });
   const ports = { server: options.port ?? 67, client: options.clientPort ?? 68, proxy: options.proxyPort ?? 4011 };
   interfaceIndex(options.interface); // fail early with the list of interfaces
-  ipToInt(options.serverAddress);
+  parseIpv4(options.serverAddress);
 
   let plan: AddressPlan | null = null;
   let store: LeaseStore | null = null;
@@ -170,14 +171,14 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
     const s = store!;
     const now = nowSeconds();
     const mac = client.mac;
-    if (packet.giaddr !== '0.0.0.0' && !inSubnet(p, ipToInt(packet.giaddr))) {
+    if (packet.giaddr !== '0.0.0.0' && !inSubnet(p, parseIpv4(packet.giaddr))) {
       return ignore(mlog, 'info', `relayed from ${packet.giaddr}, a network this server does not serve`);
     }
     switch (type) {
       case MessageType.DISCOVER: {
         const address = chooseOfferAddress(p, s, mac, optionIp(packet, Option.REQUESTED_ADDRESS), now);
         if (address === null) {
-          return ignore(mlog, 'warn', `address pool ${intToIp(p.first)}-${intToIp(p.last)} is exhausted: no address to offer (widen the range or shorten the lease time)`);
+          return ignore(mlog, 'warn', `address pool ${formatIpv4(p.first)}-${formatIpv4(p.last)} is exhausted: no address to offer (widen the range or shorten the lease time)`);
         }
         s.holdOffer(address, mac, OFFER_HOLD_SECONDS);
         const boot = await askBootFor(client, mlog);
@@ -225,7 +226,7 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
         return;
       }
       case MessageType.INFORM: {
-        if (packet.ciaddr === '0.0.0.0' || !inSubnet(p, ipToInt(packet.ciaddr))) return ignore(mlog, 'info', `INFORM from ${packet.ciaddr}, not on this network`);
+        if (packet.ciaddr === '0.0.0.0' || !inSubnet(p, parseIpv4(packet.ciaddr))) return ignore(mlog, 'info', `INFORM from ${packet.ciaddr}, not on this network`);
         const boot = await askBootFor(client, mlog);
         send(main.socket, informReply(packet, net, client, boot), replyDestination(packet, false, ports), mlog, 'ACK to INFORM');
         return;
@@ -278,7 +279,7 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
     if (type === null) return ignore(mlog, 'info', 'no DHCP message type (plain BOOTP is not served)', { from: source }, malformedLines);
     const client = classifyClient(packet, options.interface);
     if (!client) return ignore(mlog, 'info', `hardware type ${packet.htype} length ${packet.hlen} is not Ethernet`, { from: source }, malformedLines);
-    if (from.address !== '0.0.0.0' && packet.giaddr === '0.0.0.0' && plan && !inSubnet(plan, ipToInt(from.address))) {
+    if (from.address !== '0.0.0.0' && packet.giaddr === '0.0.0.0' && plan && !inSubnet(plan, parseIpv4(from.address))) {
       return ignore(mlog, 'info', `sent from ${from.address}, outside this interface's network`, { from: source });
     }
     mlog.debug({ type: messageTypeName(type), xid: packet.xid, from: source, firmware: client.firmware, arch: client.arch, ipxe: client.isIpxe, pxe: client.isPxe }, `received ${messageTypeName(type)}`);
@@ -296,7 +297,7 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
   if (pxe) listen(pxe, true);
 
   const watchers = options.logOtherInterfaces ? watchOtherInterfaces(options.interface, ports.server, log) : null;
-  log.info({ serverAddress: options.serverAddress, port: ports.server, ...(plan ? { range: `${intToIp(plan.first)}-${intToIp(plan.last)}`, leases: store!.active(nowSeconds()).length } : { proxyPort: ports.proxy }) }, `DHCP (${options.mode}) listening on ${options.interface}`);
+  log.info({ serverAddress: options.serverAddress, port: ports.server, ...(plan ? { range: `${formatIpv4(plan.first)}-${formatIpv4(plan.last)}`, leases: store!.active(nowSeconds()).length } : { proxyPort: ports.proxy }) }, `DHCP (${options.mode}) listening on ${options.interface}`);
 
   return {
     async close() {

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openInterfaceSocket } from '../../server/dhcp/interface-socket.js';
-import { ipToString, macOf, messageTypeName, messageTypeOf, optionText, parsePacket } from '../../server/dhcp/packet.js';
+import { ipv4FromBytes } from '../../server/ipv4.js';
+import { macOf, messageTypeName, messageTypeOf, optionText, parsePacket } from '../../server/dhcp/packet.js';
 
 export interface RawClientConfig {
   interface: string;
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
         sname: p.sname,
         flags: p.flags,
         options: Object.fromEntries([...p.options].map(([k, v]) => [String(k), v.toString('hex')])),
-        serverId: sid && sid.length === 4 ? ipToString(sid) : null,
+        serverId: sid && sid.length === 4 ? ipv4FromBytes(sid) : null,
         message: optionText(p, 56),
         bootfile: optionText(p, 67),
         vendorClass: optionText(p, 60),
