@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { World } from './world.js';
 import { sh } from './world.js';
@@ -62,6 +62,12 @@ export interface Testbed {
   /** Runs `body`; when it throws, prints the server's log and every machine's serial console first. */
   explainFailure<T>(body: () => Promise<T>): Promise<T>;
   startLifeboat(extraArgs?: string[]): Promise<Background>;
+  /**
+   * Ends the running server by its PID with `signal` (default SIGKILL: no chance to close
+   * anything), awaits `whileDown`, and starts it again with the same data dir, store and ports, as
+   * a crash and a supervisor's restart would. Returns when the new process serves.
+   */
+  restartLifeboat(options?: { signal?: NodeJS.Signals; whileDown?: () => Promise<unknown>; extraArgs?: string[] }): Promise<Background>;
 }
 
 /** 10.<a>.<b>.0/24 from the run id, so two beds in one namespace-less view never look alike in logs. */
@@ -108,9 +114,12 @@ export async function startTestbed(world: World, options: TestbedOptions = {}): 
       '--range', `${prefix}.100-${prefix}.199`, '--nfs', options.nfs ?? 'off',
       ...(options.rescueDir ? ['--rescue-dir', options.rescueDir] : []), ...(options.serveArgs ?? []), ...extraArgs,
     ];
-    const bg = startInNamespace(world, ns, process.execPath, args, join(world.dir, 'lifeboat-serve.log'));
+    const logFile = join(world.dir, 'lifeboat-serve.log');
+    // A restarted server appends to the same log: only what this process wrote says it serves.
+    const from = existsSync(logFile) ? statSync(logFile).size : 0;
+    const bg = startInNamespace(world, ns, process.execPath, args, logFile);
     await waitFor('lifeboat serve to answer', async () => {
-      if (bg.log().includes('"lifeboat serving"')) return true;
+      if (readFileSync(logFile).subarray(from).includes('"lifeboat serving"')) return true;
       const code = await Promise.race([bg.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 10))]);
       if (code !== 'running') throw new Error(`lifeboat serve exited (${code}) before serving:\n${bg.log()}`);
       return undefined;
@@ -190,6 +199,15 @@ export async function startTestbed(world: World, options: TestbedOptions = {}): 
       }
     },
     startLifeboat,
+    async restartLifeboat(o = {}) {
+      const running = server;
+      if (!running) throw new Error('no lifeboat server is running in this test bed');
+      process.kill(running.pid, o.signal ?? 'SIGKILL');
+      await running.exited;
+      server = null;
+      await o.whileDown?.();
+      return startLifeboat(o.extraArgs);
+    },
   };
   return bed;
 }
