@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { attachLoop, sparseFile, makeFilesystem, refreshPartitions } from '../support/loop-devices.js';
 import { lifeboat, jsonLines } from '../support/cli.js';
 import type { Manifest } from '../../images/store/manifest.js';
+import { rederiveStored } from '../support/rederive.js';
 
 async function sha256(path: string): Promise<string> {
   const h = createHash('sha256');
@@ -67,6 +68,7 @@ test('--disk archives a partitioned raw image read-only and records the layout s
 
   const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
   assert.equal(m.source.mode, 'disk');
+  assert.deepEqual(await rederiveStored(dir), m.layout, 'the layout is derived again from layout/ alone');
   assert.equal(m.layout.disks.length, 1);
   const table = m.layout.disks[0]!.table!;
   assert.equal(table.type, sfdisk.label);

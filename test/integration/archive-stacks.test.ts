@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { renderVgMetadata } from '../../images/restore/lvm-volumes.js';
 import type { Manifest } from '../../images/store/manifest.js';
 import { jsonLines, lifeboat } from '../support/cli.js';
+import { rederiveStored } from '../support/rederive.js';
 import { attachLoop, sparseFile } from '../support/loop-devices.js';
 import { makeWorld, sh } from '../support/world.js';
 
@@ -57,6 +58,7 @@ test('a disk with an LVM volume group: recorded with its vgcfgbackup; LVs that c
   const dir = join(store, 'withvg', version);
   const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
   assert.deepEqual(manifest.archives.map((a) => a.id), ['root']);
+  assert.deepEqual(await rederiveStored(dir), manifest.layout, 'the layout is derived again from layout/ alone');
   assert.deepEqual(manifest.layout.lvm.vgs.map((v) => [v.name, v.uuid]), [['arcvg', 'ArcVG0-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF01']]);
   assert.deepEqual(manifest.layout.lvm.lvs.map((l) => [l.name, l.uuid, l.size]), [['data', 'ArcLV0-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF03', 160 * MiB]]);
   assert.ok((await readdir(join(dir, 'layout'))).includes('vgcfgbackup-arcvg.cfg'));

@@ -10,6 +10,7 @@ import { mountReadOnly } from '../../images/source/mount-readonly.js';
 import { probeLayout } from '../../images/layout/probe.js';
 import { LifeboatError } from '../../core/errors.js';
 import { makeWorld, sh, type World } from '../support/world.js';
+import { asStored, rederive } from '../support/rederive.js';
 import { makeFilesystem, mountFs, sparseFile } from '../support/loop-devices.js';
 
 const MiB = 1024 * 1024;
@@ -144,6 +145,7 @@ test('probe of a GPT and an MBR disk image attached read-only agrees with sfdisk
   }
 
   const { layout, raw } = await probeLayout({ disks: [g.device, d.device], mountpoints });
+  assert.deepEqual(rederive(raw), asStored(layout), 'the layout is derived again from the raw evidence alone');
 
   // Disks and tables, as sfdisk reads the image files.
   assert.deepEqual(layout.disks.map((x) => [x.path, x.size, x.backingFile]), [[g.device, 1200 * MiB, gpt], [d.device, 400 * MiB, dos]]);
@@ -233,6 +235,7 @@ test('probe of attached disks before anything is mounted: filesystems without mo
 
   const disk = await attach(world, file, true);
   const first = await probeLayout({ disks: [disk.device] });
+  assert.deepEqual(rederive(first.raw), asStored(first.layout));
   assert.deepEqual(first.layout.filesystems.map((f) => [f.device, f.type, f.label, f.mountpoint, f.used]), [[disk.partitions[0], 'btrfs', 'lbbtr', undefined, undefined]]);
   assert.deepEqual(first.layout.host, { osRelease: {} }, 'no root: nothing is said of the host');
   assert.ok(first.layout.notes?.some((n) => /btrfs on .* is not mounted/.test(n)));
@@ -242,6 +245,7 @@ test('probe of attached disks before anything is mounted: filesystems without mo
   await mkdir(target);
   world.defer(await mountReadOnly(disk.partitions[0]!, 'btrfs', target));
   const second = await probeLayout({ disks: [disk.device], mountpoints: { [disk.partitions[0]!]: target } });
+  assert.deepEqual(rederive(second.raw), asStored(second.layout));
   const fs = second.layout.filesystems[0]!;
   assert.deepEqual(fs.subvolumes?.map((s) => s.path), ['@', '@home']);
   assert.equal(fs.mountpoint, '/');

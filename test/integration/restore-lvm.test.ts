@@ -10,6 +10,7 @@ import { renderPlan, type CommandStep } from '../../images/restore/render-plan.j
 import { GiB, disk, stripedVolumes } from '../support/restore-layouts.js';
 import { attachLoop, refreshPartitions, sparseFile } from '../support/loop-devices.js';
 import { makeWorld } from '../support/world.js';
+import { asStored, rederive } from '../support/rederive.js';
 
 // The rendered LVM steps run for real on loop devices: the generated metadata must be what
 // pvcreate --restorefile and vgcfgrestore accept, and give exactly the planned VG. This host's
@@ -57,6 +58,7 @@ test('the planned VG is made by the rendered pvcreate and vgcfgrestore: PV, VG a
   await rm(join(system, 'backup'), { recursive: true, force: true });
   await rm(join(system, 'archive'), { recursive: true, force: true });
   const { layout, raw } = await probeLayout({ disks: disks.slice(1) });
+  assert.deepEqual(rederive(raw), asStored(layout), 'the layout is derived again from the raw evidence alone');
   const vg = plan.lvm.vgs[0]!;
   assert.deepEqual(layout.lvm.vgs.map((v) => [v.name, v.uuid, v.extentSize]), [[vg.name, vg.uuid, vg.extentSize]]);
   assert.deepEqual(
