@@ -7,8 +7,8 @@ import type { PlanEdits, PlanInput, TargetDisk } from '../../images/restore/plan
  * The inputs of the planner's snapshot test (test/unit/restore-plan-snapshot.test.ts): every
  * planRestore call the unit tests and the restore integration tests made (recorded once, with the
  * manifests, disks, policies, firmware and edits they passed), and each of those manifests planned
- * again onto disk sets derived from its own disks (same, bigger, smaller, 4Kn NVMe, 3 TiB, one
- * disk fewer, one more, one small disk) under both policies and both firmwares, and with the
+ * again onto disk sets derived from its own disks (same, bigger, smaller, 4Kn NVMe, 3 TiB, uneven sizes,
+ * one disk fewer, one more, one small disk) under both policies and both firmwares, and with the
  * VARIANTS below. The expected
  * outcomes (plan, rendered steps and script, or the error) were written once from the planner as
  * it was before it was split into stages, so any change of output shows as a failing case.
@@ -50,6 +50,9 @@ const DISK_SETS: Record<string, (sources: Array<{ path: string; size: number }>)
   '3t': (s) => s.map((_, i) => ({ path: `/dev/sd${letter(i)}`, size: 3072 * GiB, logicalSectorSize: 512 })),
   'one-fewer': (s) => s.slice(1).map((d, i) => ({ path: `/dev/sd${letter(i)}`, size: d.size * 4, logicalSectorSize: 512 })),
   'one-more': (s) => [...s, { path: '/dev/zz', size: GiB }].map((d, i) => ({ path: `/dev/sd${letter(s.length - i)}`, size: d.size + i * GiB, logicalSectorSize: 512 })),
+  // Members of one array on disks of different sizes: cut to the smallest (sizing rule 'matched').
+  uneven: (s) => s.map((d, i) => ({ path: `/dev/vd${letter(i)}`, size: d.size * (1 + 2 * i), logicalSectorSize: 512 })),
+  'uneven-3t': (s) => s.map((_, i) => ({ path: `/dev/sd${letter(i)}`, size: (3 + 2 * i) * 1024 * GiB, logicalSectorSize: 512 })),
   'one-8g': () => [{ path: '/dev/vda', size: 8 * GiB, logicalSectorSize: 512 }],
 };
 
