@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hasErrno } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { nextBoot } from './boot-decision.js';
+import { IPXE_BINARIES, IPXE_SOURCE_DIR } from './boot-files.js';
 import { BootPlanner } from './boot-planner.js';
 import { HostRegistrationLimit } from './host-registration.js';
 import type { ServerConfig } from './config.js';
@@ -28,13 +30,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** iPXE builds from Debian's ipxe package, copied (not linked: TFTP refuses links out of its root). */
-const IPXE_SOURCES = ['/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/ipxe.efi', '/usr/lib/ipxe/snponly.efi'];
-
+/** The iPXE builds are copied from Debian's ipxe package, not linked: TFTP refuses links out of its root. */
 async function layOutNetbootRoot(root: string, log: Logger): Promise<void> {
   await mkdir(root, { recursive: true });
-  for (const src of IPXE_SOURCES) {
-    const dst = join(root, src.split('/').pop()!);
+  for (const file of IPXE_BINARIES) {
+    const src = join(IPXE_SOURCE_DIR, file);
+    const dst = join(root, file);
     try {
       const [s, d] = await Promise.all([stat(src), stat(dst).catch(() => null)]);
       if (!d || d.size !== s.size || d.mtimeMs < s.mtimeMs) await copyFile(src, dst);
@@ -170,7 +171,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         logger: log,
         onRequest: (info) => {
           const lease = dhcp?.leases().find((l) => l.address === info.remoteAddress);
-          if (lease) planner.decide({ mac: lease.mac, firmware: 'unknown', isIpxe: false, via: 'tftp', address: info.remoteAddress });
+          if (lease) planner.recordSighting({ mac: lease.mac, firmware: 'unknown', via: 'tftp', address: info.remoteAddress });
         },
       });
       const t = tftp;
@@ -193,8 +194,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         db,
         logger: log,
         bootFor: async (client) => {
-          const answer = planner.dhcpBootFile({ mac: client.mac, firmware: client.firmware, arch: client.arch, isIpxe: client.isIpxe, via: 'dhcp' }, { httpBase });
-          return answer ? { filename: answer.filename } : null;
+          planner.recordSighting({ mac: client.mac, firmware: client.firmware, arch: client.arch, via: 'dhcp' });
+          const boot = nextBoot(client, tasks.openTaskFor(client.mac), { httpBase });
+          return boot.file.filename !== null ? { filename: boot.file.filename } : null;
         },
       });
       const running = dhcp;

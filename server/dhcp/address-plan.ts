@@ -147,12 +147,45 @@ function safeIpToInt(ip: string): number | null {
   }
 }
 
+export type RequestState = 'selecting' | 'init-reboot' | 'renewing' | 'unknown';
+
+/** What a REQUEST's reason names besides the code: the address asked about and whoever else is involved. */
+interface ReasonDetail {
+  address: string;
+  /** Another server, the client holding the address, the client's own lease, or this server's network. */
+  other: string;
+}
+
+/**
+ * Why a REQUEST is NAKed or left unanswered: a closed set. Each code has its answer and its words
+ * (the log line, and for a NAK the message option the client sees).
+ */
+export const REQUEST_REASONS = {
+  'other-server': { answer: 'ignore', text: (d: ReasonDetail) => `client chose server ${d.other}` },
+  'no-requested-address': { answer: 'nak', text: () => 'REQUEST in SELECTING state names no requested address' },
+  'requested-off-network': { answer: 'nak', text: (d: ReasonDetail) => `requested address ${d.address} is not on this network` },
+  'requested-not-free': { answer: 'nak', text: (d: ReasonDetail) => `requested address ${d.address} is not free for this client` },
+  'no-client-state': { answer: 'ignore', text: () => 'REQUEST names no server, no requested address and no ciaddr' },
+  'wrong-network': { answer: 'nak', text: (d: ReasonDetail) => `address ${d.address} is on the wrong network (this server serves ${d.other})` },
+  'reserved-for-other': { answer: 'nak', text: (d: ReasonDetail) => `address ${d.address} is reserved for ${d.other}` },
+  'leased-to-other': { answer: 'nak', text: (d: ReasonDetail) => `address ${d.address} is leased to another client` },
+  'not-in-pool': { answer: 'nak', text: (d: ReasonDetail) => `address ${d.address} is not in this server's pool` },
+  'declined-earlier': { answer: 'nak', text: (d: ReasonDetail) => `client declined ${d.address} earlier` },
+  'offered-to-other': { answer: 'nak', text: (d: ReasonDetail) => `address ${d.address} was offered to another client` },
+  'holds-other-lease': { answer: 'nak', text: (d: ReasonDetail) => `client's lease is ${d.other}, not ${d.address}` },
+  'no-record': { answer: 'ignore', text: (d: ReasonDetail) => `no record of this client for ${d.address} (RFC 2131 §4.3.2: stay silent)` },
+} as const;
+export type RequestReason = keyof typeof REQUEST_REASONS;
+
 export type RequestDecision =
   | { kind: 'ack'; address: string; state: RequestState }
-  | { kind: 'nak'; reason: string; state: RequestState }
-  | { kind: 'ignore'; reason: string; state: RequestState };
+  | { kind: 'nak'; code: RequestReason; reason: string; state: RequestState }
+  | { kind: 'ignore'; code: RequestReason; reason: string; state: RequestState };
 
-export type RequestState = 'selecting' | 'init-reboot' | 'renewing' | 'unknown';
+function refusal(code: RequestReason, state: RequestState, address = '', other = ''): RequestDecision {
+  const entry = REQUEST_REASONS[code];
+  return { kind: entry.answer, code, reason: entry.text({ address, other }), state } as RequestDecision;
+}
 
 export interface RequestFacts {
   mac: string;
@@ -173,32 +206,32 @@ export function decideRequest(plan: AddressPlan, view: LeaseView, facts: Request
   const { mac } = facts;
   if (facts.serverId !== null) {
     const state = 'selecting';
-    if (facts.serverId !== ours) return { kind: 'ignore', reason: `client chose server ${facts.serverId}`, state };
-    if (facts.requested === null) return { kind: 'nak', reason: 'REQUEST in SELECTING state names no requested address', state };
+    if (facts.serverId !== ours) return refusal('other-server', state, '', facts.serverId);
+    if (facts.requested === null) return refusal('no-requested-address', state);
     const r = safeIpToInt(facts.requested);
-    if (r === null || !inSubnet(plan, r)) return { kind: 'nak', reason: `requested address ${facts.requested} is not on this network`, state };
-    if (!availableFor(plan, view, mac, r, now)) return { kind: 'nak', reason: `requested address ${facts.requested} is not free for this client`, state };
+    if (r === null || !inSubnet(plan, r)) return refusal('requested-off-network', state, facts.requested);
+    if (!availableFor(plan, view, mac, r, now)) return refusal('requested-not-free', state, facts.requested);
     return { kind: 'ack', address: facts.requested, state };
   }
   const state: RequestState = facts.requested !== null ? 'init-reboot' : facts.ciaddr !== '0.0.0.0' ? 'renewing' : 'unknown';
-  if (state === 'unknown') return { kind: 'ignore', reason: 'REQUEST names no server, no requested address and no ciaddr', state };
+  if (state === 'unknown') return refusal('no-client-state', state);
   const address = state === 'init-reboot' ? facts.requested! : facts.ciaddr;
   const a = safeIpToInt(address);
-  if (a === null || !inSubnet(plan, a)) return { kind: 'nak', reason: `address ${address} is on the wrong network (this server serves ${formatIpv4(plan.network)}/${formatIpv4(plan.mask)})`, state };
+  if (a === null || !inSubnet(plan, a)) return refusal('wrong-network', state, address, `${formatIpv4(plan.network)}/${formatIpv4(plan.mask)}`);
   const reservedFor = plan.reservationByAddress.get(a);
-  if (reservedFor !== undefined && reservedFor !== mac) return { kind: 'nak', reason: `address ${address} is reserved for ${reservedFor}`, state };
+  if (reservedFor !== undefined && reservedFor !== mac) return refusal('reserved-for-other', state, address, reservedFor);
   const lease = view.byAddress(address);
-  if (lease && lease.mac !== mac && !isFreeFor(lease, mac, now)) return { kind: 'nak', reason: `address ${address} is leased to another client`, state };
+  if (lease && lease.mac !== mac && !isFreeFor(lease, mac, now)) return refusal('leased-to-other', state, address);
   if (reservedFor === mac) return { kind: 'ack', address, state };
-  if (!inPool(plan, a)) return { kind: 'nak', reason: `address ${address} is not in this server's pool`, state };
+  if (!inPool(plan, a)) return refusal('not-in-pool', state, address);
   if (lease && lease.mac === mac) {
-    if (lease.state === 'declined') return { kind: 'nak', reason: `client declined ${address} earlier`, state };
-    if (!availableFor(plan, view, mac, a, now)) return { kind: 'nak', reason: `address ${address} was offered to another client`, state };
+    if (lease.state === 'declined') return refusal('declined-earlier', state, address);
+    if (!availableFor(plan, view, mac, a, now)) return refusal('offered-to-other', state, address);
     return { kind: 'ack', address, state };
   }
   const own = view.byMac(mac);
-  if (own && own.state === 'bound' && own.expiresAt > now) return { kind: 'nak', reason: `client's lease is ${own.address}, not ${address}`, state };
-  return { kind: 'ignore', reason: `no record of this client for ${address} (RFC 2131 §4.3.2: stay silent)`, state };
+  if (own && own.state === 'bound' && own.expiresAt > now) return refusal('holds-other-lease', state, address, own.address);
+  return refusal('no-record', state, address);
 }
 
 /** T1 and T2 as RFC 2131 §4.4.5 suggests: half and seven eighths of the lease. */

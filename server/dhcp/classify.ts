@@ -1,14 +1,13 @@
+import type { ClientFirmware } from '../boot-files.js';
 import { type DhcpPacket, Option, macOf, optionText, optionUint16List } from './packet.js';
 
 /**
  * What kind of machine sent a request, in the terms the BootPlanner decides on. The DHCP server
  * never chooses a boot file itself: it hands this to `bootFor` and carries out the answer.
  */
-export type Firmware = 'bios' | 'uefi' | 'uefi-http' | 'unknown';
-
 export interface BootClient {
   mac: string;
-  firmware: Firmware;
+  firmware: ClientFirmware;
   /** The first client system architecture from option 93 (RFC 4578, IANA "Processor Architecture Types"). */
   arch: number | null;
   /** Already running iPXE (user class "iPXE" or iPXE's encapsulated option 175): answer with a script URL, not a binary, or it loops. */
@@ -28,7 +27,7 @@ export interface BootAnswer {
 export type BootFor = (client: BootClient) => Promise<BootAnswer | null>;
 
 /** Option 93 codes; 10/11 are 32/64-bit ARM UEFI, 15/16/18/19 the UEFI HTTP boot variants. */
-export function firmwareOfArch(arch: number | null): Firmware {
+export function firmwareOfArch(arch: number | null): ClientFirmware {
   if (arch === null) return 'unknown';
   if (arch === 0) return 'bios';
   if ([6, 7, 9, 10, 11].includes(arch)) return 'uefi';

@@ -189,7 +189,7 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
       case MessageType.REQUEST: {
         const decision = decideRequest(p, s, { mac, serverId: optionIp(packet, Option.SERVER_ID), requested: optionIp(packet, Option.REQUESTED_ADDRESS), ciaddr: packet.ciaddr }, now);
         if (decision.kind === 'ignore') {
-          if (decision.reason.startsWith('client chose server')) s.dropOffer(mac);
+          if (decision.code === 'other-server') s.dropOffer(mac);
           return ignore(mlog, 'debug', decision.reason, { state: decision.state });
         }
         if (decision.kind === 'nak') {

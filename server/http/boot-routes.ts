@@ -3,6 +3,7 @@ import Type from 'typebox';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { LifeboatError } from '../../core/errors.js';
+import { isIpxeBinary } from '../boot-files.js';
 import { normalizeMac } from '../state/mac.js';
 import type { HttpContext } from './context.js';
 import { resolveInside, sendFile } from './file-stream.js';
@@ -26,7 +27,7 @@ export async function bootRoutes(app: FastifyInstance, ctx: HttpContext): Promis
     const file = request.params.file;
     const m = /^([0-9A-Fa-f:-]{12,17})\.ipxe$/.exec(file);
     if (m) return reply.type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(script(m[1]!, request));
-    if (['ipxe.efi', 'snponly.efi', 'undionly.kpxe'].includes(file)) {
+    if (isIpxeBinary(file)) {
       return sendFile(reply, await resolveInside(ctx.netbootRoot, file), request.headers.range, 'application/efi');
     }
     throw new LifeboatError('LB_NOT_FOUND', `/boot/${file} is not a boot file: use /boot/<mac>.ipxe`);

@@ -60,7 +60,7 @@ test('offer: a declined address stays out of the pool until its quarantine ends'
 test('request in SELECTING: ACK our offer, ignore another server\'s, NAK an address not free for the client', () => {
   const v = view([lease('10.9.0.101', B)], { '10.9.0.100': A });
   assert.deepEqual(decideRequest(plan, v, { mac: A, serverId: '10.9.0.1', requested: '10.9.0.100', ciaddr: '0.0.0.0' }, NOW), { kind: 'ack', address: '10.9.0.100', state: 'selecting' });
-  assert.equal(decideRequest(plan, v, { mac: A, serverId: '10.9.0.254', requested: '10.9.0.100', ciaddr: '0.0.0.0' }, NOW).kind, 'ignore');
+  assert.deepEqual(decideRequest(plan, v, { mac: A, serverId: '10.9.0.254', requested: '10.9.0.100', ciaddr: '0.0.0.0' }, NOW), { kind: 'ignore', code: 'other-server', reason: 'client chose server 10.9.0.254', state: 'selecting' });
   assert.equal(decideRequest(plan, v, { mac: A, serverId: '10.9.0.1', requested: '10.9.0.101', ciaddr: '0.0.0.0' }, NOW).kind, 'nak');
   assert.equal(decideRequest(plan, v, { mac: B, serverId: '10.9.0.1', requested: '10.9.0.100', ciaddr: '0.0.0.0' }, NOW).kind, 'nak', 'offered to A');
 });
