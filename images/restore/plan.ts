@@ -12,6 +12,13 @@ import {
 import {
   FSTYPE_ALIASES, MKFS_TYPES, contentsOf, describeContent, deviceNamer, fsName, invalid, mountpointOf, needOf, type Content,
 } from './source-contents.js';
+import { checkInput, checkLvEdits, checkPartitionEdits } from './plan/check-input.js';
+import { compareDevicePaths, partitionDevice } from './plan/device-paths.js';
+import { mapDisks, sourceDisksOf } from './plan/map-disks.js';
+import {
+  TARGET_ROOT, PLAN_FORMAT, type Firmware, type PartitionRole, type PlanInput, type PlannedBootloader, type PlannedDisk, type PlannedFilesystem,
+  type PlannedMount, type PlannedPartition, type PlannedRestore, type PlannedSwap, type PlannedTable, type RestorePlan, type TargetDisk,
+} from './plan/types.js';
 
 /**
  * The restore planner: the image's layout and the target's disks in, a RestorePlan out. Pure (no
@@ -25,317 +32,17 @@ import {
  * from the top down to the partitions, and sizes from the partitions back up.
  */
 
-export const PLAN_FORMAT = 'lifeboat-restore-plan/1';
-/** Where the restored system is assembled on the rescue machine. */
-export const TARGET_ROOT = '/mnt/lifeboat';
-
-export type Firmware = 'bios' | 'uefi';
 export type { SizingPolicy } from './sizing.js';
 export type { PlannedLv, PlannedLvm, PlannedMdArray, PlannedPv, PlannedVg } from './plan-stacks.js';
-
-/** A disk of the machine being restored, as the rescue agent probes it. */
-export interface TargetDisk {
-  path: string;
-  size: number;
-  logicalSectorSize: number;
-  physicalSectorSize?: number;
-  model?: string;
-  serial?: string;
-}
-
 export { PlanEditsSchema, type PlanEdits } from './plan-edits.js';
-
-export interface PlanInput {
-  manifest: Manifest;
-  targetDisks: TargetDisk[];
-  policy: SizingPolicy;
-  edits?: PlanEdits;
-  /** The target machine's firmware, as the rescue agent sees it (/sys/firmware/efi). */
-  firmware: Firmware;
-  /** Where the restored system is assembled; default /mnt/lifeboat (tests outside the rescue system use their own). */
-  targetRoot?: string;
-}
-
-/** raid: an md array member; lvm: an LVM physical volume. */
-export type PartitionRole = 'bios-boot' | 'esp' | 'extended' | 'filesystem' | 'swap' | 'raid' | 'lvm' | 'empty';
-
-export interface PlannedPartition {
-  number: number;
-  /** The partition on the source machine. */
-  source: string;
-  /** The partition it becomes on the target. */
-  device: string;
-  kind?: 'primary' | 'extended' | 'logical';
-  /** In the target's logical sectors. */
-  start: number;
-  size: number;
-  bytes: number;
-  sourceBytes: number;
-  sizing: SizeRule;
-  role: PartitionRole;
-  /** What it holds, for a reader: "ext4 /", "swap", "vfat /boot/efi", "nothing restored". */
-  holds: string;
-  type: string;
-  uuid?: string;
-  name?: string;
-  attrs?: string;
-  bootable?: boolean;
-}
-
-export interface PlannedTable {
-  type: 'gpt' | 'dos';
-  /** Disk GUID or MBR identifier, kept so PARTUUIDs (GUIDs, or "<id>-NN" on MBR) stay the same. */
-  id: string;
-  sectorSize: number;
-  firstLba?: number;
-  lastLba?: number;
-  partitions: PlannedPartition[];
-}
-
-export interface PlannedDisk {
-  source: string;
-  target: string;
-  sourceBytes: number;
-  targetBytes: number;
-  /** The target's logical sector size: the unit of every start and size in `table`. */
-  sectorSize: number;
-  model?: string;
-  serial?: string;
-  /** null: the source disk had no partition table (a filesystem or swap on the whole disk). */
-  table: PlannedTable | null;
-}
-
-export interface PlannedFilesystem {
-  source: string;
-  device: string;
-  /** What it is made on: a partition, a whole disk, an md array, an LVM logical volume. */
-  on: 'partition' | 'disk' | 'md' | 'lv';
-  type: string;
-  uuid?: string;
-  label?: string;
-  /** ext*: the feature list to recreate exactly; xfs: superblock options ("crc=1"); vfat: FAT12/16/32. */
-  features?: string[];
-  /** Where the source mounted it, if anywhere. */
-  mountpoint?: string;
-  bytes: number;
-  need: Need;
-  /** Archives extracted into it (a btrfs volume gets one per subvolume). */
-  archives: string[];
-  /** btrfs: subvolumes to create right after mkfs, parents first, and the default one. */
-  subvolumes?: Array<{ path: string; isDefault?: boolean }>;
-}
-
-export interface PlannedSwap {
-  source: string;
-  device: string;
-  uuid?: string;
-  label?: string;
-  bytes: number;
-}
-
-export interface PlannedMount {
-  device: string;
-  fstype: string;
-  /** The path on the restored system ("/", "/home"); "" for a mount beside it (`aside`). */
-  mountpoint: string;
-  /** Where it is mounted during the restore: TARGET_ROOT + mountpoint. */
-  directory: string;
-  options: string[];
-  /** btrfs: the subvolume mounted there ("" for the volume's top), when the image says. */
-  subvolume?: string;
-  /**
-   * Not part of the restored system: the top of a btrfs volume mounted under the work directory,
-   * to extract subvolumes the source mounted nowhere.
-   */
-  aside?: boolean;
-}
-
-export interface PlannedRestore {
-  archiveId: string;
-  /** Where the source mounted it; "" for a btrfs subvolume mounted nowhere. */
-  mountpoint: string;
-  /** Where its files go. */
-  directory: string;
-  /** The mount (its directory) it is extracted under, right after that mount is made. */
-  mount: string;
-  device: string;
-  fstype: string;
-  /** btrfs: the subvolume it fills. */
-  subvolume?: string;
-  usedBytes: number;
-  tarBytes: number;
-  volumes: number;
-}
-
-export type PlannedBootloader =
-  | {
-      kind: 'grub-pc';
-      firmware: 'bios';
-      /** The target disks whose boot sectors GRUB is written to: every disk under /boot (each member of a RAID1 /boot), in order. */
-      disks: string[];
-      sourceDisks: string[];
-      why: string;
-    }
-  | {
-      kind: 'grub-efi' | 'systemd-boot';
-      firmware: 'uefi';
-      espDevice: string;
-      espDisk: string;
-      espPartition: number;
-      /** Where the ESP is mounted on the restored system (grub-install --efi-directory). */
-      efiDirectory: string;
-      /** grub-install --target: x86_64-efi, arm64-efi, i386-efi. */
-      grubTarget: string;
-      bootloaderId: string;
-      /** The boot entry's name in the firmware. */
-      label: string;
-      /** The boot entry's loader, relative to the ESP: EFI/debian/shimx64.efi. */
-      loader: string;
-      /** The firmware's fallback path, filled too so the disk boots even with an empty NVRAM. */
-      removablePath: string;
-    }
-  | { kind: 'none'; why: string };
-
-export interface RestorePlan {
-  format: typeof PLAN_FORMAT;
-  image: string;
-  version: string;
-  policy: SizingPolicy;
-  firmware: Firmware;
-  targetRoot: string;
-  /** Files and mounts the restore needs beside the target (LVM metadata, btrfs tops): TARGET_ROOT + ".work". */
-  workDir: string;
-  disks: PlannedDisk[];
-  /** Target disks no source disk maps to: not read, not written. */
-  untouchedDisks: Array<{ path: string; bytes: number; why: string }>;
-  /** Source disks left out by the operator or holding nothing to restore. */
-  droppedDisks: Array<{ path: string; why: string }>;
-  md: PlannedMdArray[];
-  lvm: PlannedLvm;
-  filesystems: PlannedFilesystem[];
-  swaps: PlannedSwap[];
-  /** In mount order: parents before what is mounted below them. */
-  mounts: PlannedMount[];
-  restores: PlannedRestore[];
-  bootloader: PlannedBootloader;
-  /** What a reader should know: things created empty, left unformatted, fstab lines that point nowhere. */
-  notes: string[];
-}
+export * from './plan/types.js';
+export { compareDevicePaths, partitionDevice } from './plan/device-paths.js';
 
 const BIOS_BOOT_GPT = '21686148-6449-6E6F-744E-656564454649';
 const ESP_GPT = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
 const ESP_MBR = 'ef';
 
 export { MKFS_TYPES } from './source-contents.js';
-
-/** The device node of partition `n` of `disk`: sda → sda1, nvme0n1 → nvme0n1p1, by-id/x → x-part1. */
-export function partitionDevice(disk: string, n: number): string {
-  if (disk.startsWith('/dev/disk/by-')) return `${disk}-part${n}`;
-  return /\d$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`;
-}
-
-/** Kernel order: sdz before sdaa (letters count like digits), nvme2n1 before nvme10n1. */
-export function compareDevicePaths(a: string, b: string): number {
-  const key = (s: string): Array<string | number> => {
-    const letters = /^(.*\/(?:sd|vd|hd|xvd))([a-z]+)$/.exec(s);
-    if (letters) return [letters[1]!, [...letters[2]!].reduce((n, c) => n * 26 + c.charCodeAt(0) - 96, 0)];
-    return (s.match(/\d+|\D+/g) ?? []).map((r) => (/^\d/.test(r) ? Number(r) : r));
-  };
-  const ka = key(a);
-  const kb = key(b);
-  for (let i = 0; i < Math.min(ka.length, kb.length); i++) {
-    const x = ka[i]!;
-    const y = kb[i]!;
-    if (x === y) continue;
-    if (typeof x === 'number' && typeof y === 'number') return x - y;
-    if (typeof x !== typeof y) return typeof x === 'number' ? -1 : 1;
-    return x < y ? -1 : 1;
-  }
-  return ka.length - kb.length;
-}
-
-function list(items: string[]): string {
-  return items.length === 0 ? 'none' : items.join(', ');
-}
-
-function checkInput(input: PlanInput): void {
-  if (!SIZING_POLICIES.includes(input.policy)) throw invalid(`sizing policy "${String(input.policy)}" is unknown: use ${SIZING_POLICIES.join(' or ')}`);
-  if (input.firmware !== 'bios' && input.firmware !== 'uefi') throw invalid(`firmware "${String(input.firmware)}" is unknown: use bios or uefi`);
-  if (input.targetDisks.length === 0) throw new LifeboatError('LB_DOES_NOT_FIT', 'the target machine reports no disks: there is nothing to restore onto; check that its disk controller has a driver in the rescue system');
-  const seen = new Set<string>();
-  for (const d of input.targetDisks) {
-    if (seen.has(d.path)) throw invalid(`target disk ${d.path} is listed twice`);
-    seen.add(d.path);
-    if (!Number.isSafeInteger(d.size) || d.size <= 0) throw invalid(`target disk ${d.path} has size ${d.size}: a disk size is a positive number of bytes`);
-    const s = d.logicalSectorSize;
-    if (!Number.isInteger(s) || s < 512 || s > 65536 || (s & (s - 1)) !== 0) throw invalid(`target disk ${d.path} has logical sector size ${s}: expected a power of two from 512 to 65536`);
-  }
-}
-
-/** Source disks the plan has to place: those with a table, or a filesystem, swap, RAID member or PV on the whole disk. */
-function sourceDisksOf(layout: Layout, wholeDiskContent: (d: Disk) => boolean): { disks: Disk[]; empty: Disk[] } {
-  const sorted = [...layout.disks].sort((a, b) => compareDevicePaths(a.path, b.path));
-  return {
-    disks: sorted.filter((d) => d.table !== null || wholeDiskContent(d)),
-    empty: sorted.filter((d) => d.table === null && !wholeDiskContent(d)),
-  };
-}
-
-interface Mapping {
-  pairs: Array<{ source: Disk; target: TargetDisk }>;
-  dropped: Array<{ path: string; why: string }>;
-  untouched: Array<{ path: string; bytes: number; why: string }>;
-}
-
-function mapDisks(sources: Disk[], empty: Disk[], targets: TargetDisk[], edits: PlanEdits): Mapping {
-  const sourcePaths = sources.map((d) => d.path);
-  const allSourcePaths = [...sourcePaths, ...empty.map((d) => d.path)];
-  const targetByPath = new Map(targets.map((t) => [t.path, t]));
-  const diskMap = edits.diskMap ?? {};
-  const drop = new Set(edits.dropDisks ?? []);
-  for (const d of drop) {
-    if (!allSourcePaths.includes(d)) throw invalid(`cannot drop ${d}: it is not a disk of the image (its disks: ${list(allSourcePaths)})`);
-    if (d in diskMap) throw invalid(`${d} is both mapped to ${diskMap[d]} and dropped: choose one`);
-  }
-  const used = new Map<string, string>();
-  for (const [s, t] of Object.entries(diskMap)) {
-    if (!allSourcePaths.includes(s)) throw invalid(`the disk map names ${s}, which is not a disk of the image (its disks: ${list(allSourcePaths)})`);
-    if (!sourcePaths.includes(s)) throw invalid(`the disk map names ${s}, which holds no partition table, filesystem or swap: there is nothing of it to restore`);
-    if (!targetByPath.has(t)) throw invalid(`the disk map sends ${s} to ${t}, which is not a disk of this machine (its disks: ${list(targets.map((x) => x.path))})`);
-    if (used.has(t)) throw invalid(`the disk map sends both ${used.get(t)} and ${s} to ${t}: each target disk takes one source disk`);
-    used.set(t, s);
-  }
-  const remaining = [...targets].sort((a, b) => compareDevicePaths(a.path, b.path)).filter((t) => !used.has(t.path));
-  const pairs: Mapping['pairs'] = [];
-  const missing: Disk[] = [];
-  for (const source of sources) {
-    if (drop.has(source.path)) continue;
-    const mapped = diskMap[source.path];
-    const target = mapped ? targetByPath.get(mapped) : remaining.shift();
-    if (target) pairs.push({ source, target });
-    else missing.push(source);
-  }
-  if (missing.length > 0) {
-    const wanted = sources.filter((s) => !drop.has(s.path));
-    throw new LifeboatError(
-      'LB_DOES_NOT_FIT',
-      `the image has ${wanted.length} disks to restore (${wanted.map((d) => `${d.path} ${formatBytes(d.size)}`).join(', ')}) but this machine has ${targets.length} ` +
-        `(${targets.map((t) => `${t.path} ${formatBytes(t.size)}`).join(', ')}): nothing is left for ${missing.map((d) => d.path).join(', ')}; ` +
-        `add a disk, or drop ${missing.length > 1 ? 'them' : 'it'} from the plan (edits.dropDisks) if what ${missing.length > 1 ? 'they hold is' : 'it holds is'} not needed`,
-      { missing: missing.map((d) => d.path) },
-    );
-  }
-  const dropped = [
-    ...[...drop].map((path) => ({ path, why: 'dropped by the operator' })),
-    ...empty.filter((d) => !drop.has(d.path)).map((d) => ({ path: d.path, why: 'holds no partition table, filesystem or swap' })),
-  ];
-  const mappedTargets = new Set(pairs.map((p) => p.target.path));
-  const untouched = targets
-    .filter((t) => !mappedTargets.has(t.path))
-    .sort((a, b) => compareDevicePaths(a.path, b.path))
-    .map((t) => ({ path: t.path, bytes: t.size, why: 'no source disk maps to it; it is not read or written' }));
-  return { pairs, dropped, untouched };
-}
 
 function roleOf(table: { type: 'gpt' | 'dos' }, p: Partition, content: Content | undefined): PartitionRole {
   if (table.type === 'gpt' && p.type === BIOS_BOOT_GPT) return 'bios-boot';
@@ -501,15 +208,6 @@ function planDisk(
   return { disk: { ...base, table: plannedTable }, devices, bytesOf };
 }
 
-function checkEdits(edits: PlanEdits, partitionPaths: Map<string, string>, droppedOrUnmapped: Set<string>): void {
-  for (const [path, bytes] of Object.entries(edits.partitionSizes ?? {})) {
-    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalid(`the edited size of ${path} is ${bytes}: a partition size is a positive whole number of bytes`);
-    if (bytes < ALIGNMENT_BYTES) throw invalid(`the edited size of ${path} is ${bytes} bytes: a partition is at least ${formatBytes(ALIGNMENT_BYTES)}`);
-    const disk = partitionPaths.get(path);
-    if (!disk) throw invalid(`the edited sizes name ${path}, which is not a partition of the image (its partitions: ${list([...partitionPaths.keys()])})`);
-    if (droppedOrUnmapped.has(disk)) throw invalid(`the edited sizes name ${path}, but its disk ${disk} is dropped from the plan`);
-  }
-}
 
 function equalMembers(stacks: Stacks, bytesOf: Map<string, number>, partitionPaths: Map<string, string>, edited: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
@@ -521,14 +219,6 @@ function equalMembers(stacks: Stacks, bytesOf: Map<string, number>, partitionPat
   return out;
 }
 
-function checkLvEdits(edits: PlanEdits, layout: Layout, plannedVgs: string[]): void {
-  for (const [key, bytes] of Object.entries(edits.lvSizes ?? {})) {
-    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalid(`the edited size of LV ${key} is ${bytes}: an LV size is a positive whole number of bytes`);
-    const lv = layout.lvm.lvs.find((l) => `${l.vg}/${l.name}` === key);
-    if (!lv) throw invalid(`the edited LV sizes name ${key}, which is not a logical volume of the image (its LVs: ${list(layout.lvm.lvs.map((l) => `${l.vg}/${l.name}`))})`);
-    if (!plannedVgs.includes(lv.vg)) throw invalid(`the edited LV sizes name ${key}, but volume group ${lv.vg} is not restored (its disks are dropped)`);
-  }
-}
 
 function subvolumesToCreate(fs: Filesystem | undefined, archives: ArchiveEntry[], notes: string[]): Array<{ path: string; isDefault?: boolean }> | undefined {
   if (!fs) return undefined;
@@ -800,7 +490,7 @@ export function planRestore(input: PlanInput): RestorePlan {
     devicesOf.set(d.path, d.path);
     for (const p of d.table?.partitions ?? []) devicesOf.set(p.path, d.path);
   }
-  checkEdits(edits, partitionPaths, new Set(sourceDisks.map((d) => d.path).filter((p) => !restored.has(p))));
+  checkPartitionEdits(edits, partitionPaths, new Set(sourceDisks.map((d) => d.path).filter((p) => !restored.has(p))));
 
   const stacks = surviveStacks(layout, name, new Set(devicesOf.keys()), notes);
   checkLvEdits(edits, layout, stacks.vgs.map((v) => v.name));
