@@ -1,23 +1,18 @@
 import { posix } from 'node:path';
-import { LifeboatError } from '../../core/errors.js';
-import { formatBytes } from '../../core/sizes.js';
-import type { Disk, Filesystem, Layout, Partition } from '../layout/model.js';
-import type { ArchiveEntry, Manifest } from '../store/manifest.js';
-import type { PlanEdits } from './plan-edits.js';
-import { addStackContents, planStacks, stackNeeds, stackedName, surviveStacks, type PlannedLvm, type PlannedMdArray, type StackNeeds, type Stacks } from './plan-stacks.js';
-import {
-  ALIGNMENT_BYTES, SIZING_POLICIES, alignDown, alignUp, placeSlots, sizeSlots, usableArea,
-  type Need, type SizeRule, type SizingPolicy, type Slot, type UsableArea,
-} from './sizing.js';
+import type { Disk, Filesystem, Layout } from '../layout/model.js';
+import type { ArchiveEntry } from '../store/manifest.js';
+import { addStackContents, planStacks, stackNeeds, stackedName, surviveStacks } from './plan-stacks.js';
 import {
   FSTYPE_ALIASES, MKFS_TYPES, contentsOf, describeContent, deviceNamer, fsName, invalid, mountpointOf, needOf, type Content,
 } from './source-contents.js';
 import { checkInput, checkLvEdits, checkPartitionEdits } from './plan/check-input.js';
-import { compareDevicePaths, partitionDevice } from './plan/device-paths.js';
+import { compareDevicePaths } from './plan/device-paths.js';
 import { mapDisks, sourceDisksOf } from './plan/map-disks.js';
+import type { StackView } from './plan/partition-disk.js';
+import { equaliseMembers, sizeDisks, type DiskSizing } from './plan/size-disks.js';
 import {
-  TARGET_ROOT, PLAN_FORMAT, type Firmware, type PartitionRole, type PlanInput, type PlannedBootloader, type PlannedDisk, type PlannedFilesystem,
-  type PlannedMount, type PlannedPartition, type PlannedRestore, type PlannedSwap, type PlannedTable, type RestorePlan, type TargetDisk,
+  TARGET_ROOT, PLAN_FORMAT, type Firmware, type PlanInput, type PlannedBootloader, type PlannedDisk, type PlannedFilesystem,
+  type PlannedMount, type PlannedRestore, type PlannedSwap, type RestorePlan, type TargetDisk,
 } from './plan/types.js';
 
 /**
@@ -38,186 +33,10 @@ export { PlanEditsSchema, type PlanEdits } from './plan-edits.js';
 export * from './plan/types.js';
 export { compareDevicePaths, partitionDevice } from './plan/device-paths.js';
 
-const BIOS_BOOT_GPT = '21686148-6449-6E6F-744E-656564454649';
-const ESP_GPT = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
-const ESP_MBR = 'ef';
-
 export { MKFS_TYPES } from './source-contents.js';
 
-function roleOf(table: { type: 'gpt' | 'dos' }, p: Partition, content: Content | undefined): PartitionRole {
-  if (table.type === 'gpt' && p.type === BIOS_BOOT_GPT) return 'bios-boot';
-  if ((table.type === 'gpt' && p.type === ESP_GPT) || (table.type === 'dos' && p.type === ESP_MBR)) return 'esp';
-  if (p.kind === 'extended') return 'extended';
-  if (content?.kind === 'filesystem') return 'filesystem';
-  if (content?.kind === 'swap') return 'swap';
-  if (content?.kind === 'md-member') return 'raid';
-  if (content?.kind === 'pv') return 'lvm';
-  return 'empty';
-}
-
-/** What the planner knows about a device's stack while sizing disks: needs, growth, descriptions. */
-interface StackView {
-  needs: StackNeeds;
-  /** A readable name of a stacked content for refusals: the array, the VG, the filesystems on top. */
-  label: (c: Content) => string;
-}
-
-function needFor(view: StackView, c: Content, sourceBytes: number): Need {
-  if (c.kind === 'md-member' || c.kind === 'pv') return view.needs.byDevice.get(c.device) ?? { bytes: sourceBytes, usedBytes: 0, headroomBytes: 0, minimumBytes: sourceBytes, reason: 'source-size' };
-  return needOf(c, sourceBytes);
-}
-
-function doesNotFitMessage(
-  source: Disk, target: TargetDisk, items: Array<{ content: Content; need: Need; partition: string; short: boolean }>, room: number, fixedBytes: number, defaultMapping: boolean, allTargets: TargetDisk[],
-  label: (c: Content) => string,
-): string {
-  const where = `${target.path} (${formatBytes(target.size)})`;
-  const mappingHint = defaultMapping && allTargets.length > 1
-    ? ` Disks of this machine: ${allTargets.map((t) => `${t.path} ${formatBytes(t.size)}`).join(', ')}; map ${source.path} to a bigger one (edits.diskMap) if there is one.`
-    : '';
-  if (room < 0 || items.length === 0) {
-    return `the partitions of ${source.path} that keep their size (boot partitions, ESP, edited and unformatted ones) need ${formatBytes(fixedBytes)}, more than ${where} offers: use a bigger disk.${mappingHint}`;
-  }
-  const describe = (x: (typeof items)[number]) => {
-    const n = x.need;
-    const why = n.reason === 'mkfs-minimum' ? `mkfs makes none smaller than ${formatBytes(n.minimumBytes)}`
-      : n.reason === 'source-size' ? `as big as on the source, where ${formatBytes(n.usedBytes)} was used`
-      : n.reason === 'stacked' ? `its share of what the filesystems on top need, ${formatBytes(n.usedBytes)} of them used, with headroom and RAID/LVM overhead`
-      : `${formatBytes(n.usedBytes)} used + ${formatBytes(n.headroomBytes)} headroom`;
-    return `${label(x.content)} needs ${formatBytes(n.bytes)} (${why})`;
-  };
-  // The ones the policy left short are named; what they can have is the room left once every
-  // other one has its own minimum.
-  const culprits = items.some((x) => x.short) ? items.filter((x) => x.short) : items;
-  const need = (xs: typeof items) => xs.reduce((s, x) => s + alignUp(x.need.bytes), 0);
-  const available = Math.max(0, room - need(items.filter((x) => !culprits.includes(x))));
-  if (culprits.length === 1) {
-    const x = culprits[0]!;
-    return `${describe(x)}, but its partition ${x.partition} on ${where} can have at most ${formatBytes(available)}: use a bigger disk, or free space on the source and archive it again.${mappingHint}`;
-  }
-  return `the filesystems of ${source.path} do not fit on ${where}: ${culprits.map(describe).join('; ')}; together ${formatBytes(need(culprits))}, and ${formatBytes(available)} is available for them: use a bigger disk, or free space on the source and archive it again.${mappingHint}`;
-}
-
-interface DiskPlanResult {
-  disk: PlannedDisk;
-  /** Source device → target device for everything this disk carries. */
-  devices: Map<string, string>;
-  bytesOf: Map<string, number>;
-}
-
-function planDisk(
-  source: Disk, target: TargetDisk, contents: Map<string, Content>, policy: SizingPolicy, sizes: Record<string, number>,
-  defaultMapping: boolean, allTargets: TargetDisk[], notes: string[], view: StackView, matched: ReadonlySet<string> = new Set(),
-): DiskPlanResult {
-  const sectorSize = target.logicalSectorSize;
-  const devices = new Map<string, string>();
-  const bytesOf = new Map<string, number>();
-  const base = { source: source.path, target: target.path, sourceBytes: source.size, targetBytes: target.size, sectorSize, ...(target.model ? { model: target.model } : {}), ...(target.serial ? { serial: target.serial } : {}) };
-
-  if (source.table === null) {
-    const content = contents.get(source.path)!;
-    const bytes = alignDown(target.size, sectorSize);
-    const need = needFor(view, content, source.size);
-    if (content.kind !== 'unsupported' && bytes < need.bytes) {
-      throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, [{ content, need, partition: target.path, short: true }], bytes, 0, defaultMapping, allTargets, view.label), { source: source.path, target: target.path });
-    }
-    devices.set(source.path, target.path);
-    bytesOf.set(source.path, bytes);
-    return { disk: { ...base, table: null }, devices, bytesOf };
-  }
-
-  const table = source.table;
-  const srcSector = table.sectorSize;
-  const ordered = [...table.partitions].sort((a, b) => a.start - b.start || a.number - b.number);
-  const roles = ordered.map((p) => roleOf(table, p, contents.get(p.path)));
-  const slots: Slot[] = ordered.map((p, i) => {
-    const role = roles[i]!;
-    const sourceBytes = p.size * srcSector;
-    const kind: Slot['kind'] = table.type === 'gpt' ? 'gpt' : (p.kind ?? 'primary');
-    const edited = sizes[p.path];
-    if (edited !== undefined) {
-      if (role === 'extended') throw invalid(`${p.path} is an extended partition: its size follows the logical partitions in it; edit those instead`);
-      const bytes = alignDown(edited, sectorSize);
-      const c = contents.get(p.path);
-      if (c && c.kind !== 'unsupported') {
-        const need = needFor(view, c, sourceBytes);
-        if (bytes < need.bytes) {
-          const detail = need.reason === 'stacked' ? 'with RAID/LVM overhead' : `${formatBytes(need.usedBytes)} used + ${formatBytes(need.headroomBytes)} headroom, at least ${formatBytes(need.minimumBytes)}`;
-          throw new LifeboatError('LB_DOES_NOT_FIT', `the edited size of ${p.path}, ${formatBytes(bytes)}, is too small: ${view.label(c)} needs ${formatBytes(need.bytes)} (${detail}); give it more`, { partition: p.path });
-        }
-      }
-      return { kind, mode: 'edited', sourceBytes, bytes, minimumBytes: bytes };
-    }
-    const resizable = role === 'filesystem' || role === 'swap' || role === 'raid' || role === 'lvm';
-    if (!resizable) return { kind, mode: 'fixed', sourceBytes, bytes: alignUp(sourceBytes, sectorSize), minimumBytes: 0 };
-    const content = contents.get(p.path)!;
-    const need = needFor(view, content, sourceBytes);
-    return { kind, mode: 'resizable', sourceBytes, bytes: 0, minimumBytes: alignUp(need.bytes), growable: view.needs.growable(p.path) };
-  });
-
-  const targetArea: UsableArea = usableArea(table.type, target.size, sectorSize);
-  const sourceArea: UsableArea = table.lastLba !== undefined && table.type === 'gpt'
-    ? { ...usableArea(table.type, source.size, srcSector), endBytes: (table.lastLba + 1) * srcSector }
-    : usableArea(table.type, source.size, srcSector);
-  if (targetArea.unaddressableBytes > 0) {
-    notes.push(`${target.path}: an MBR partition table cannot address the last ${formatBytes(targetArea.unaddressableBytes)} of the disk; they stay unused (convert the table to GPT after the restore to use them)`);
-  }
-  const sized = sizeSlots(slots, policy, { area: targetArea, sectorSize }, { area: sourceArea, sectorSize: srcSector });
-  if (!sized.ok) {
-    const items = ordered.flatMap((p, i) => {
-      const c = contents.get(p.path);
-      return slots[i]!.mode === 'resizable' && c ? [{ content: c, need: needFor(view, c, slots[i]!.sourceBytes), partition: partitionDevice(target.path, p.number), short: sized.short.includes(i) }] : [];
-    });
-    throw new LifeboatError('LB_DOES_NOT_FIT', doesNotFitMessage(source, target, items, sized.room, sized.fixedBytes, defaultMapping, allTargets, view.label), { source: source.path, target: target.path });
-  }
-  const placed = placeSlots(slots.map((s, i) => ({ kind: s.kind, bytes: sized.bytes[i]! })), targetArea.startBytes, sectorSize);
-  if (placed.end > targetArea.endBytes) {
-    throw new LifeboatError('LB_INTERNAL', `planned partitions of ${target.path} end at byte ${placed.end}, past the usable end ${targetArea.endBytes}`);
-  }
-
-  const partitions: PlannedPartition[] = ordered.map((p, i) => {
-    const device = partitionDevice(target.path, p.number);
-    const bytes = placed.sizes[i]!;
-    devices.set(p.path, device);
-    bytesOf.set(p.path, bytes);
-    const planned: PlannedPartition = {
-      number: p.number,
-      source: p.path,
-      device,
-      start: placed.starts[i]! / sectorSize,
-      size: bytes / sectorSize,
-      bytes,
-      sourceBytes: slots[i]!.sourceBytes,
-      sizing: roles[i] === 'extended' && ordered[i + 1]?.kind === 'logical' ? 'container' : matched.has(p.path) ? 'matched' : sized.rules[i]!,
-      role: roles[i]!,
-      holds: roles[i] === 'extended' ? 'logical partitions' : roles[i] === 'bios-boot' ? 'GRUB core image' : roles[i] === 'raid' || roles[i] === 'lvm' ? view.needs.holds(p.path) : describeContent(contents.get(p.path)),
-      type: p.type,
-    };
-    if (p.kind) planned.kind = p.kind;
-    if (p.uuid) planned.uuid = p.uuid;
-    if (p.name !== undefined) planned.name = p.name;
-    if (p.attrs) planned.attrs = p.attrs;
-    if (table.type === 'dos') planned.bootable = p.bootable ?? false;
-    return planned;
-  });
-  // sfdisk wants a table's partitions in number order: primaries, then logicals in chain order.
-  partitions.sort((a, b) => a.number - b.number);
-  const plannedTable: PlannedTable = { type: table.type, id: table.id, sectorSize, partitions };
-  if (targetArea.firstLba !== undefined) plannedTable.firstLba = targetArea.firstLba;
-  if (targetArea.lastLba !== undefined) plannedTable.lastLba = targetArea.lastLba;
-  return { disk: { ...base, table: plannedTable }, devices, bytesOf };
-}
 
 
-function equalMembers(stacks: Stacks, bytesOf: Map<string, number>, partitionPaths: Map<string, string>, edited: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const a of stacks.arrays) {
-    const members = [...a.active, ...a.spares];
-    const smallest = Math.min(...members.map((m) => bytesOf.get(m)!));
-    for (const m of members) if (partitionPaths.has(m) && edited[m] === undefined && bytesOf.get(m)! > smallest) out[m] = smallest;
-  }
-  return out;
-}
 
 
 function subvolumesToCreate(fs: Filesystem | undefined, archives: ArchiveEntry[], notes: string[]): Array<{ path: string; isDefault?: boolean }> | undefined {
@@ -509,25 +328,17 @@ export function planRestore(input: PlanInput): RestorePlan {
 
   const needs = stackNeeds(stacks, contents, edits.lvSizes ?? {});
   const view: StackView = { needs, label: (c) => (c.kind === 'md-member' || c.kind === 'pv' ? stackedName(stacks, contents, c.device) : fsName(c)) };
-  const defaultMapping = Object.keys(edits.diskMap ?? {}).length === 0;
-  const disks: PlannedDisk[] = [];
-  const devices = new Map<string, string>();
-  const bytesOf = new Map<string, number>();
-  const planDisks = (sizes: Record<string, number>, matched?: Set<string>) => {
-    disks.length = 0;
-    for (const { source, target } of mapping.pairs) {
-      const r = planDisk(source, target, contents, policy, sizes, defaultMapping, targetDisks, notes, view, matched);
-      disks.push(r.disk);
-      for (const [k, v] of r.devices) devices.set(k, v);
-      for (const [k, v] of r.bytesOf) bytesOf.set(k, v);
-    }
+  const sizing: DiskSizing = {
+    pairs: mapping.pairs, contents, policy, sizes: edits.partitionSizes ?? {}, matched: new Set(),
+    defaultMapping: Object.keys(edits.diskMap ?? {}).length === 0, allTargets: targetDisks, view,
   };
-  planDisks(edits.partitionSizes ?? {});
-  // Members of one array end up different when their disks hold different things (a mirror of a
-  // system disk on an otherwise empty disk): md would use the smallest of each anyway, so the
-  // bigger ones are cut to it and their disks' other partitions get the difference.
-  const equal = equalMembers(stacks, bytesOf, partitionPaths, edits.partitionSizes ?? {});
-  if (Object.keys(equal).length > 0) planDisks({ ...equal, ...(edits.partitionSizes ?? {}) }, new Set(Object.keys(equal)));
+  const sized = sizeDisks(sizing);
+  notes.push(...sized.notes);
+  const equalised = equaliseMembers({ stacks, sized, sizing, partitionPaths });
+  notes.push(...equalised.notes);
+  const disks = equalised.disks;
+  const devices = new Map(equalised.devices);
+  const bytesOf = new Map(equalised.bytesOf);
   const { md, lvm } = planStacks(stacks, contents, devices, bytesOf, policy, edits.lvSizes ?? {}, workDir, needs.holds, notes);
   const sourceBytesOf = (device: string): number | undefined => {
     for (const d of sourceDisks) {
