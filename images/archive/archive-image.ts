@@ -3,6 +3,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
 import { componentLogger } from '../../core/log.js';
+import { storedName } from '../layout/evidence.js';
 import { probeLayout } from '../layout/probe.js';
 import type { Layout } from '../layout/model.js';
 import { attachDiskImage } from '../source/disk-image.js';
@@ -132,7 +133,7 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
 
     const layoutDir = join(incoming.dir, 'layout');
     await mkdir(layoutDir);
-    for (const [name, text] of Object.entries(raw)) await writeFile(join(layoutDir, name.replace(/[^A-Za-z0-9._-]/g, '_')), text);
+    for (const [name, text] of Object.entries(raw)) await writeFile(join(layoutDir, storedName(name)), text);
 
     let incremental: IncrementalPlan | null = null;
     if (request.incremental) {

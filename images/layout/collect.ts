@@ -187,7 +187,8 @@ async function collectSource(c: Collector, found: FsWork[]): Promise<FsWork[]> {
     }
     await c.resolve(found.map((w) => w.fs.device));
   }
-  const works = found.map((w) => withMounts(c, w, fstabOf(c, [])));
+  const fstab = fstabOf(c, []);
+  const works = found.map((w) => withMounts(c, w, fstab));
   for (const w of works) {
     if (!w.localDir || w.localDir in c.facts.usage) continue;
     const usage = await statUsage(w.localDir);

@@ -1,5 +1,5 @@
 import type { Disk, Filesystem, Swap } from './model.js';
-import { canon, rawOf, type Evidence } from './evidence.js';
+import { canon, errorText, rawOf, type Evidence } from './evidence.js';
 import { parseBlkidExport, type BlkidEntry } from './parse-blkid.js';
 import { parseBtrfsSubvolumes } from './parse-btrfs.js';
 import { parseDumpe2fs } from './parse-dumpe2fs.js';
@@ -8,7 +8,6 @@ import type { DeviceIdentity } from './parse-fstab.js';
 import { parseLsblk, type LsblkDevice, type LsblkResult } from './parse-lsblk.js';
 import { parseSfdisk } from './parse-sfdisk.js';
 import { parseXfsInfo } from './parse-xfs-info.js';
-import { errorText } from './evidence.js';
 
 /**
  * The devices, partition tables and filesystems in the evidence: which disks were probed and
