@@ -1,4 +1,4 @@
-import { LifeboatError } from '../../core/errors.js';
+import { LifeboatError, errorCodes, isLifeboatError, type ErrorCode } from '../../core/errors.js';
 import type { AgentTask, FinishReport, ProgressReport } from '../task-protocol.js';
 import type { AgentStart } from './cmdline.js';
 import { httpRequest, type HttpResponse } from './http-request.js';
@@ -34,12 +34,15 @@ export class AgentClient {
     if (res.status < 200 || res.status > 299) {
       const text = await res.text();
       let message = text;
+      let code: string | undefined;
       try {
-        message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
+        const error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+        message = error?.message ?? text;
+        code = error?.code;
       } catch {
         /* not JSON */
       }
-      throw new LifeboatError(res.status === 401 ? 'LB_UNAUTHORIZED' : res.status === 404 ? 'LB_NOT_FOUND' : 'LB_CONFLICT', `${method} ${path}: ${res.status} ${message}`);
+      throw new LifeboatError(errorCode(code, res.status), `${method} ${path}: ${res.status} ${message}`);
     }
     return res;
   }
@@ -70,11 +73,38 @@ export class AgentClient {
     }
   }
 
+  /**
+   * An attempt may reach the server and lose only its answer (a reset, a restart): the retry is then
+   * told the task has ended (409). The result was recorded by that attempt, so this is success. A
+   * 409 to the first attempt is a real refusal and is thrown.
+   */
   async finish(report: FinishReport): Promise<void> {
-    (await this.call('POST', `/agent/v1/tasks/${this.start.taskId}/finish`, report)).body.resume();
+    let attempts = 0;
+    const path = `/agent/v1/tasks/${this.start.taskId}/finish`;
+    try {
+      const res = await withRetry(`POST ${this.start.server}${path}`, () => {
+        attempts += 1;
+        return this.once('POST', path, report);
+      }, { policy: this.policy, onRetry: (e, delayMs, failures) => this.note(`POST ${path} failed (${e.message}); attempt ${failures + 1} in ${(delayMs / 1000).toFixed(1)} s`) });
+      res.body.resume();
+    } catch (e) {
+      if (attempts > 1 && isLifeboatError(e) && e.code === 'LB_CONFLICT') {
+        this.note(`the task's result was recorded by an earlier attempt whose answer was lost (${e.message})`);
+        return;
+      }
+      throw e;
+    }
   }
 
   async putFile(name: string, content: Buffer | string): Promise<void> {
     (await this.call('PUT', `/agent/v1/tasks/${this.start.taskId}/files/${encodeURIComponent(name)}`, Buffer.from(content), 'application/octet-stream')).body.resume();
   }
+}
+
+const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(errorCodes, code);
+
+/** The server's own code when it sent a known one; otherwise one read from the status. */
+function errorCode(code: string | undefined, status: number): ErrorCode {
+  if (code && isErrorCode(code)) return code;
+  return status === 401 ? 'LB_UNAUTHORIZED' : status === 403 ? 'LB_FORBIDDEN' : status === 404 ? 'LB_NOT_FOUND' : status === 409 ? 'LB_CONFLICT' : 'LB_INVALID';
 }

@@ -131,3 +131,29 @@ test('AgentClient: a server gone for good ends in LB_UNREACHABLE within the budg
   await assert.rejects(client.finish({ ok: true, result: {} }), (e: LifeboatError) => e.code === 'LB_UNREACHABLE' && /POST http:\/\/127\.0\.0\.1:\d+\/agent\/v1\/tasks\/1\/finish/.test(e.message));
   assert.ok(Date.now() - started < 2000);
 });
+
+test('AgentClient.finish: an attempt whose answer was lost counts; the retry told "ended" (409) is success; a first 409 is a refusal', async (t) => {
+  const recorded: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      if (recorded.length === 0) {
+        recorded.push(body);
+        res.socket?.destroy(); // recorded, but the answer never reaches the agent
+        return;
+      }
+      res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'LB_CONFLICT', message: 'task 3 has already ended (done)' } }));
+    });
+  });
+  const port = await listen(server);
+  t.after(() => close(server));
+  const notes: string[] = [];
+  const client = new AgentClient({ server: `http://127.0.0.1:${port}`, taskId: 3, token: 't' }, quick, (m) => notes.push(m));
+  await client.finish({ ok: true, result: { bootloader: 'grub-pc' } });
+  assert.deepEqual(recorded.map((b) => JSON.parse(b) as unknown), [{ ok: true, result: { bootloader: 'grub-pc' } }]);
+  assert.ok(notes.some((n) => /recorded by an earlier attempt/.test(n)), notes.join('\n'));
+
+  const late = new AgentClient({ server: `http://127.0.0.1:${port}`, taskId: 3, token: 't' }, quick, () => undefined);
+  await assert.rejects(late.finish({ ok: true, result: {} }), (e: LifeboatError) => e.code === 'LB_CONFLICT' && /already ended/.test(e.message));
+});
