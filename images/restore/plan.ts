@@ -1,13 +1,15 @@
 import { posix } from 'node:path';
 import type { Disk, Filesystem, Layout } from '../layout/model.js';
 import type { ArchiveEntry } from '../store/manifest.js';
-import { addStackContents, planStacks, stackNeeds, stackedName, surviveStacks } from './plan-stacks.js';
 import {
   FSTYPE_ALIASES, MKFS_TYPES, contentsOf, describeContent, deviceNamer, fsName, invalid, mountpointOf, needOf, type Content,
 } from './source-contents.js';
 import { checkInput, checkLvEdits, checkPartitionEdits } from './plan/check-input.js';
 import { compareDevicePaths } from './plan/device-paths.js';
 import { mapDisks, sourceDisksOf } from './plan/map-disks.js';
+import { sizeStacks } from './plan/size-stacks.js';
+import { stackNeeds, stackedName } from './plan/stack-needs.js';
+import { surviveStacks } from './plan/survive-stacks.js';
 import type { StackView } from './plan/partition-disk.js';
 import { equaliseMembers, sizeDisks, type DiskSizing } from './plan/size-disks.js';
 import {
@@ -23,12 +25,11 @@ import {
  * layer it cannot build (firmware RAID, thin pools, ReiserFS).
  *
  * The layers stack: disks and partitions → md arrays → LVM PVs, VGs, LVs → filesystems and swap
- * on any of those (plan-stacks.ts holds the md and LVM part). What each layer needs is worked out
+ * on any of those (plan/survive-stacks.ts, stack-needs.ts and size-stacks.ts hold the md and LVM part). What each layer needs is worked out
  * from the top down to the partitions, and sizes from the partitions back up.
  */
 
 export type { SizingPolicy } from './sizing.js';
-export type { PlannedLv, PlannedLvm, PlannedMdArray, PlannedPv, PlannedVg } from './plan-stacks.js';
 export { PlanEditsSchema, type PlanEdits } from './plan-edits.js';
 export * from './plan/types.js';
 export { compareDevicePaths, partitionDevice } from './plan/device-paths.js';
@@ -291,8 +292,9 @@ export function planRestore(input: PlanInput): RestorePlan {
   const notes: string[] = [...(layout.notes ?? []).map((n) => `probe: ${n}`)];
 
   const name = deviceNamer(layout);
-  const contents = contentsOf(manifest, name, notes);
-  addStackContents(layout, name, contents, notes);
+  const found = contentsOf(manifest, name);
+  const contents = found.contents;
+  notes.push(...found.notes);
   const { disks: sourceDisks, empty } = sourceDisksOf(layout, (d) => contents.has(d.path));
   const mapping = mapDisks(sourceDisks, empty, targetDisks, edits);
 
@@ -311,7 +313,9 @@ export function planRestore(input: PlanInput): RestorePlan {
   }
   checkPartitionEdits(edits, partitionPaths, new Set(sourceDisks.map((d) => d.path).filter((p) => !restored.has(p))));
 
-  const stacks = surviveStacks(layout, name, new Set(devicesOf.keys()), notes);
+  const survived = surviveStacks({ layout, name, restored: new Set(devicesOf.keys()) });
+  const stacks = survived.stacks;
+  notes.push(...survived.notes);
   checkLvEdits(edits, layout, stacks.vgs.map((v) => v.name));
   const reachable = (device: string) => devicesOf.has(device) || stacks.devices.has(device);
   const droppedDisks = new Set(sourceDisks.map((d) => d.path).filter((p) => !restored.has(p)));
@@ -337,9 +341,9 @@ export function planRestore(input: PlanInput): RestorePlan {
   const equalised = equaliseMembers({ stacks, sized, sizing, partitionPaths });
   notes.push(...equalised.notes);
   const disks = equalised.disks;
-  const devices = new Map(equalised.devices);
-  const bytesOf = new Map(equalised.bytesOf);
-  const { md, lvm } = planStacks(stacks, contents, devices, bytesOf, policy, edits.lvSizes ?? {}, workDir, needs.holds, notes);
+  const sizedStacks = sizeStacks({ stacks, contents, devices: equalised.devices, bytesOf: equalised.bytesOf, policy, lvSizes: edits.lvSizes ?? {}, workDir, holds: needs.holds });
+  notes.push(...sizedStacks.notes);
+  const { md, lvm, devices, bytesOf } = sizedStacks;
   const sourceBytesOf = (device: string): number | undefined => {
     for (const d of sourceDisks) {
       if (d.path === device) return d.size;

@@ -66,9 +66,14 @@ function refuseReiserfs(a: ArchiveEntry): never {
   );
 }
 
-export function contentsOf(manifest: Manifest, name: (path: string) => string, notes: string[]): Map<string, Content> {
+/**
+ * Every device's content, with the notes of what was seen twice: filesystems (with their
+ * archives), swap, then md members and PVs, which are that whatever blkid also saw.
+ */
+export function contentsOf(manifest: Manifest, name: (path: string) => string): { contents: Map<string, Content>; notes: string[] } {
   const layout = manifest.layout;
   const contents = new Map<string, Content>();
+  const notes: string[] = [];
   for (const fs of layout.filesystems) {
     if (fs.type === 'swap') continue;
     const device = name(fs.device);
@@ -97,7 +102,23 @@ export function contentsOf(manifest: Manifest, name: (path: string) => string, n
     }
     contents.set(device, { kind: 'swap', device, swap: s });
   }
-  return contents;
+  for (const md of layout.md) {
+    const array = name(md.device);
+    for (const m of md.members) {
+      const device = name(m.device);
+      const was = contents.get(device);
+      if (was && was.kind !== 'md-member') notes.push(`${m.device} is a member of ${md.device} and also shows ${describeContent(was)}: it is restored as the array member`);
+      contents.set(device, { kind: 'md-member', device, array, slot: m.slot });
+    }
+  }
+  for (const pv of layout.lvm.pvs) {
+    if (!pv.vg) continue;
+    const device = name(pv.device);
+    const was = contents.get(device);
+    if (was && was.kind !== 'pv') notes.push(`${pv.device} is an LVM PV of ${pv.vg} and also shows ${describeContent(was)}: it is restored as the PV`);
+    contents.set(device, { kind: 'pv', device, vg: pv.vg, uuid: pv.uuid });
+  }
+  return { contents, notes };
 }
 
 export function mountpointOf(c: Content): string | undefined {
@@ -132,6 +153,6 @@ function contentUsedBytes(c: Content): number {
 
 /** What a filesystem or swap needs (see neededBytes); stacked contents have their own. */
 export function needOf(c: Content, sourceBytes: number): Need {
-  if (c.kind === 'md-member' || c.kind === 'pv') throw new LifeboatError('LB_INTERNAL', `needOf asked about ${c.kind} ${c.device}: stacked needs come from plan-stacks`);
+  if (c.kind === 'md-member' || c.kind === 'pv') throw new LifeboatError('LB_INTERNAL', `needOf asked about ${c.kind} ${c.device}: stacked needs come from plan/stack-needs.ts`);
   return neededBytes(c.kind === 'swap' ? 'swap' : c.type, contentUsedBytes(c), sourceBytes);
 }

@@ -1,7 +1,7 @@
 import { LifeboatError } from '../../../core/errors.js';
 import { formatBytes } from '../../../core/sizes.js';
 import type { Disk, Partition } from '../../layout/model.js';
-import type { StackNeeds } from '../plan-stacks.js';
+import type { StackNeeds } from './stack-needs.js';
 import { alignDown, alignUp, placeSlots, sizeSlots, usableArea, type Need, type SizingPolicy, type Slot, type UsableArea } from '../sizing.js';
 import { describeContent, invalid, needOf, type Content } from '../source-contents.js';
 import { partitionDevice } from './device-paths.js';

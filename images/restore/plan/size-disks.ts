@@ -1,5 +1,5 @@
 import type { Disk } from '../../layout/model.js';
-import type { Stacks } from '../plan-stacks.js';
+import type { Stacks } from './survive-stacks.js';
 import { planDisk, type DiskOptions } from './partition-disk.js';
 import type { PlannedDisk, TargetDisk } from './types.js';
 

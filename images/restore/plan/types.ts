@@ -1,5 +1,5 @@
 import type { PlanEdits } from '../plan-edits.js';
-import type { PlannedLvm, PlannedMdArray } from '../plan-stacks.js';
+import type { LvSegment } from '../lvm-volumes.js';
 import type { Need, SizeRule, SizingPolicy } from '../sizing.js';
 import type { Manifest } from '../../store/manifest.js';
 
@@ -30,6 +30,84 @@ export interface PlanInput {
   firmware: Firmware;
   /** Where the restored system is assembled; default /mnt/lifeboat (tests outside the rescue system use their own). */
   targetRoot?: string;
+}
+
+export type MdSync = 'resync' | 'none';
+
+export interface PlannedMdArray {
+  /** The array on the source (also its name here: /dev/md0 is made as /dev/md0). */
+  source: string;
+  device: string;
+  level: string;
+  /** mdadm's form, xxxxxxxx:xxxxxxxx:xxxxxxxx:xxxxxxxx, kept so mdadm.conf and the initramfs find the array. */
+  uuid: string;
+  metadata: string;
+  /** The name part of the array name ("0" of "web1:0"), and the homehost part. */
+  name?: string;
+  homehost?: string;
+  chunkSize?: number;
+  /** What mdadm --create --layout= takes ("n2", "left-symmetric"). */
+  layout?: string;
+  /** Target devices in slot order, then the spares. */
+  members: string[];
+  spares: string[];
+  sourceMembers: string[];
+  raidDevices: number;
+  sourceRaidDevices: number;
+  /** mdadm refuses a one-device RAID1 or RAID0 without --force. */
+  force: boolean;
+  /** A lower bound of the array's size: what LVM and mkfs may use. */
+  bytes: number;
+  sourceBytes: number;
+  /** 'resync': a new redundant array syncs its members; the restore waits for it before stopping the array. */
+  sync: MdSync;
+  /** What it holds, for a reader. */
+  holds: string;
+}
+
+export interface PlannedPv {
+  source: string;
+  device: string;
+  uuid: string;
+  vg: string;
+  bytes: number;
+  /** Extents of the VG's size on this PV. */
+  extents: number;
+}
+
+export interface PlannedVg {
+  name: string;
+  uuid: string;
+  extentSize: number;
+  extents: number;
+  bytes: number;
+  sourceBytes: number;
+  /** Where the generated metadata is written for vgcfgrestore on the rescue machine. */
+  metadataFile: string;
+}
+
+export interface PlannedLv {
+  name: string;
+  vg: string;
+  uuid: string;
+  /** The LV on the source, as /dev/mapper/<vg>-<lv>. */
+  source: string;
+  /** The device node it gets here: /dev/mapper/<vg>-<lv>. */
+  device: string;
+  bytes: number;
+  sourceBytes: number;
+  extents: number;
+  sizing: SizeRule;
+  stripes: number;
+  stripeSize?: number;
+  segments: LvSegment[];
+  holds: string;
+}
+
+export interface PlannedLvm {
+  pvs: PlannedPv[];
+  vgs: PlannedVg[];
+  lvs: PlannedLv[];
 }
 
 /** raid: an md array member; lvm: an LVM physical volume. */
