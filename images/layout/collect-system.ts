@@ -4,7 +4,7 @@ import os from 'node:os';
 import { join, posix } from 'node:path';
 import { hasTool, runTool } from '../../core/run-tool.js';
 import { errorText } from './evidence.js';
-import type { Collector } from './collect.js';
+import { TOOL_TIMEOUT_MS, type Collector } from './collector.js';
 import { disksOf, type Devices, type FsWork } from './interpret-devices.js';
 import { isLiveRoot, sourceMapping } from './interpret-mounts.js';
 import { parseLvmFullreport } from './parse-lvm.js';
@@ -45,7 +45,7 @@ async function backupVgMetadata(c: Collector, vgs: string[], devicesConfig: stri
       try {
         await runTool('vgcfgbackup', [
           '--readonly', '--config', `${devicesConfig} backup { backup = 0 archive = 0 }`, '-f', file, vg,
-        ], { timeoutMs: 120_000, env: { LVM_SUPPRESS_FD_WARNINGS: '1' } });
+        ], { timeoutMs: TOOL_TIMEOUT_MS, env: { LVM_SUPPRESS_FD_WARNINGS: '1' } });
         c.raw[`vgcfgbackup-${vg}.cfg`] = await readFile(file, 'utf8');
       } catch (e) {
         c.facts.failures[`vgcfgbackup-${vg}.cfg`] = errorText(e);

@@ -1,10 +1,11 @@
 import { componentLogger } from '../../core/log.js';
 import type { Layout } from './model.js';
-import { collectEvidence, type ProbeOptions } from './collect.js';
+import { collectEvidence } from './collect.js';
+import type { ProbeOptions } from './collector.js';
 import { FACTS_FILE } from './evidence.js';
 import { interpretLayout } from './interpret.js';
 
-export type { ProbeOptions } from './collect.js';
+export type { ProbeOptions } from './collector.js';
 export { lvmDeviceFilter } from './interpret-stacks.js';
 
 /**
