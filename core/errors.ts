@@ -49,3 +49,9 @@ export function isLifeboatError(e: unknown): e is LifeboatError {
 export function hasErrno(e: unknown, code: string): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
 }
+
+/** A multi-line message (a tool's failure with its stderr) as one line: its first line and its last, which usually says why. */
+export function oneLineMessage(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.length > 1 ? `${lines[0]} … ${lines.at(-1)}` : (lines[0] ?? '');
+}

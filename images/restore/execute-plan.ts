@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LifeboatError } from '../../core/errors.js';
+import { LifeboatError, oneLineMessage } from '../../core/errors.js';
 import { runTool } from '../../core/run-tool.js';
 import type { VolumeOpener } from '../archive/tar-read.js';
 import { chainBytes, extractWithChain } from '../archive/archive-chain.js';
@@ -73,7 +73,7 @@ export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, opt
         let result = await extract(options.open);
         const other = result.streamError && result.damaged.length === 0 ? options.reopen?.(entry.id, result.streamError) : null;
         if (other) {
-          options.onNote?.(`extracting ${entry.id} into ${step.directory} again from its start: ${result.streamError!.message.split('\n')[0]}`);
+          options.onNote?.(`extracting ${entry.id} into ${step.directory} again from its start: ${oneLineMessage(result.streamError!.message)}`);
           result = await extract(other);
         }
         const damaged = result.damaged[0];

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { LifeboatError, isLifeboatError } from '../../core/errors.js';
+import { LifeboatError, isLifeboatError, oneLineMessage } from '../../core/errors.js';
 import { formatBytes } from '../../core/sizes.js';
 import { runTool } from '../../core/run-tool.js';
 import { executePlan } from '../../images/restore/execute-plan.js';
@@ -81,7 +81,7 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
       // verifyForRestore above read and hashed every volume before anything was written; an
       // extraction read again over HTTP is hashed on the way too (tar-read), across resumptions.
       volumesVerified: true,
-      reopen: (archiveId, error) => source.abandonShare(`extracting ${archiveId}: ${error.message.split('\n')[0]}`),
+      reopen: (archiveId, error) => source.abandonShare(`extracting ${archiveId}: ${oneLineMessage(error.message)}`),
       onStep: (step, i, total) => {
         current = step;
         endExtract();

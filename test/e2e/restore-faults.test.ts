@@ -17,11 +17,12 @@ import type { MachineRun, QemuMachine } from '../support/qemu.js';
  * stage (root and /data): the server is killed (SIGKILL) and started again on the same state while
  * the agent streams a volume over HTTP; a second nuke runs over a link that drops 5 % of the
  * packets each way; a third loses its server for longer than the agent waits, fails naming the
- * stage, and the same nuke started again restores the disk. Each restore ends with the machine
- * booting the restored system.
+ * stage, and the same nuke started again restores the disk; on a second bed that exports the store
+ * over NFS, the share stops answering the machine after the verify pass, and each archive is
+ * extracted over HTTP instead. Each restore ends with the machine booting the restored system.
  *
- * The image is read over HTTP (no NFS share), so the restart breaks the very connection the
- * extraction reads from. The host kernel here has no sch_netem: the loss is an nftables rule on the
+ * On the shared bed the image is read over HTTP (no NFS share), so the restart breaks the very
+ * connection the extraction reads from. The host kernel here has no sch_netem: the loss is an nftables rule on the
  * machine's tap (netdev ingress and egress hooks, `numgen random mod 100 < 5 drop`), the same
  * random 5 % as `tc qdisc add dev <tap> root netem loss 5%`, in both directions.
  */
@@ -31,11 +32,16 @@ let bed: Testbed;
 let fixture: FixtureDisk;
 let machine: QemuMachine;
 let disk: string;
+let rescueDir: string;
+
+/** A test bed and the machine on it; the tests share one, the NFS test has its own. */
+interface Rig { bed: Testbed; machine: QemuMachine }
+const main = (): Rig => ({ bed, machine });
 
 interface Task { id: number; state: string; errorCode: string | null; error: string | null; progress: { stage?: string; message?: string; bytes?: number; totalBytes?: number } | null }
 
 before(async () => {
-  const rescueDir = await cachedRescueSystem(fixtureCacheDir());
+  rescueDir = await cachedRescueSystem(fixtureCacheDir());
   bed = await startTestbed(world, { rescueDir, nfs: 'off' });
   fixture = await buildFixtureDisk({ dir: world.dir, firmware: 'bios', table: 'gpt', name: 'fixture-bios-gpt' });
   const r = await lifeboat(['archive', '--store', bed.storeDir, '--image', 'golden', '--disk', fixture.path]);
@@ -44,14 +50,14 @@ before(async () => {
   machine = await bed.addMachine({ name: 'faults', firmware: 'bios', disks: [disk] });
 }, { timeout: 900_000 });
 
-async function nukeTask(): Promise<number> {
+async function nukeTask({ bed, machine }: Rig = main()): Promise<number> {
   const r = await bed.lifeboat(['task', 'nuke', '--host', machine.mac, '--image', 'golden', '--json']);
   assert.equal(r.exitCode, 0, `lifeboat task nuke: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { id: number }).id;
 }
 
 /** Waits for the agent's outcome on the console and QEMU's exit (the rescue system reboots under -no-reboot). */
-async function agentOutcome(run: MachineRun, id: number): Promise<Task> {
+async function agentOutcome(run: MachineRun, id: number, { bed }: Rig = main()): Promise<Task> {
   await run.waitForSerial(/lifeboat-agent: task \d+ done|lifeboat-agent: task failed/, 900_000, { failOn: ['Kernel panic', 'agent crashed'] });
   await run.waitForExit(180_000);
   return bed.api<Task>(`/api/v1/tasks/${id}`);
@@ -74,7 +80,7 @@ async function doneOrCleanRetry(first: Task): Promise<{ task: Task; retried: boo
 }
 
 /** Boots the machine's own disk and checks the fixture's markers, as nuke-restore does. */
-async function bootsRestoredSystem(): Promise<void> {
+async function bootsRestoredSystem({ machine }: Rig = main()): Promise<void> {
   const run = await machine.boot();
   await run.waitForSerial(/FIXTURE-HASH|FIXTURE-ERROR/, 600_000, { failOn: ['LIFEBOAT-RESCUE-UP', 'Kernel panic'] });
   await run.waitForExit(120_000).catch(() => run.stop());
@@ -185,5 +191,40 @@ test('3. a server down longer than the agent waits: the restore fails naming its
     const { retried } = await doneOrCleanRetry(first);
     assert.ok(retried);
     await bootsRestoredSystem();
+  });
+});
+
+test('4. the NFS share goes away before the data stage: each extraction is done over HTTP instead and the machine boots the restore', { timeout: 1_500_000 }, async (t) => {
+  // A bed of its own that exports the store over NFS, so that the agent reads the image there.
+  const nfsWorld = await makeWorld(t, 'lb-fnfs');
+  const rig: Rig = { bed: await startTestbed(nfsWorld, { rescueDir, nfs: 'ganesha' }), machine: null as unknown as QemuMachine };
+  await rig.bed.explainFailure(async () => {
+    const r = await lifeboat(['archive', '--store', rig.bed.storeDir, '--image', 'golden', '--disk', fixture.path]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    rig.machine = await rig.bed.addMachine({ name: 'nfs', firmware: 'bios', disks: [await sparseFile(join(nfsWorld.dir, 'target.img'), 1024 << 20)] });
+    const id = await nukeTask(rig);
+    const run = await rig.machine.boot();
+    await run.waitForSerial('LIFEBOAT-RESCUE-UP', 420_000, { failOn: ['FIXTURE-BOOTED', 'Kernel panic'] });
+    await run.waitForSerial(/lifeboat-agent: verifying \S+ from nfs:\/\//, 300_000, { failOn: ['task failed', 'reading the image over HTTP'] });
+    // Once the agent writes (its verify pass read the share), the share stops answering this machine; HTTP still does.
+    const table = `lbnfs${nfsWorld.id}`;
+    const tap = rig.machine.spec.tap;
+    for (;;) {
+      const task = await rig.bed.api<Task>(`/api/v1/tasks/${id}`);
+      assert.ok(task.state === 'running', `the task ended before its data stage: ${task.state} ${task.errorCode}: ${task.error}`);
+      if (['wipe', 'partition', 'mkfs', 'mount'].includes(task.progress?.stage ?? '')) break;
+      assert.notEqual(task.progress?.stage, 'restore', 'the share was cut before the data stage');
+      await sleep(200);
+    }
+    await sh('ip', ['netns', 'exec', rig.bed.ns, 'nft', '-f', '-'], {
+      input: `table netdev ${table} {\nchain ingress { type filter hook ingress device "${tap}" priority 0; tcp dport 2049 counter drop; }\nchain egress { type filter hook egress device "${tap}" priority 0; tcp sport 2049 counter drop; }\n}\n`,
+    });
+    const outcome = await agentOutcome(run, id, rig);
+    const serial = run.serial();
+    process.stdout.write(`the agent said:\n${serial.split(/\r?\n/).filter((l) => /NFS|again from its start|task (done|failed)|\d+ done/.test(l)).join('\n')}\n`);
+    assert.equal(outcome.state, 'done', `${outcome.errorCode}: ${outcome.error}`);
+    assert.match(serial, /lifeboat-agent: the NFS share failed \(extracting \S+: .*\); reading the image over HTTP from now on/);
+    assert.match(serial, /lifeboat-agent: extracting \S+ into \S+ again from its start/);
+    await bootsRestoredSystem(rig);
   });
 });
