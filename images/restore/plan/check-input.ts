@@ -3,7 +3,7 @@ import { formatBytes } from '../../../core/sizes.js';
 import type { Layout } from '../../layout/model.js';
 import type { PlanEdits } from '../plan-edits.js';
 import { ALIGNMENT_BYTES, SIZING_POLICIES } from '../sizing.js';
-import { invalid } from '../source-contents.js';
+import { invalid } from './source-contents.js';
 import type { PlanInput } from './types.js';
 
 /** The checks of the planner's input and of the operator's edits: refusals before anything is planned. */

@@ -1,7 +1,7 @@
 import { formatBytes } from '../../../core/sizes.js';
 import type { Disk } from '../../layout/model.js';
 import { alignUp, type Need } from '../sizing.js';
-import type { Content } from '../source-contents.js';
+import type { Content } from './source-contents.js';
 import type { TargetDisk } from './types.js';
 
 /** Why a source disk's partitions do not fit on its target, naming the ones that are short. */

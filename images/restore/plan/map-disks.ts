@@ -2,7 +2,7 @@ import { LifeboatError } from '../../../core/errors.js';
 import { formatBytes } from '../../../core/sizes.js';
 import type { Disk, Layout } from '../../layout/model.js';
 import type { PlanEdits } from '../plan-edits.js';
-import { invalid } from '../source-contents.js';
+import { invalid } from './source-contents.js';
 import { list } from './check-input.js';
 import { compareDevicePaths } from './device-paths.js';
 import type { TargetDisk } from './types.js';

@@ -3,7 +3,7 @@ import { formatBytes } from '../../../core/sizes.js';
 import type { Disk, Partition } from '../../layout/model.js';
 import type { StackNeeds } from './stack-needs.js';
 import { alignDown, alignUp, placeSlots, sizeSlots, usableArea, type Need, type SizingPolicy, type Slot, type UsableArea } from '../sizing.js';
-import { describeContent, invalid, needOf, type Content } from '../source-contents.js';
+import { describeContent, invalid, needOf, type Content } from './source-contents.js';
 import { partitionDevice } from './device-paths.js';
 import { doesNotFitMessage } from './does-not-fit.js';
 import type { PartitionRole, PlannedDisk, PlannedPartition, PlannedTable, TargetDisk } from './types.js';

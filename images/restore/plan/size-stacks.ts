@@ -3,7 +3,7 @@ import { formatBytes } from '../../../core/sizes.js';
 import { PV_DATA_START_BYTES, allocateExtents, type LvSegment } from '../lvm-volumes.js';
 import { MD_LEVELS, mdArrayBytes, mdadmLayoutOption } from '../md-geometry.js';
 import { alignDown, alignUp, sizeSlots, type SizingPolicy, type Slot } from '../sizing.js';
-import { describeContent, fsName, mountpointOf, needOf, type Content } from '../source-contents.js';
+import { describeContent, fsName, mountpointOf, needOf, type Content } from './source-contents.js';
 import { lvLabel, stripeUnit, type Stacks, type SurvivingVg } from './survive-stacks.js';
 import type { PlannedLv, PlannedLvm, PlannedMdArray, PlannedPv } from './types.js';
 

@@ -1,7 +1,7 @@
 import { PV_DATA_START_BYTES } from '../lvm-volumes.js';
 import { mdMemberBytes } from '../md-geometry.js';
 import { alignUp, type Need } from '../sizing.js';
-import { describeContent, fsName, mountpointOf, needOf, type Content } from '../source-contents.js';
+import { describeContent, fsName, mountpointOf, needOf, type Content } from './source-contents.js';
 import { lvLabel, stripeUnit, type Stacks } from './survive-stacks.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { Layout, Lvm, MdArray } from '../../layout/model.js';
 import { lvMapperPath } from '../lvm-volumes.js';
 import { MD_LEVELS, normaliseLevel, raid10Copies, type MdShape } from '../md-geometry.js';
-import { invalid } from '../source-contents.js';
+import { invalid } from './source-contents.js';
 
 /**
  * The layers between partitions and filesystems: md RAID arrays and LVM (PVs on partitions,

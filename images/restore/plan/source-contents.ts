@@ -1,8 +1,8 @@
-import { LifeboatError } from '../../core/errors.js';
-import type { Filesystem, Layout, Swap } from '../layout/model.js';
-import type { ArchiveEntry, Manifest } from '../store/manifest.js';
-import { lvMapperPath } from './lvm-volumes.js';
-import { neededBytes, type Need } from './sizing.js';
+import { LifeboatError } from '../../../core/errors.js';
+import type { Filesystem, Layout, Swap } from '../../layout/model.js';
+import type { ArchiveEntry, Manifest } from '../../store/manifest.js';
+import { lvMapperPath } from '../lvm-volumes.js';
+import { neededBytes, type Need } from '../sizing.js';
 
 /**
  * What lives on each device of the image's source machine, as the planner sees it: a filesystem
