@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { LifeboatError } from '../../core/errors.js';
 import { TaskKindSchema, TaskOptionsSchema, TaskStateSchema, type TaskState } from '../../netboot/task-protocol.js';
-import { normalizeMac } from '../state/mac.js';
+import { MAC_PATTERN, normalizeMac } from '../state/mac.js';
 import type { Task } from '../state/tasks.js';
 import type { HttpContext } from './context.js';
 import { parseImageRef } from './image-ref.js';
@@ -21,7 +21,7 @@ import { TOKEN_PLACEHOLDER } from '../boot-planner.js';
 type Security = Array<Record<string, string[]>>;
 const ADMIN: Security = [{ admin: [] }];
 const READ: Security = [{ read: [] }, { admin: [] }];
-const Mac = Type.String({ pattern: '^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}$', description: 'MAC address, e.g. 52:54:00:12:34:56' });
+const Mac = Type.String({ pattern: MAC_PATTERN, description: 'MAC address, e.g. 52:54:00:12:34:56 (also 52-54-00-12-34-56, 525400123456, 5254.0012.3456)' });
 const ImageName = Type.String({ maxLength: 64, description: 'image name' });
 /** A name for people to read: no control characters (it is shown in logs, the CLI and scripts). */
 const HostName = Type.String({ maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: 'host name, printable characters only' });

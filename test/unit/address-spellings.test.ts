@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { macToBytes, macOf, parsePacket, encodePacket, BOOTREQUEST } from '../../server/dhcp/packet.js';
 import { makeAddressPlan } from '../../server/dhcp/address-plan.js';
 import { formatIpv4, ipv4FromBytes, ipv4ToBytes, parseIpv4 } from '../../server/ipv4.js';
-import { formatMac, macBytes, normalizeMac } from '../../server/state/mac.js';
+import { MAC_PATTERN, formatMac, macBytes, normalizeMac } from '../../server/state/mac.js';
 
 // One reading of a MAC and of an IPv4 address for the whole server: the API, the state, the DHCP
 // configuration (reservations) and the packet codec all go through server/state/mac.ts and
@@ -19,8 +19,21 @@ test('a MAC is read in every accepted spelling to one canonical form', () => {
 });
 
 test('a MAC that is not six hex bytes is refused with LB_INVALID and the way to write it', () => {
-  for (const bad of ['', '52:54:00:12:34', '52:54:00:12:34:56:78', '52:54:00:12:34:5g', '52:54:0:12:34:56', 'not a mac']) {
+  for (const bad of ['', '52:54:00:12:34', '52:54:00:12:34:56:78', '52:54:00:12:34:5g', '52:54:0:12:34:56', 'not a mac', '52.54.00.12.34.56']) {
     assert.throws(() => normalizeMac(bad), (e: Error & { code?: string }) => e.code === 'LB_INVALID' && /is not a MAC address \(expected six hex bytes, e\.g\. 52:54:00:12:34:56\)/.test(e.message), JSON.stringify(bad));
+  }
+});
+
+test('the API schema accepts exactly the spellings normalizeMac reads (normalizeMac also trims surrounding whitespace)', () => {
+  const schema = new RegExp(MAC_PATTERN);
+  for (const text of ['52:54:00:12:34:56', '52-54-00-12-34-56', '5254.0012.3456', '525400123456', '52:54:00:AB:cd:EF', '52:54:0:12:34:56', '52.54.00.12.34.56', '52:54:00:12:34', 'x']) {
+    let read = true;
+    try {
+      normalizeMac(text);
+    } catch {
+      read = false;
+    }
+    assert.equal(schema.test(text), read, text);
   }
 });
 
