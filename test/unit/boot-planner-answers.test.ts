@@ -1,16 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { nextBoot } from '../../server/boot-decision.js';
 import { BOOT_FILE_REASONS, NO_TASK_BOOT_FILE, bootFileFor, isIpxeBinary, type BootFileClient, type BootFileReason, type ClientFirmware } from '../../server/boot-files.js';
-import { BootPlanner } from '../../server/boot-planner.js';
-import { openDatabase } from '../../server/state/database.js';
-import { EventLog } from '../../server/state/events.js';
-import { HostRegistry } from '../../server/state/hosts.js';
-import { TaskBoard } from '../../server/state/tasks.js';
+import { stateWorld } from '../support/state-world.js';
 
 // What each kind of network-booting firmware is told over DHCP, with and without a task. Without
 // one every answer must end that boot attempt at once (the firmware then tries its disk) and none
@@ -20,22 +12,13 @@ import { TaskBoard } from '../../server/state/tasks.js';
 const urls = { httpBase: 'http://10.9.0.1:8080' };
 
 function world(t: { after: (fn: () => void) => void }) {
-  const dir = mkdtempSync(join(tmpdir(), 'lb-planner-'));
-  const db = openDatabase(join(dir, 'state.sqlite'));
-  t.after(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const events = new EventLog(db);
-  const tasks = new TaskBoard(db, events);
-  const hosts = new HostRegistry(db);
-  const planner = new BootPlanner(hosts, tasks, events, pino({ level: 'silent' }));
+  const w = stateWorld(t);
   // What the DHCP listener does with a request: record the sighting, then ask the pure decision.
   const dhcpBootFile = (client: BootFileClient) => {
-    planner.recordSighting({ ...client, via: 'dhcp' });
-    return nextBoot(client, tasks.openTaskFor(client.mac), urls).file.filename;
+    w.planner.recordSighting({ ...client, via: 'dhcp' });
+    return nextBoot(client, w.tasks.openTaskFor(client.mac), urls).file.filename;
   };
-  return { tasks, events, hosts, planner, dhcpBootFile };
+  return { ...w, dhcpBootFile };
 }
 
 const request = (mac: string, firmware: BootFileClient['firmware'], isIpxe = false, arch: number | null = null): BootFileClient => ({ mac, firmware, isIpxe, arch });

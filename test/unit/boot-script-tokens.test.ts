@@ -1,15 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { decideScript } from '../../server/boot-decision.js';
-import { BootPlanner, TOKEN_PLACEHOLDER } from '../../server/boot-planner.js';
-import { openDatabase } from '../../server/state/database.js';
-import { EventLog } from '../../server/state/events.js';
-import { HostRegistry } from '../../server/state/hosts.js';
-import { TASK_FILE_LIMITS, TaskBoard, type Task } from '../../server/state/tasks.js';
+import { TOKEN_PLACEHOLDER } from '../../server/boot-planner.js';
+import { TASK_FILE_LIMITS, type Task } from '../../server/state/tasks.js';
+import { stateWorld } from '../support/state-world.js';
 
 // Who gets a task token from a script fetch, and what every other fetch does to the task. The
 // decision is a pure function of the task and the fetch; the planner records what it decided.
@@ -19,17 +13,9 @@ const rescue = { kernelPath: '/boot/rescue/vmlinuz', initrdPath: '/boot/rescue/i
 const MAC = '52:54:00:00:0b:01';
 
 function world(t: { after: (fn: () => void) => void }) {
-  const dir = mkdtempSync(join(tmpdir(), 'lb-tokens-'));
-  const db = openDatabase(join(dir, 'state.sqlite'));
-  t.after(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const events = new EventLog(db);
-  const tasks = new TaskBoard(db, events);
-  const hosts = new HostRegistry(db);
-  hosts.ensure(MAC);
-  return { db, tasks, events, hosts, planner: new BootPlanner(hosts, tasks, events, pino({ level: 'silent' })) };
+  const w = stateWorld(t);
+  w.hosts.ensure(MAC);
+  return w;
 }
 
 const task = (over: Partial<Task>): Task => ({

@@ -1,32 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { nextBoot } from '../../server/boot-decision.js';
-import { BootPlanner } from '../../server/boot-planner.js';
 import { HostRegistrationLimit } from '../../server/host-registration.js';
-import { openDatabase } from '../../server/state/database.js';
-import { EventLog } from '../../server/state/events.js';
-import { HostRegistry } from '../../server/state/hosts.js';
-import { TaskBoard } from '../../server/state/tasks.js';
+import { stateWorld } from '../support/state-world.js';
 
 /** DHCP-side registration of new machines, bounded per minute and by the hosts nobody has claimed. */
 
 function world(t: { after: (fn: () => void) => void }, limits: { perMinute: number; maxUnknown: number }) {
-  const dir = mkdtempSync(join(tmpdir(), 'lb-register-'));
-  const db = openDatabase(join(dir, 'state.sqlite'));
-  t.after(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
   let now = 1_000_000;
-  const events = new EventLog(db);
-  const hosts = new HostRegistry(db);
-  const tasks = new TaskBoard(db, events);
-  const planner = new BootPlanner(hosts, tasks, events, pino({ level: 'silent' }), new HostRegistrationLimit(limits, () => now));
-  return { hosts, events, tasks, planner, advance: (ms: number) => (now += ms) };
+  const w = stateWorld(t, { registration: new HostRegistrationLimit(limits, () => now) });
+  return { ...w, advance: (ms: number) => (now += ms) };
 }
 
 const mac = (i: number) => `52:54:00:aa:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
