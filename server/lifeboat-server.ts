@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hasErrno } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { nextBoot } from './boot-decision.js';
-import { IPXE_BINARIES, IPXE_SOURCE_DIR } from './boot-files.js';
+import { BOOT_REASONS, nextBoot } from './boot-decision.js';
+import { BOOT_FILE_REASONS, IPXE_BINARIES, IPXE_SOURCE_DIR } from './boot-files.js';
 import { BootPlanner } from './boot-planner.js';
 import { HostRegistrationLimit } from './host-registration.js';
 import type { ServerConfig } from './config.js';
@@ -94,7 +94,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     await catalog.refresh();
     catalog.start();
     stops.push(async () => catalog.stop());
-    const planner = new BootPlanner(hosts, tasks, events, log.child({ component: 'planner' }), new HostRegistrationLimit(config.registration));
+    const plannerLog = log.child({ component: 'planner' });
+    const planner = new BootPlanner(hosts, tasks, events, plannerLog, new HostRegistrationLimit(config.registration));
     // Retention: at start and every hour, events beyond the configured age and count are removed.
     const prune = () => {
       try {
@@ -196,6 +197,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         bootFor: async (client) => {
           planner.recordSighting({ mac: client.mac, firmware: client.firmware, arch: client.arch, via: 'dhcp' });
           const boot = nextBoot(client, tasks.openTaskFor(client.mac), { httpBase });
+          plannerLog.debug({ mac: client.mac, via: 'dhcp', action: boot.action, bootfile: boot.file.filename, reason: BOOT_FILE_REASONS[boot.file.reason] }, `${BOOT_REASONS[boot.reason]}: ${BOOT_FILE_REASONS[boot.file.reason]}`);
           return boot.file.filename !== null ? { filename: boot.file.filename } : null;
         },
       });
