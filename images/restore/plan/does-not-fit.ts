@@ -1,10 +1,11 @@
+import { LifeboatError } from '../../../core/errors.js';
 import { formatBytes } from '../../../core/sizes.js';
 import type { Disk } from '../../layout/model.js';
 import { alignUp, type Need } from '../sizing.js';
 import type { Content } from './source-contents.js';
 import type { TargetDisk } from './types.js';
 
-/** Why a source disk's partitions do not fit on its target, naming the ones that are short. */
+/** The refusals of sizes: a source disk's partitions that do not fit its target, an edited size too small. */
 
 export interface DoesNotFit {
   source: Disk;
@@ -45,4 +46,10 @@ export function doesNotFitMessage({ source, target, items, room, fixedBytes, def
     return `${describe(x)}, but its partition ${x.partition} on ${where} can have at most ${formatBytes(available)}: use a bigger disk, or free space on the source and archive it again.${mappingHint}`;
   }
   return `the filesystems of ${source.path} do not fit on ${where}: ${culprits.map(describe).join('; ')}; together ${formatBytes(need(culprits))}, and ${formatBytes(available)} is available for them: use a bigger disk, or free space on the source and archive it again.${mappingHint}`;
+}
+
+/** An operator's size below what the content needs: `subject` is the partition or "LV vg/lv", `what` the content. */
+export function editedTooSmall(subject: string, bytes: number, what: string, need: Need, details: Record<string, unknown>): LifeboatError {
+  const detail = need.reason === 'stacked' ? 'with RAID/LVM overhead' : `${formatBytes(need.usedBytes)} used + ${formatBytes(need.headroomBytes)} headroom, at least ${formatBytes(need.minimumBytes)}`;
+  return new LifeboatError('LB_DOES_NOT_FIT', `the edited size of ${subject}, ${formatBytes(bytes)}, is too small: ${what} needs ${formatBytes(need.bytes)} (${detail}); give it more`, details);
 }

@@ -5,7 +5,7 @@ import type { StackNeeds } from './stack-needs.js';
 import { alignDown, alignUp, placeSlots, sizeSlots, usableArea, type Need, type SizingPolicy, type Slot, type UsableArea } from '../sizing.js';
 import { describeContent, invalid, needOf, type Content } from './source-contents.js';
 import { partitionDevice } from './device-paths.js';
-import { doesNotFitMessage } from './does-not-fit.js';
+import { doesNotFitMessage, editedTooSmall } from './does-not-fit.js';
 import type { PartitionRole, PlannedDisk, PlannedPartition, PlannedTable, TargetDisk } from './types.js';
 
 /**
@@ -97,10 +97,7 @@ function slotsOf(o: DiskOptions, ordered: Partition[], roles: PartitionRole[]): 
       const c = o.contents.get(p.path);
       if (c && c.kind !== 'unsupported') {
         const need = needFor(o.view, c, sourceBytes);
-        if (bytes < need.bytes) {
-          const detail = need.reason === 'stacked' ? 'with RAID/LVM overhead' : `${formatBytes(need.usedBytes)} used + ${formatBytes(need.headroomBytes)} headroom, at least ${formatBytes(need.minimumBytes)}`;
-          throw new LifeboatError('LB_DOES_NOT_FIT', `the edited size of ${p.path}, ${formatBytes(bytes)}, is too small: ${o.view.label(c)} needs ${formatBytes(need.bytes)} (${detail}); give it more`, { partition: p.path });
-        }
+        if (bytes < need.bytes) throw editedTooSmall(p.path, bytes, o.view.label(c), need, { partition: p.path });
       }
       return { kind, mode: 'edited', sourceBytes, bytes, minimumBytes: bytes };
     }

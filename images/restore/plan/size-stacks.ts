@@ -4,6 +4,7 @@ import { PV_DATA_START_BYTES, allocateExtents, type LvSegment } from '../lvm-vol
 import { MD_LEVELS, mdArrayBytes, mdadmLayoutOption } from '../md-geometry.js';
 import { alignDown, alignUp, sizeSlots, type SizingPolicy, type Slot } from '../sizing.js';
 import { describeContent, fsName, mountpointOf, needOf, type Content } from './source-contents.js';
+import { editedTooSmall } from './does-not-fit.js';
 import { lvLabel, stripeUnit, type Stacks, type SurvivingVg } from './survive-stacks.js';
 import type { PlannedLv, PlannedLvm, PlannedMdArray, PlannedPv } from './types.js';
 
@@ -100,9 +101,8 @@ function lvSlots({ contents, lvSizes }: StackSizing, vg: SurvivingVg): Slot[] {
       const c = contents.get(l.device);
       if (c && (c.kind === 'filesystem' || c.kind === 'swap')) {
         const need = needOf(c, l.lv.size);
-        if (bytes < need.bytes) {
-          throw new LifeboatError('LB_DOES_NOT_FIT', `the edited size of LV ${lvLabel(l.lv)}, ${formatBytes(bytes)}, is too small: ${fsName(c)} needs ${formatBytes(need.bytes)} (${formatBytes(need.usedBytes)} used + ${formatBytes(need.headroomBytes)} headroom, at least ${formatBytes(need.minimumBytes)}); give it more`, { lv: lvLabel(l.lv) });
-        }
+        // A filesystem's or swap's need is never 'stacked': the message gives used + headroom.
+        if (bytes < need.bytes) throw editedTooSmall(`LV ${lvLabel(l.lv)}`, bytes, fsName(c), need, { lv: lvLabel(l.lv) });
       }
       return { kind: 'gpt', mode: 'edited', sourceBytes: l.lv.size, bytes, minimumBytes: bytes };
     }
