@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { runTool } from '../../core/run-tool.js';
 import { buildOnce, fixtureCacheDir } from './fixture-cache.js';
+import { FIXED_MTIME, KIT_SOURCE, copyInto, installBusybox, libraryClosure, modulesInLoadOrder, put, seededBytes, stampFiles } from './guest-image-kit.js';
 
 /**
  * A bootable source disk for end-to-end restore tests. Its boot depends only on what a restore
@@ -295,7 +296,6 @@ const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 
 const INITRAMFS_APPLETS = ['sh', 'mount', 'insmod', 'findfs', 'switch_root', 'poweroff', 'usleep', 'cat', 'ls', 'tr', 'echo'];
 const ROOT_APPLETS = ['sh', 'mount', 'umount', 'swapon', 'findfs', 'blkid', 'poweroff', 'cat', 'echo', 'awk', 'sed', 'grep', 'cut', 'paste',
   'sort', 'find', 'xargs', 'stat', 'sha256sum', 'ls', 'dmesg', 'uname', 'mkdir', 'sleep', 'readlink'];
-const FIXED_MTIME = new Date('2024-01-01T00:00:00Z');
 
 interface HostInputs {
   kernelVersion: string;
@@ -318,26 +318,16 @@ async function findHostInputs(): Promise<HostInputs> {
   const kernelVersion = vmlinuzName.slice('vmlinuz-'.length);
   const busybox = '/bin/busybox';
   if (!existsSync(busybox)) throw new Error('fixture disk: /bin/busybox is missing: install the Debian package busybox');
-  const ldd = await runTool('ldd', [busybox], { purpose: 'list the libraries busybox needs' });
-  const libs = [...ldd.stdout.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1]!);
-  const modules: string[] = [];
-  for (const module of INITRAMFS_MODULES) {
-    const r = await runTool('modprobe', ['-S', kernelVersion, '--show-depends', '--ignore-install', module], { purpose: `find the module ${module} of kernel ${kernelVersion}` });
-    for (const m of r.stdout.matchAll(/^insmod (\S+)/gm)) if (!modules.includes(m[1]!)) modules.push(m[1]!);
-  }
-  return { kernelVersion, vmlinuz: join('/boot', vmlinuzName), busybox, busyboxClosure: [busybox, ...new Set(libs)], modules };
+  return { kernelVersion, vmlinuz: join('/boot', vmlinuzName), busybox, busyboxClosure: await libraryClosure(busybox), modules: await modulesInLoadOrder(kernelVersion, INITRAMFS_MODULES) };
 }
 
 /** What a cached image depends on: options, the host's kernel, busybox and GRUB, and this builder's own code. */
 async function cacheKey(o: ResolvedOptions, host: HostInputs): Promise<string> {
   const h = createHash('sha256');
   h.update(JSON.stringify({ firmware: o.firmware, table: o.table, sizeBytes: o.sizeBytes, name: o.name, kernel: host.kernelVersion }));
-  for (const file of [fileURLToPath(import.meta.url), join(initDir, 'sbin-init.sh'), join(initDir, 'initramfs-init.sh')]) h.update(await readFile(file));
+  for (const file of [fileURLToPath(import.meta.url), KIT_SOURCE, join(initDir, 'sbin-init.sh'), join(initDir, 'initramfs-init.sh')]) h.update(await readFile(file));
   const grubDir = o.firmware === 'uefi' ? '/usr/lib/grub/x86_64-efi' : '/usr/lib/grub/i386-pc';
-  for (const file of [host.vmlinuz, ...host.busyboxClosure, ...host.modules, join(grubDir, 'modinfo.sh')]) {
-    const st = await stat(file).catch(() => null);
-    h.update(`${file}:${st?.size}:${st?.mtimeMs}\n`);
-  }
+  await stampFiles(h, [host.vmlinuz, ...host.busyboxClosure, ...host.modules, join(grubDir, 'modinfo.sh')]);
   return h.digest('hex').slice(0, 24);
 }
 
@@ -407,36 +397,6 @@ async function makeFilesystem(dev: string, fs: FixtureFilesystem): Promise<void>
   }
 }
 
-/** Bytes that depend only on the seed, so a rebuild writes the same content and gets the same hash. */
-function seededBytes(seed: string, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  let offset = 0;
-  for (let counter = 0; offset < length; counter++) {
-    const block = createHash('sha256').update(`${seed}:${counter}`).digest();
-    offset += block.copy(out, offset);
-  }
-  return out;
-}
-
-async function put(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, content);
-  await chmod(path, mode);
-}
-
-async function copyInto(root: string, hostPath: string, mode = 0o755): Promise<void> {
-  const target = join(root, hostPath);
-  await mkdir(dirname(target), { recursive: true });
-  await copyFile(hostPath, target);
-  await chmod(target, mode);
-}
-
-async function installBusybox(root: string, host: HostInputs, applets: string[]): Promise<void> {
-  for (const file of host.busyboxClosure) await copyInto(root, file);
-  await mkdir(join(root, 'bin'), { recursive: true });
-  for (const applet of applets) await symlink('busybox', join(root, 'bin', applet));
-}
-
 function grubConfig(rootUuid: string, kernelVersion: string, cmdline: string): string {
   return [
     '# GRUB configuration of the Lifeboat test fixture: finds the root filesystem by UUID, as a restore must keep it.',
@@ -459,7 +419,7 @@ function grubConfig(rootUuid: string, kernelVersion: string, cmdline: string): s
 async function buildInitramfs(work: string, host: HostInputs): Promise<Buffer> {
   const stage = join(work, 'initramfs');
   for (const d of ['proc', 'sys', 'dev', 'newroot', 'modules']) await mkdir(join(stage, d), { recursive: true });
-  await installBusybox(stage, host, INITRAMFS_APPLETS);
+  await installBusybox(stage, host.busyboxClosure, INITRAMFS_APPLETS);
   await put(join(stage, 'init'), await readFile(join(initDir, 'initramfs-init.sh')), 0o755);
   const names = host.modules.map((m) => m.split('/').pop()!);
   for (const m of host.modules) await copyFile(m, join(stage, 'modules', m.split('/').pop()!));
@@ -480,7 +440,7 @@ async function populateRoot(root: string, o: ResolvedOptions, host: HostInputs, 
   await chmod(join(root, 'root'), 0o700);
   if (o.firmware === 'uefi') await mkdir(join(root, 'boot/efi'), { recursive: true });
 
-  await installBusybox(root, host, ROOT_APPLETS);
+  await installBusybox(root, host.busyboxClosure, ROOT_APPLETS);
   await put(join(root, 'sbin/init'), await readFile(join(initDir, 'sbin-init.sh')), 0o755);
   await put(join(root, 'etc/fstab'), fstab);
   await put(join(root, 'etc/fixture-name'), `${o.name}\n`);

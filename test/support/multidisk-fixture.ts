@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { runTool } from '../../core/run-tool.js';
 import { buildOnce, fixtureCacheDir } from './fixture-cache.js';
+import { FIXED_MTIME, KIT_SOURCE, copyInto, installBusybox, libraryClosure, modulesInLoadOrder, put, seededBytes, stampFiles } from './guest-image-kit.js';
 import { fixtureUuid, type FixtureMount } from './fixture-disk.js';
 import { cachedRescueSystem, fullKernelVersion, runInGuest } from './guest-run.js';
 import { sparseFile } from './loop-devices.js';
@@ -556,7 +557,6 @@ const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'md_mod', 'raid1', 'raid4
 const INITRAMFS_APPLETS = ['sh', 'mount', 'insmod', 'findfs', 'switch_root', 'poweroff', 'usleep', 'cat', 'ls', 'tr', 'echo', 'grep', 'mkdir'];
 const ROOT_APPLETS = ['sh', 'mount', 'umount', 'swapon', 'findfs', 'blkid', 'poweroff', 'cat', 'echo', 'awk', 'sed', 'grep', 'cut', 'paste',
   'sort', 'find', 'xargs', 'stat', 'sha256sum', 'ls', 'dmesg', 'uname', 'mkdir', 'sleep', 'readlink', 'rm'];
-const FIXED_MTIME = new Date('2024-01-01T00:00:00Z');
 
 interface HostInputs {
   kernelVersion: string;
@@ -569,26 +569,17 @@ interface HostInputs {
   grubPcDir: string;
 }
 
-async function closure(binary: string): Promise<string[]> {
-  const ldd = await runTool('ldd', [binary], { purpose: `list the libraries ${binary} needs` });
-  return [binary, ...new Set([...ldd.stdout.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1]!))];
-}
-
 async function findHostInputs(): Promise<HostInputs> {
   const kernelVersion = await fullKernelVersion();
   for (const tool of ['/bin/busybox', '/sbin/mdadm', '/sbin/lvm']) {
     if (!existsSync(tool)) throw new Error(`multi-disk fixture: ${tool} is missing: install busybox, mdadm and lvm2 (scripts/setup.sh test does)`);
   }
-  const modules: string[] = [];
-  for (const module of INITRAMFS_MODULES) {
-    const r = await runTool('modprobe', ['-S', kernelVersion, '--show-depends', '--ignore-install', module], { purpose: `find the module ${module} of kernel ${kernelVersion}` });
-    for (const m of r.stdout.matchAll(/^insmod (\S+)/gm)) if (!modules.includes(m[1]!)) modules.push(m[1]!);
-  }
+  const modules = await modulesInLoadOrder(kernelVersion, INITRAMFS_MODULES);
   return {
     kernelVersion,
     vmlinuz: `/boot/vmlinuz-${kernelVersion}`,
-    busyboxClosure: await closure('/bin/busybox'),
-    storageClosure: [...new Set([...(await closure('/sbin/mdadm')), ...(await closure('/sbin/lvm'))])],
+    busyboxClosure: await libraryClosure('/bin/busybox'),
+    storageClosure: [...new Set([...(await libraryClosure('/sbin/mdadm')), ...(await libraryClosure('/sbin/lvm'))])],
     modules,
     grubEfiDir: '/usr/lib/grub/x86_64-efi',
     grubPcDir: '/usr/lib/grub/i386-pc',
@@ -598,39 +589,13 @@ async function findHostInputs(): Promise<HostInputs> {
 async function cacheKey(o: Resolved, host: HostInputs): Promise<string> {
   const h = createHash('sha256');
   h.update(JSON.stringify({ variant: o.variant, firmware: o.firmware, name: o.name, kernel: host.kernelVersion }));
-  for (const file of [fileURLToPath(import.meta.url), ...INIT_FILES.map((f) => join(initDir, f))]) h.update(await readFile(file));
-  for (const file of [host.vmlinuz, ...host.busyboxClosure, ...host.storageClosure, ...host.modules, join(host.grubEfiDir, 'modinfo.sh'), join(host.grubPcDir, 'modinfo.sh')]) {
-    const st = await stat(file).catch(() => null);
-    h.update(`${file}:${st?.size}:${st?.mtimeMs}\n`);
-  }
+  for (const file of [fileURLToPath(import.meta.url), KIT_SOURCE, ...INIT_FILES.map((f) => join(initDir, f))]) h.update(await readFile(file));
+  await stampFiles(h, [host.vmlinuz, ...host.busyboxClosure, ...host.storageClosure, ...host.modules, join(host.grubEfiDir, 'modinfo.sh'), join(host.grubPcDir, 'modinfo.sh')]);
   return h.digest('hex').slice(0, 24);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Staging the trees on the host.
-
-async function put(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, content);
-  await chmod(path, mode);
-}
-
-async function copyInto(root: string, hostPath: string, mode = 0o755): Promise<void> {
-  await put(join(root, hostPath), await readFile(hostPath), mode);
-}
-
-async function installBusybox(root: string, host: HostInputs, applets: string[]): Promise<void> {
-  for (const file of host.busyboxClosure) await copyInto(root, file);
-  await mkdir(join(root, 'bin'), { recursive: true });
-  for (const applet of applets) await symlink('busybox', join(root, 'bin', applet));
-}
-
-function seededBytes(seed: string, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  let offset = 0;
-  for (let counter = 0; offset < length; counter++) offset += createHash('sha256').update(`${seed}:${counter}`).digest().copy(out, offset);
-  return out;
-}
 
 async function setXattr(path: string, value: string): Promise<void> {
   await runTool('setfattr', ['-n', 'user.lifeboat.fixture', '-v', value, path]);
@@ -661,7 +626,7 @@ function grubConfig(o: Resolved, rootUuid: string, kernelVersion: string, cmdlin
 async function buildInitramfs(work: string, o: Resolved, host: HostInputs): Promise<Buffer> {
   const stage = join(work, 'initramfs');
   for (const d of ['proc', 'sys', 'dev', 'newroot', 'modules', 'run', 'etc/lvm']) await mkdir(join(stage, d), { recursive: true });
-  await installBusybox(stage, host, INITRAMFS_APPLETS);
+  await installBusybox(stage, host.busyboxClosure, INITRAMFS_APPLETS);
   for (const file of host.storageClosure) await copyInto(stage, file);
   await put(join(stage, 'init'), await readFile(join(initDir, 'initramfs-init.sh')), 0o755);
   if (o.spec.raid.length) {
@@ -687,7 +652,7 @@ async function stageRoot(root: string, o: Resolved, host: HostInputs, fstab: str
   await mkdir(join(root, 'tmp'));
   await chmod(join(root, 'tmp'), 0o1777);
   await chmod(join(root, 'root'), 0o700);
-  await installBusybox(root, host, ROOT_APPLETS);
+  await installBusybox(root, host.busyboxClosure, ROOT_APPLETS);
   await put(join(root, 'sbin/init'), await readFile(join(initDir, 'sbin-init.sh')), 0o755);
   await put(join(root, 'usr/lib/fixture/tree-hash.sh'), await readFile(join(initDir, 'tree-hash.sh')), 0o755);
   await put(join(root, 'etc/fstab'), fstab);
