@@ -48,8 +48,19 @@ export function doesNotFitMessage({ source, target, items, room, fixedBytes, def
   return `the filesystems of ${source.path} do not fit on ${where}: ${culprits.map(describe).join('; ')}; together ${formatBytes(need(culprits))}, and ${formatBytes(available)} is available for them: use a bigger disk, or free space on the source and archive it again.${mappingHint}`;
 }
 
-/** An operator's size below what the content needs: `subject` is the partition or "LV vg/lv", `what` the content. */
-export function editedTooSmall(subject: string, bytes: number, what: string, need: Need, details: Record<string, unknown>): LifeboatError {
+export interface TooSmallEdit {
+  /** The partition, or "LV vg/lv". */
+  subject: string;
+  /** The operator's size, aligned. */
+  bytes: number;
+  /** What it holds, as refusals name it. */
+  what: string;
+  need: Need;
+  details: Record<string, unknown>;
+}
+
+/** An operator's size below what the content needs. */
+export function editedTooSmall({ subject, bytes, what, need, details }: TooSmallEdit): LifeboatError {
   const detail = need.reason === 'stacked' ? 'with RAID/LVM overhead' : `${formatBytes(need.usedBytes)} used + ${formatBytes(need.headroomBytes)} headroom, at least ${formatBytes(need.minimumBytes)}`;
   return new LifeboatError('LB_DOES_NOT_FIT', `the edited size of ${subject}, ${formatBytes(bytes)}, is too small: ${what} needs ${formatBytes(need.bytes)} (${detail}); give it more`, details);
 }

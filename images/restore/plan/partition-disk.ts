@@ -97,7 +97,7 @@ function slotsOf(o: DiskOptions, ordered: Partition[], roles: PartitionRole[]): 
       const c = o.contents.get(p.path);
       if (c && c.kind !== 'unsupported') {
         const need = needFor(o.view, c, sourceBytes);
-        if (bytes < need.bytes) throw editedTooSmall(p.path, bytes, o.view.label(c), need, { partition: p.path });
+        if (bytes < need.bytes) throw editedTooSmall({ subject: p.path, bytes, what: o.view.label(c), need, details: { partition: p.path } });
       }
       return { kind, mode: 'edited', sourceBytes, bytes, minimumBytes: bytes };
     }

@@ -102,7 +102,7 @@ function lvSlots({ contents, lvSizes }: StackSizing, vg: SurvivingVg): Slot[] {
       if (c && (c.kind === 'filesystem' || c.kind === 'swap')) {
         const need = needOf(c, l.lv.size);
         // A filesystem's or swap's need is never 'stacked': the message gives used + headroom.
-        if (bytes < need.bytes) throw editedTooSmall(`LV ${lvLabel(l.lv)}`, bytes, fsName(c), need, { lv: lvLabel(l.lv) });
+        if (bytes < need.bytes) throw editedTooSmall({ subject: `LV ${lvLabel(l.lv)}`, bytes, what: fsName(c), need, details: { lv: lvLabel(l.lv) } });
       }
       return { kind: 'gpt', mode: 'edited', sourceBytes: l.lv.size, bytes, minimumBytes: bytes };
     }

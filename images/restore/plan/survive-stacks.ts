@@ -217,7 +217,7 @@ function surviveVg(layout: Layout, name: (p: string) => string, vg: Lvm['vgs'][n
   const kept = pvs.filter((p) => present.has(p.device));
   if (kept.length === 0) return undefined;
   const lostPvs = pvs.filter((p) => !present.has(p.device)).map((p) => p.device);
-  const { lvs, notes } = surviveLvs(layout, name, vg.name, kept.length, lostPvs);
+  const { lvs, notes } = surviveLvs({ layout, name, vg: vg.name, keptPvs: kept.length, lostPvs });
   // Source order of the LVs on their PVs: the first LV on the first PV comes first ("last" for grow-last is the last one there).
   const pvOrder = new Map(pvs.map((p, i) => [p.device, i]));
   const position = (l: SurvivingLv) => {
@@ -232,7 +232,7 @@ function surviveVg(layout: Layout, name: (p: string) => string, vg: Lvm['vgs'][n
 }
 
 /** The LVs of a VG that are made again: snapshots skipped, types other than linear and striped refused. */
-function surviveLvs(layout: Layout, name: (p: string) => string, vg: string, keptPvs: number, lostPvs: string[]): { lvs: SurvivingLv[]; notes: string[] } {
+function surviveLvs({ layout, name, vg, keptPvs, lostPvs }: { layout: Layout; name: (p: string) => string; vg: string; keptPvs: number; lostPvs: string[] }): { lvs: SurvivingLv[]; notes: string[] } {
   const lvs: SurvivingLv[] = [];
   const notes: string[] = [];
   const unsupported: string[] = [];
