@@ -1,4 +1,4 @@
-import type { Bootloader, Disk, HostFacts } from './model.js';
+import { isEspType, type Bootloader, type Disk, type HostFacts } from './model.js';
 import { rawOf, type Evidence } from './evidence.js';
 import type { Devices, FsWork } from './interpret-devices.js';
 import { isLiveRoot, localPathOf } from './interpret-mounts.js';
@@ -7,8 +7,6 @@ import { parseOsRelease } from './parse-os-release.js';
 
 /** How the source system boots and what it is (hostname, OS, kernel, architecture). Pure, from the evidence. */
 
-const ESP_GPT_TYPE = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
-const ESP_MBR_TYPE = 'ef';
 export const GRUB_DIRS = ['/boot/grub', '/boot/grub2'];
 export const GRUB_EFI_PLATFORMS = ['x86_64-efi', 'i386-efi', 'arm64-efi'];
 
@@ -17,7 +15,7 @@ export function espOf(disks: Disk[], works: FsWork[]): { esp?: FsWork; espDir?: 
   const espPaths = new Set<string>();
   for (const d of disks) {
     for (const p of d.table?.partitions ?? []) {
-      if ((d.table!.type === 'gpt' && p.type === ESP_GPT_TYPE) || (d.table!.type === 'dos' && p.type === ESP_MBR_TYPE)) espPaths.add(p.path);
+      if (isEspType(d.table!.type, p.type)) espPaths.add(p.path);
     }
   }
   const esp = works.find((w) => espPaths.has(w.fs.device) && w.fs.type === 'vfat');

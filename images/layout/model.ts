@@ -186,3 +186,12 @@ export const LayoutSchema = Type.Object({
   notes: Type.Optional(Type.Array(Type.String())),
 });
 export type Layout = Type.Static<typeof LayoutSchema>;
+
+/** The EFI system partition's type: a GUID in a GPT, a one-byte id in an MBR. */
+export const ESP_GPT_TYPE = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
+export const ESP_MBR_TYPE = 'ef';
+
+export function isEspType(tableType: string, partitionType: string): boolean {
+  // As sfdisk prints them: upper-case GUIDs, lower-case hex ids.
+  return (tableType === 'gpt' && partitionType === ESP_GPT_TYPE) || (tableType === 'dos' && partitionType === ESP_MBR_TYPE);
+}

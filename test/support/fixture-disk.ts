@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { runTool } from '../../core/run-tool.js';
+import type { TargetFirmware } from '../../images/restore/plan.js';
 import { buildOnce, fixtureCacheDir } from './fixture-cache.js';
 import { FIXED_MTIME, KIT_SOURCE, copyInto, installBusybox, libraryClosure, modulesInLoadOrder, put, seededBytes, stampFiles } from './guest-image-kit.js';
 
@@ -22,7 +23,8 @@ import { FIXED_MTIME, KIT_SOURCE, copyInto, installBusybox, libraryClosure, modu
  * as a private sparse copy so a test may boot, archive or overwrite it freely.
  */
 
-export type Firmware = 'bios' | 'uefi';
+/** The firmware a fixture disk boots with: the planner's TargetFirmware, one definition. */
+export type Firmware = TargetFirmware;
 export type TableType = 'gpt' | 'dos';
 export type PartitionRole = 'bios-boot' | 'esp' | 'root' | 'data' | 'swap';
 

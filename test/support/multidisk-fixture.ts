@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { runTool } from '../../core/run-tool.js';
+import type { TargetFirmware } from '../../images/restore/plan.js';
 import { buildOnce, fixtureCacheDir } from './fixture-cache.js';
 import { FIXED_MTIME, KIT_SOURCE, copyInto, installBusybox, libraryClosure, modulesInLoadOrder, put, seededBytes, stampFiles } from './guest-image-kit.js';
 import { fixtureUuid, type FixtureMount } from './fixture-disk.js';
@@ -45,7 +46,7 @@ import { sparseFile } from './loop-devices.js';
  */
 
 export type MultiDiskVariant = 'raid-lvm' | 'mbr-logical' | 'raid5-stripe';
-export type MultiDiskFirmware = 'bios' | 'uefi';
+export type MultiDiskFirmware = TargetFirmware;
 
 export interface MultiDiskOptions {
   /** Where the disk image copies go (a test's own directory). */

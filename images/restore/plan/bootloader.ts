@@ -1,6 +1,6 @@
 import type { Disk, Layout } from '../../layout/model.js';
 import { invalid } from './source-contents.js';
-import type { Firmware, PlannedBootloader, PlannedDisk, PlannedFilesystem, TargetDisk } from './types.js';
+import type { TargetFirmware, PlannedBootloader, PlannedDisk, PlannedFilesystem, TargetDisk } from './types.js';
 
 /**
  * The bootloader stage: what makes the restored disks boot on this machine's firmware: GRUB in
@@ -17,7 +17,7 @@ const EFI_ARCH: Record<string, { grubTarget: string; suffix: string }> = {
 
 export interface BootContext {
   layout: Layout;
-  firmware: Firmware;
+  firmware: TargetFirmware;
   diskOf: Map<string, { source: Disk; target: TargetDisk }>;
   disks: PlannedDisk[];
   filesystems: PlannedFilesystem[];

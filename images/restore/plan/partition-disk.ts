@@ -1,6 +1,6 @@
 import { LifeboatError } from '../../../core/errors.js';
 import { formatBytes } from '../../../core/sizes.js';
-import type { Disk, Partition } from '../../layout/model.js';
+import { isEspType, type Disk, type Partition } from '../../layout/model.js';
 import type { StackNeeds } from './stack-needs.js';
 import { alignDown, alignUp, placeSlots, sizeSlots, usableArea, type Need, type SizingPolicy, type Slot, type UsableArea } from '../sizing.js';
 import { describeContent, invalid, needOf, type Content } from './source-contents.js';
@@ -14,8 +14,6 @@ import type { PartitionRole, PlannedDisk, PlannedPartition, PlannedTable, Target
  */
 
 const BIOS_BOOT_GPT = '21686148-6449-6E6F-744E-656564454649';
-const ESP_GPT = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
-const ESP_MBR = 'ef';
 
 /** What the planner knows about a device's stack while sizing disks: needs, growth, descriptions. */
 export interface StackView {
@@ -49,7 +47,7 @@ export interface DiskPlan {
 
 function roleOf(table: { type: 'gpt' | 'dos' }, p: Partition, content: Content | undefined): PartitionRole {
   if (table.type === 'gpt' && p.type === BIOS_BOOT_GPT) return 'bios-boot';
-  if ((table.type === 'gpt' && p.type === ESP_GPT) || (table.type === 'dos' && p.type === ESP_MBR)) return 'esp';
+  if (isEspType(table.type, p.type)) return 'esp';
   if (p.kind === 'extended') return 'extended';
   if (content?.kind === 'filesystem') return 'filesystem';
   if (content?.kind === 'swap') return 'swap';

@@ -9,7 +9,8 @@ export const PLAN_FORMAT = 'lifeboat-restore-plan/1';
 /** Where the restored system is assembled on the rescue machine. */
 export const TARGET_ROOT = '/mnt/lifeboat';
 
-export type Firmware = 'bios' | 'uefi';
+/** The firmware the restored disk is made to boot with: the TARGET machine's, not that of a machine network-booting now (ClientFirmware, server/boot-files.ts). */
+export type TargetFirmware = 'bios' | 'uefi';
 
 /** A disk of the machine being restored, as the rescue agent probes it. */
 export interface TargetDisk {
@@ -27,7 +28,7 @@ export interface PlanInput {
   policy: SizingPolicy;
   edits?: PlanEdits;
   /** The target machine's firmware, as the rescue agent sees it (/sys/firmware/efi). */
-  firmware: Firmware;
+  firmware: TargetFirmware;
   /** Where the restored system is assembled; default /mnt/lifeboat (tests outside the rescue system use their own). */
   targetRoot?: string;
 }
@@ -255,7 +256,7 @@ export interface RestorePlan {
   image: string;
   version: string;
   policy: SizingPolicy;
-  firmware: Firmware;
+  firmware: TargetFirmware;
   targetRoot: string;
   /** Files and mounts the restore needs beside the target (LVM metadata, btrfs tops): TARGET_ROOT + ".work". */
   workDir: string;
