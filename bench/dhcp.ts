@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { makeWorld } from '../test/support/world.js';
 import { createNamespace, createVethPair, runInNamespace, startInNamespace, waitFor } from '../test/support/netns.js';
 import { startLifeboatDhcp } from '../test/support/dhcp-lab.js';
-import { machineLine, writeBenchSection } from './report.js';
-import { loadSentence, watchLoad, type LoadWindow } from './lib/machine-load.js';
+import { writeBenchSection } from './report.js';
+import { measuredLine, watchLoad, type LoadWindow } from './lib/machine-load.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 // Offered load (DORA/s asked of perfdhcp). Past its peak a server drops more than it completes, so
@@ -103,7 +103,7 @@ function dhcpSection(
   return [
     '## DHCP DORA/s against dnsmasq (bench/dhcp.ts)',
     '',
-    `${new Date().toISOString().slice(0, 10)} — ${machineLine()}. ${loadSentence(load)}`,
+    `${measuredLine(load)}`,
     '',
     `\`${report.tool}\`. perfdhcp plays ${clients} distinct clients in one namespace, the server runs in another, joined by a veth pair.`,
     'Each server is measured at every offered rate and its best completed DORA/s is its number (past its peak a server drops more than it completes).',

@@ -25,7 +25,7 @@ import { lifeboat } from '../test/support/cli.js';
 import { createNamespace, runInNamespace } from '../test/support/netns.js';
 import { scratchFilesystem } from '../test/support/loop-devices.js';
 import { machineLine, median, writeBenchSection } from './report.js';
-import { loadSentence, watchLoad } from './lib/machine-load.js';
+import { measuredLine, watchLoad } from './lib/machine-load.js';
 import { startNginx } from './lib/nginx.js';
 import { startLifeboatServe } from './lib/lifeboat-serve.js';
 import { childPids, measureCpu } from './lib/process-cpu.js';
@@ -165,7 +165,7 @@ async function main(): Promise<void> {
       [
         '## HTTP: a 256 MiB image volume and small requests, against nginx (bench/http.ts)',
         '',
-        `${new Date().toISOString().slice(0, 10)} — ${machineLine()}. ${loadSentence(load)}`,
+        `${measuredLine(load)}`,
         '',
         `Large file: \`GET /store/${path.replace(/\/[^/]+\//, '/<version>/')}\` (${(volume.bytes / 2 ** 20).toFixed(0)} MiB, a volume written by \`lifeboat archive --compress none\`)`,
         `from \`lifeboat serve\` and the same file from nginx (\`sendfile on\`, one worker), both on the loopback of a namespace of the benchmark's own,`,

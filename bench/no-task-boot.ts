@@ -17,8 +17,8 @@ import { startTestbed, type Testbed } from '../test/support/testbed.js';
 import { startInNamespace } from '../test/support/netns.js';
 import { biosMarkerDisk, uefiMarkerDisk } from '../test/support/marker-disks.js';
 import { LOCAL_DISK_MARKER, qemuAccel, type MachineSpec } from '../test/support/qemu.js';
-import { machineLine, median, writeBenchSection } from './report.js';
-import { loadSentence, watchLoad } from './lib/machine-load.js';
+import { median, writeBenchSection } from './report.js';
+import { measuredLine, watchLoad } from './lib/machine-load.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '1' } } });
 const RUNS = Number(values.runs);
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     await writeBenchSection('no-task-boot', `
 ## A machine with no task reaches its disk (bench/no-task-boot.ts)
 
-${new Date().toISOString().slice(0, 10)} — ${machineLine()}. ${loadSentence(load)}
+${measuredLine(load)}
 QEMU ${qemuAccel()}, q35, 1 GiB; the NIC boots first, then a disk that prints ${LOCAL_DISK_MARKER} (a boot sector for BIOS, GRUB on an ESP for UEFI);
 a fresh machine (fresh NVRAM) for every boot; IPv6 network boot off in OVMF (as in the tests). Lifeboat with no task for the machine: iPXE gets a
 script that exits, firmware PXE a file name TFTP refuses, HTTP boot a URL that answers 404. The peer: dnsmasq giving an address and no boot file,

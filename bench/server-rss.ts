@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeWorld, type World } from '../test/support/world.js';
 import { createNamespace, createVethPair, runInNamespace, startInNamespace, waitFor, type Background } from '../test/support/netns.js';
 import { machineLine, median, writeBenchSection } from './report.js';
-import { loadSentence, watchLoad } from './lib/machine-load.js';
+import { measuredLine, watchLoad } from './lib/machine-load.js';
 import { mib, residentKiB, sampleResident } from './lib/process-memory.js';
 import { startLifeboatServe } from './lib/lifeboat-serve.js';
 
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
       [
         '## Server memory: idle and during a DHCP storm (bench/server-rss.ts)',
         '',
-        `${new Date().toISOString().slice(0, 10)} — ${machineLine()}. ${loadSentence(load)}`,
+        `${measuredLine(load)}`,
         '',
         `\`lifeboat serve --dhcp full\` (HTTP on, TFTP and NFS off) on a veth in a namespace; \`${result.storm.tool}\` from another namespace`,
         `(${CLIENTS} distinct clients, relay mode). VmRSS from /proc/PID/status: idle ${SETTLE_MS / 1000} s after start, the peak of samples`,

@@ -2,7 +2,10 @@ import { archiveImage, type ArchiveRequest } from '../images/archive/archive-ima
 import { parseCompression } from '../images/archive/tar-options.js';
 import { LifeboatError } from '../core/errors.js';
 import { parseSize } from '../core/sizes.js';
-import { flag, listOption, parseCommand, renderHelp, requiredString, stringOption, type CommandSpec, type Parsed } from './args.js';
+import { flag, listOption, parseCommand, requiredString, stringOption, type CommandSpec, type Parsed } from './args.js';
+import { parseOrHelp } from './command-group.js';
+import { storeOpt } from './common-options.js';
+import { untilInterrupted } from './interrupt.js';
 import { createProgressSink } from './progress-display.js';
 import { storeOption } from './store-option.js';
 
@@ -22,7 +25,7 @@ export const archiveSpec: CommandSpec = {
     'with deletions and renames recorded; a restore applies the chain and yields exactly the tree of that moment.',
   ].join('\n'),
   options: {
-    store: { type: 'string', value: 'DIR', description: 'image store directory (or $LIFEBOAT_STORE)' },
+    store: storeOpt,
     image: { type: 'string', value: 'NAME', description: 'image name: letters, digits, . _ -' },
     root: { type: 'string', value: 'DIR', description: 'root of the mounted system to archive', default: '/' },
     disk: { type: 'string', value: 'PATH', multiple: true, description: 'unmounted disk or raw disk image to archive instead of the live system' },
@@ -42,35 +45,20 @@ export const archiveSpec: CommandSpec = {
 };
 
 export async function runArchive(argv: string[]): Promise<number> {
-  const p = parseCommand(archiveSpec, argv);
-  if (p.help) {
-    process.stdout.write(renderHelp(archiveSpec));
-    return 0;
-  }
+  const p = parseOrHelp(archiveSpec, argv);
+  if (!p) return 0;
   const store = storeOption(p, archiveSpec);
   const image = requiredString(p, archiveSpec, 'image');
   const options = archiveOptionsFrom(p, argv);
   const json = flag(p, 'json');
   const sink = createProgressSink({ json });
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
   try {
-    const version = await archiveImage({
-      ...options,
-      store,
-      image,
-      onEvent: (e) => sink.event(e),
-      signal: controller.signal,
-    });
+    const version = await untilInterrupted((signal) => archiveImage({ ...options, store, image, onEvent: (e) => sink.event(e), signal }));
     sink.stop();
     if (!json) process.stdout.write(`${version.image}@${version.version}\n`);
     return 0;
   } finally {
     sink.stop();
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
   }
 }
 

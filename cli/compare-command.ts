@@ -2,7 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadVersion } from '../images/store/image-store.js';
 import { compareLive, DEFAULT_IGNORES } from '../images/compare/live-compare.js';
-import { flag, listOption, parseCommand, renderHelp, stringOption, type CommandSpec } from './args.js';
+import { flag, listOption, stringOption, type CommandSpec } from './args.js';
+import { parseOrHelp } from './command-group.js';
+import { storeOpt } from './common-options.js';
 import { createProgressSink } from './progress-display.js';
 import { storeOption } from './store-option.js';
 
@@ -19,7 +21,7 @@ export const compareSpec: CommandSpec = {
     'changed.txt has one line per difference ("content /etc/hosts  (size 220 → 245)") and a summary line.',
   ].join('\n'),
   options: {
-    store: { type: 'string', value: 'DIR', description: 'image store directory (or $LIFEBOAT_STORE)' },
+    store: storeOpt,
     root: { type: 'string', value: 'DIR', description: 'where the archived system\'s / is mounted now', default: '/' },
     ignore: { type: 'string', value: 'PATH', multiple: true, description: 'also leave out this absolute path (and what is under it); * matches one component' },
     'no-default-ignores': { type: 'boolean', description: 'compare the volatile paths too' },
@@ -34,11 +36,8 @@ export const compareSpec: CommandSpec = {
 };
 
 export async function runCompareCommand(argv: string[]): Promise<number> {
-  const p = parseCommand(compareSpec, argv);
-  if (p.help) {
-    process.stdout.write(renderHelp(compareSpec));
-    return 0;
-  }
+  const p = parseOrHelp(compareSpec, argv);
+  if (!p) return 0;
   const store = storeOption(p, compareSpec);
   const json = flag(p, 'json');
   const root = resolve(stringOption(p, 'root') ?? '/');

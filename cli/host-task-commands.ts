@@ -2,15 +2,12 @@ import { LifeboatError } from '../core/errors.js';
 import type { Host } from '../server/state/hosts.js';
 import type { Task } from '../server/state/tasks.js';
 import { apiClient, serverOptions } from './api-client.js';
-import { flag, listOption, parseCommand, renderHelp, requiredString, stringOption, type CommandSpec } from './args.js';
+import { flag, listOption, requiredString, stringOption, type CommandSpec } from './args.js';
+import { parseOrHelp, parseSubcommand, type CommandGroup } from './command-group.js';
+import { table } from './text-table.js';
 import { planEditsFromFlags } from './plan-edit-options.js';
 
 const when = (ms: number | null) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-');
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n')}\n`;
-}
 
 function out(json: boolean, value: unknown, text: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : text());
@@ -44,15 +41,12 @@ const hostsSpecs: Record<string, CommandSpec> = {
   },
 };
 
+const hostsGroup: CommandGroup = { name: 'hosts', summary: 'The machines the server knows (via the API).', specs: hostsSpecs };
+
 export async function runHosts(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  const spec = sub ? hostsSpecs[sub] : undefined;
-  if (!spec) {
-    process.stdout.write(`Usage: lifeboat hosts <list|show|boot-script> [options]\n\n${Object.values(hostsSpecs).map((s) => `  ${s.usage}\n      ${s.summary}`).join('\n')}\n`);
-    return sub === '--help' || sub === '-h' ? 0 : 2;
-  }
-  const p = parseCommand(spec, rest);
-  if (p.help) return (process.stdout.write(renderHelp(spec)), 0);
+  const p = parseSubcommand(hostsGroup, argv);
+  if (typeof p === 'number') return p;
+  const sub = p.sub;
   const api = await apiClient(p);
   const json = flag(p, 'json');
   if (sub === 'list') {
@@ -89,8 +83,8 @@ const taskSpec: CommandSpec = {
 };
 
 export async function runTask(argv: string[]): Promise<number> {
-  const p = parseCommand(taskSpec, argv);
-  if (p.help) return (process.stdout.write(renderHelp(taskSpec)), 0);
+  const p = parseOrHelp(taskSpec, argv);
+  if (!p) return 0;
   const kind = p.positionals[0]!;
   if (!['nuke', 'capture', 'compare'].includes(kind)) throw new LifeboatError('LB_USAGE', `task: "${kind}" is not a task kind: use nuke, capture or compare`);
   const policy = stringOption(p, 'policy') ?? 'proportional';
@@ -138,15 +132,12 @@ const tasksSpecs: Record<string, CommandSpec> = {
   },
 };
 
+const tasksGroup: CommandGroup = { name: 'tasks', summary: 'Tasks the server holds (via the API).', specs: tasksSpecs };
+
 export async function runTasks(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  const spec = sub ? tasksSpecs[sub] : undefined;
-  if (!spec) {
-    process.stdout.write(`Usage: lifeboat tasks <list|show|cancel|rearm> [options]\n\n${Object.values(tasksSpecs).map((s) => `  ${s.usage}\n      ${s.summary}`).join('\n')}\n`);
-    return sub === '--help' || sub === '-h' ? 0 : 2;
-  }
-  const p = parseCommand(spec, rest);
-  if (p.help) return (process.stdout.write(renderHelp(spec)), 0);
+  const p = parseSubcommand(tasksGroup, argv);
+  if (typeof p === 'number') return p;
+  const sub = p.sub;
   const api = await apiClient(p);
   const json = flag(p, 'json');
   const id = p.positionals[0];

@@ -7,29 +7,23 @@ import { verifyVersion } from '../images/store/verify.js';
 import { restoreByHandCommand } from '../images/archive/tar-options.js';
 import { chainLayers } from '../images/archive/archive-chain.js';
 import { readManifest, type Manifest } from '../images/store/manifest.js';
-import { flag, parseCommand, renderHelp, stringOption, type CommandSpec, type Parsed } from './args.js';
+import { flag, stringOption, type CommandSpec, type Parsed } from './args.js';
+import { parseSubcommand, type CommandGroup } from './command-group.js';
+import { jsonOpt, keepOptions, storeOpt } from './common-options.js';
+import { table } from './text-table.js';
 import { checkRetentionPolicy, type RetentionPolicy } from '../images/retention/retention-plan.js';
 import { createProgressSink } from './progress-display.js';
 import { storeOption } from './store-option.js';
 
-const storeOpt = { type: 'string' as const, value: 'DIR', description: 'image store directory (or $LIFEBOAT_STORE)' };
-const jsonOpt = { type: 'boolean' as const, description: 'machine-readable JSON on stdout' };
+
+/** A subcommand that reads the store and takes one image argument. */
+function storeCommand(sub: string, summary: string, argument: string, positionals: CommandSpec['positionals']): CommandSpec {
+  return { name: `images ${sub}`, summary, usage: `lifeboat images ${sub} ${argument} --store DIR [--json]`, options: { store: storeOpt, json: jsonOpt }, positionals };
+}
 
 export const imagesSpecs: Record<string, CommandSpec> = {
-  list: {
-    name: 'images list',
-    summary: 'List the published versions of every image (or one image) with size and age.',
-    usage: 'lifeboat images list [NAME] --store DIR [--json]',
-    options: { store: storeOpt, json: jsonOpt },
-    positionals: { min: 0, max: 1 },
-  },
-  show: {
-    name: 'images show',
-    summary: 'Show one version readably: source machine, disks, filesystems, volumes, and how to restore by hand.',
-    usage: 'lifeboat images show NAME[@VERSION] --store DIR [--json]',
-    options: { store: storeOpt, json: jsonOpt },
-    positionals: { min: 1, max: 1 },
-  },
+  list: storeCommand('list', 'List the published versions of every image (or one image) with size and age.', '[NAME]', { min: 0, max: 1 }),
+  show: storeCommand('show', 'Show one version readably: source machine, disks, filesystems, volumes, and how to restore by hand.', 'NAME[@VERSION]', { min: 1, max: 1 }),
   verify: {
     name: 'images verify',
     summary: 'Verify checksums, zstd integrity and tar listings; exits non-zero naming the exact broken file.',
@@ -50,10 +44,7 @@ export const imagesSpecs: Record<string, CommandSpec> = {
     ].join('\n'),
     options: {
       store: storeOpt,
-      keep: { type: 'string', value: 'N', description: 'keep the newest N versions of each image' },
-      'keep-daily': { type: 'string', value: 'N', description: 'keep the newest version of each of the last N days' },
-      'keep-weekly': { type: 'string', value: 'N', description: 'keep the newest version of each of the last N ISO weeks' },
-      'keep-monthly': { type: 'string', value: 'N', description: 'keep the newest version of each of the last N months' },
+      ...keepOptions(' of each image'),
       'dry-run': { type: 'boolean', description: 'say what would be removed, remove nothing' },
       json: jsonOpt,
     },
@@ -61,13 +52,7 @@ export const imagesSpecs: Record<string, CommandSpec> = {
   },
 };
 
-const imagesUsage = `Usage: lifeboat images <list|show|verify|prune> [options]
-
-Manage the image store.
-${Object.values(imagesSpecs).map((s) => `  ${s.name.split(' ')[1]!.padEnd(8)} ${s.summary}`).join('\n')}
-
-Run lifeboat images <command> --help for its options.
-`;
+const imagesGroup: CommandGroup = { name: 'images', summary: 'Manage the image store.', specs: imagesSpecs };
 
 function age(d: Date): string {
   const s = (Date.now() - d.getTime()) / 1000;
@@ -77,24 +62,10 @@ function age(d: Date): string {
   return `${Math.round(s / 86400)}d`;
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
-}
-
 export async function runImages(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(imagesUsage);
-    return sub ? 0 : 2;
-  }
-  const spec = imagesSpecs[sub];
-  if (!spec) throw new LifeboatError('LB_USAGE', `images: unknown command "${sub}"; use one of ${Object.keys(imagesSpecs).join(', ')}`);
-  const p = parseCommand(spec, rest);
-  if (p.help) {
-    process.stdout.write(renderHelp(spec));
-    return 0;
-  }
+  const p = parseSubcommand(imagesGroup, argv);
+  if (typeof p === 'number') return p;
+  const { sub, spec } = p;
   const store = storeOption(p, spec);
   const json = flag(p, 'json');
   switch (sub) {

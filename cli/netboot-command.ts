@@ -2,7 +2,8 @@ import { join, resolve } from 'node:path';
 import { LifeboatError } from '../core/errors.js';
 import { formatBytes } from '../core/sizes.js';
 import { buildRescue } from '../netboot/build/rescue-build.js';
-import { flag, parseCommand, renderHelp, stringOption, type CommandSpec } from './args.js';
+import { flag, stringOption, type CommandSpec } from './args.js';
+import { parseSubcommand } from './command-group.js';
 
 export const netbootBuildSpec: CommandSpec = {
   name: 'netboot build',
@@ -27,13 +28,9 @@ export const netbootBuildSpec: CommandSpec = {
 };
 
 export async function runNetboot(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub !== 'build') {
-    process.stdout.write(`Usage: lifeboat netboot build [options]\n\n  ${netbootBuildSpec.usage}\n      ${netbootBuildSpec.summary}\n`);
-    return sub === '--help' || sub === '-h' ? 0 : 2;
-  }
-  const p = parseCommand(netbootBuildSpec, rest);
-  if (p.help) return (process.stdout.write(renderHelp(netbootBuildSpec)), 0);
+  const p = parseSubcommand({ name: 'netboot', summary: 'The rescue system machines PXE-boot into.', specs: { build: netbootBuildSpec } }, argv);
+  if (typeof p === 'number') return p;
+  const rest = argv.slice(1);
   const json = flag(p, 'json');
   const given = (name: string) => rest.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
   const dataDir = resolve(given('data') ? stringOption(p, 'data')! : (process.env.LIFEBOAT_DATA ?? '/var/lib/lifeboat'));

@@ -10,7 +10,10 @@ import { runSchedule } from '../images/schedule/run-schedule.js';
 import { renderOnCalendar, unitName } from '../images/schedule/systemd-units.js';
 import { renderCronTime } from '../images/schedule/cron-entry.js';
 import { parseScheduledArchiveArgs } from './archive-command.js';
-import { flag, parseCommand, renderHelp, stringOption, type CommandSpec, type Parsed } from './args.js';
+import { flag, stringOption, type CommandSpec, type Parsed } from './args.js';
+import { parseOrHelp, pickSubcommand, type CommandGroup } from './command-group.js';
+import { keepOptions, storeOpt } from './common-options.js';
+import { untilInterrupted } from './interrupt.js';
 import { retentionOptions } from './images-command.js';
 import { createProgressSink } from './progress-display.js';
 import { storeOption } from './store-option.js';
@@ -19,17 +22,17 @@ import { storeOption } from './store-option.js';
 const COMMAND = { node: process.execPath, script: fileURLToPath(new URL('../../bin/lifeboat.js', import.meta.url)) };
 
 const rootOpt = { type: 'string' as const, value: 'DIR', description: 'the system whose schedules these are: / for this machine, or a directory holding another system\'s files', default: '/' };
-const keepOpts = {
-  keep: { type: 'string' as const, value: 'N', description: 'keep the newest N versions' },
-  'keep-daily': { type: 'string' as const, value: 'N', description: 'keep the newest version of each of the last N days' },
-  'keep-weekly': { type: 'string' as const, value: 'N', description: 'keep the newest version of each of the last N ISO weeks' },
-  'keep-monthly': { type: 'string' as const, value: 'N', description: 'keep the newest version of each of the last N months' },
-};
+const keepOpts = keepOptions();
 const whenOpts = {
   preset: { type: 'string' as const, value: 'PRESET', description: `${PRESETS.join(', ')} (weekday: a daily run into IMAGE-mon … IMAGE-sun, as Mondo users rotated a folder per weekday)`, default: 'daily' },
   at: { type: 'string' as const, value: 'HH:MM', description: 'time of day, local time', default: '02:00' },
   day: { type: 'string' as const, value: 'DAY', description: `weekly: ${WEEKDAYS.join(', ')}`, default: 'sun' },
 };
+
+/** A subcommand that only reads or removes the schedule files under --root. */
+function rootCommand(sub: string, summary: string, args: string, json: string, positionals: CommandSpec['positionals']): CommandSpec {
+  return { name: `schedule ${sub}`, summary, usage: `lifeboat schedule ${sub} ${args}`, options: { root: rootOpt, json: { type: 'boolean', description: json } }, positionals };
+}
 
 export const scheduleSpecs: Record<string, CommandSpec> = {
   install: {
@@ -45,7 +48,7 @@ export const scheduleSpecs: Record<string, CommandSpec> = {
       'Installing a name again replaces that schedule.',
     ].join('\n'),
     options: {
-      store: { type: 'string', value: 'DIR', description: 'image store directory (or $LIFEBOAT_STORE)' },
+      store: storeOpt,
       image: { type: 'string', value: 'NAME', description: 'image to archive into (default: the schedule name)' },
       ...whenOpts,
       ...keepOpts,
@@ -60,27 +63,15 @@ export const scheduleSpecs: Record<string, CommandSpec> = {
       'lifeboat schedule install db --store /mnt/nfs/store --preset weekly --day sat --keep-weekly 8 --keep-monthly 12',
     ],
   },
-  remove: {
-    name: 'schedule remove',
-    summary: 'Stop and remove a scheduled archive (its versions stay in the store).',
-    usage: 'lifeboat schedule remove NAME [--root DIR]',
-    options: { root: rootOpt, json: { type: 'boolean', description: 'what was removed, as JSON' } },
-    positionals: { min: 1, max: 1 },
-  },
-  show: {
-    name: 'schedule show',
-    summary: 'List scheduled archives: when they run next, what they archive and keep, their newest version.',
-    usage: 'lifeboat schedule show [NAME] [--root DIR] [--json]',
-    options: { root: rootOpt, json: { type: 'boolean', description: 'as JSON' } },
-    positionals: { min: 0, max: 1 },
-  },
+  remove: rootCommand('remove', 'Stop and remove a scheduled archive (its versions stay in the store).', 'NAME [--root DIR]', 'what was removed, as JSON', { min: 1, max: 1 }),
+  show: rootCommand('show', 'List scheduled archives: when they run next, what they archive and keep, their newest version.', '[NAME] [--root DIR] [--json]', 'as JSON', { min: 0, max: 1 }),
   run: {
     name: 'schedule run',
     summary: 'Carry out one run of a schedule now (what the timer or cron starts): lock, archive, prune.',
     usage: 'lifeboat schedule run NAME --store DIR --image NAME [--preset P] [--at HH:MM] [--day DAY] [--keep… N] [--catch-up] [--json] [-- ARCHIVE OPTIONS…]',
     description: 'Exits 4 without doing anything when another run of the same schedule holds its lock.',
     options: {
-      store: { type: 'string', value: 'DIR', description: 'image store directory (or $LIFEBOAT_STORE)' },
+      store: storeOpt,
       image: { type: 'string', value: 'NAME', description: 'image to archive into (default: the schedule name)' },
       ...whenOpts,
       ...keepOpts,
@@ -91,32 +82,19 @@ export const scheduleSpecs: Record<string, CommandSpec> = {
   },
 };
 
-const usage = `Usage: lifeboat schedule <install|remove|show|run> [options]
-
-Scheduled archives with retention.
-${Object.values(scheduleSpecs).map((s) => `  ${s.name.split(' ')[1]!.padEnd(8)} ${s.summary}`).join('\n')}
-
-Run lifeboat schedule <command> --help for its options.
-`;
+const scheduleGroup: CommandGroup = { name: 'schedule', summary: 'Scheduled archives with retention.', specs: scheduleSpecs };
 
 export async function runScheduleCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(usage);
-    return sub ? 0 : 2;
-  }
-  const spec = scheduleSpecs[sub];
-  if (!spec) throw new LifeboatError('LB_USAGE', `schedule: unknown command "${sub}"; use one of ${Object.keys(scheduleSpecs).join(', ')}`);
+  const picked = pickSubcommand(scheduleGroup, argv);
+  if (typeof picked === 'number') return picked;
+  const { sub, spec, rest } = picked;
   // Everything after -- belongs to the archive.
   const split = rest.indexOf('--');
   const own = split === -1 ? rest : rest.slice(0, split);
   const archiveArgs = split === -1 ? [] : rest.slice(split + 1);
   if (archiveArgs.length > 0 && sub !== 'install' && sub !== 'run') throw new LifeboatError('LB_USAGE', `${spec.name} takes no archive options after --`);
-  const p = parseCommand(spec, own);
-  if (p.help) {
-    process.stdout.write(renderHelp(spec));
-    return 0;
-  }
+  const p = parseOrHelp(spec, own);
+  if (!p) return 0;
   const json = flag(p, 'json');
   const root = resolve(stringOption(p, 'root') ?? '/');
   switch (sub) {
@@ -242,18 +220,8 @@ async function runCommand(p: Parsed, spec: CommandSpec, archiveArgs: string[], j
   const schedule = scheduleFrom(p, spec, archiveArgs);
   const archive = parseScheduledArchiveArgs(archiveArgs);
   const sink = createProgressSink({ json });
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
   try {
-    const outcome = await runSchedule({
-      schedule,
-      archive,
-      catchUp: flag(p, 'catch-up'),
-      onEvent: (e) => sink.event(e),
-      signal: controller.signal,
-    });
+    const outcome = await untilInterrupted((signal) => runSchedule({ schedule, archive, catchUp: flag(p, 'catch-up'), onEvent: (e) => sink.event(e), signal }));
     sink.stop();
     if (json) process.stdout.write(`${JSON.stringify({ type: 'schedule-run', name: schedule.name, ...(outcome.ran ? { ran: true, image: outcome.image, version: outcome.version.version, removed: outcome.removed.map((a) => a.path) } : outcome) })}\n`);
     else if (!outcome.ran) process.stdout.write(`schedule ${schedule.name}: ${outcome.reason}\n`);
@@ -261,7 +229,5 @@ async function runCommand(p: Parsed, spec: CommandSpec, archiveArgs: string[], j
     return 0;
   } finally {
     sink.stop();
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
   }
 }

@@ -4,7 +4,8 @@ import { DEFAULT_EVENT_RETENTION, loadConfigFile, resolveConfig, type ServerConf
 import { DEFAULT_REGISTRATION_LIMITS } from '../server/host-registration.js';
 import { startServer } from '../server/lifeboat-server.js';
 import { TFTP_DEFAULT_LIMITS } from '../server/tftp/tftp-server.js';
-import { listOption, parseCommand, renderHelp, stringOption, type CommandSpec } from './args.js';
+import { listOption, stringOption, type CommandSpec } from './args.js';
+import { parseOrHelp } from './command-group.js';
 
 export const serveSpec: CommandSpec = {
   name: 'serve',
@@ -49,11 +50,8 @@ export const serveSpec: CommandSpec = {
 };
 
 export async function runServe(argv: string[]): Promise<number> {
-  const p = parseCommand(serveSpec, argv);
-  if (p.help) {
-    process.stdout.write(renderHelp(serveSpec));
-    return 0;
-  }
+  const p = parseOrHelp(serveSpec, argv);
+  if (!p) return 0;
   const configPath = stringOption(p, 'config');
   const file: ServerConfigFile = configPath ? await loadConfigFile(configPath) : {};
   const given = (name: string) => (argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`)) ? stringOption(p, name) : undefined);

@@ -1,4 +1,5 @@
 import { loadavg } from 'node:os';
+import { machineLine } from '../report.js';
 
 /**
  * The machine these benchmarks run on is shared (other engineers' tests run beside them), so every
@@ -22,4 +23,9 @@ export function loadSentence(load: LoadWindow): string {
 
 function round2(x: number): number {
   return Math.round(x * 100) / 100;
+}
+
+/** The line under each section's title: when, on what machine, and how loaded it was. */
+export function measuredLine(load: LoadWindow): string {
+  return `${new Date().toISOString().slice(0, 10)} — ${machineLine()}. ${loadSentence(load)}`;
 }

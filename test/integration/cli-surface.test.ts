@@ -13,7 +13,7 @@ test('every command and subcommand answers --help with its usage and exit 0', as
   assert.equal(top.exitCode, 0);
   const commands = [...top.stdout.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1]!);
   assert.ok(commands.length >= 7, `commands listed: ${commands}`);
-  const nested: Record<string, string[]> = { images: ['list', 'show', 'verify', 'prune'], hosts: ['list', 'show', 'boot-script'], tasks: ['list', 'show', 'cancel', 'rearm'], netboot: ['build'] };
+  const nested: Record<string, string[]> = { images: ['list', 'show', 'verify', 'prune'], hosts: ['list', 'show', 'boot-script'], tasks: ['list', 'show', 'cancel', 'rearm'], netboot: ['build'], schedule: ['install', 'remove', 'show', 'run'] };
   for (const c of commands) {
     for (const argv of nested[c] ? nested[c]!.map((s) => [c, s, '--help']) : [[c, '--help']]) {
       const r = await lifeboat(argv);
@@ -24,6 +24,14 @@ test('every command and subcommand answers --help with its usage and exit 0', as
   const unknown = await lifeboat(['frobnicate']);
   assert.equal(unknown.exitCode, 2);
   assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  for (const group of Object.keys(nested)) {
+    const bare = await lifeboat([group]);
+    assert.equal(bare.exitCode, 2, `${group} with no subcommand`);
+    assert.match(bare.stdout, new RegExp(`^Usage: lifeboat ${group} <${nested[group]!.join('\\|')}>`));
+    const wrong = await lifeboat([group, 'frobnicate']);
+    assert.equal(wrong.exitCode, 2, `${group} frobnicate`);
+    assert.equal(wrong.stderr, `lifeboat ${group}: unknown command "frobnicate"; use one of ${nested[group]!.join(', ')}`);
+  }
   const badOption = await lifeboat(['archive', '--store', '/tmp', '--image', 'x', '--volume-size', 'lots']);
   assert.equal(badOption.exitCode, 2);
   assert.match(badOption.stderr, /--volume-size "lots" is not a size/);
