@@ -16,7 +16,7 @@ const packageOf: Record<string, string> = {
   'mkfs.xfs': 'xfsprogs', 'mkfs.btrfs': 'btrfs-progs', btrfs: 'btrfs-progs', 'mkfs.vfat': 'dosfstools',
   'mkfs.jfs': 'jfsutils', tar: 'tar', zstd: 'zstd', gzip: 'gzip', getfattr: 'attr', setfattr: 'attr',
   getfacl: 'acl', setfacl: 'acl', setcap: 'libcap2-bin', getcap: 'libcap2-bin', lvm: 'lvm2', mdadm: 'mdadm',
-  flock: 'util-linux', systemctl: 'systemd', exportfs: 'nfs-kernel-server', 'ganesha.nfsd': 'nfs-ganesha', ip: 'iproute2', 'qemu-system-x86_64': 'qemu-system-x86',
+  flock: 'util-linux', systemctl: 'systemd', 'ssh-keygen': 'openssh-client', exportfs: 'nfs-kernel-server', 'ganesha.nfsd': 'nfs-ganesha', ip: 'iproute2', 'qemu-system-x86_64': 'qemu-system-x86',
 };
 
 export interface ToolResult {
