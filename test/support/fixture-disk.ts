@@ -1,15 +1,18 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, chown, copyFile, link, lstat, mkdir, readdir, readFile, lutimes, readlink, rename, rm, stat, symlink, truncate, writeFile, open } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { chmod, chown, link, lstat, mkdir, readdir, readFile, readlink, rename, symlink, truncate, open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import { runTool } from '../../core/run-tool.js';
 import type { TargetFirmware } from '../../images/restore/plan.js';
-import { buildOnce, fixtureCacheDir } from './fixture-cache.js';
-import { FIXED_MTIME, KIT_SOURCE, copyInto, installBusybox, libraryClosure, modulesInLoadOrder, put, seededBytes, stampFiles } from './guest-image-kit.js';
+import { fixtureCacheDir } from './fixture-cache.js';
+import { buildInitramfs, grubConfig, grubEfiImage, kernelCmdline } from './guest-image/boot.js';
+import { cachedEntry, copyImage, writeRecord } from './guest-image/cache-entry.js';
+import { cacheKey, findHostInputs, type HostInputs } from './guest-image/host.js';
+import { Undo, attachLoop, makeFilesystem, mountAt, waitForNode, type HostFilesystem } from './guest-image/host-disk.js';
+import { fixtureUuid, tableId, vfatVolumeId } from './guest-image/ids.js';
+import { copyInto, installBusybox, put, seededBytes } from './guest-image/staging.js';
+
+export { fixtureUuid };
 
 /**
  * A bootable source disk for end-to-end restore tests. Its boot depends only on what a restore
@@ -42,12 +45,8 @@ export interface FixtureOptions {
   cacheDir?: string;
 }
 
-export interface FixtureFilesystem {
-  type: 'ext4' | 'xfs' | 'vfat' | 'swap';
-  /** As blkid prints it: a UUID, or XXXX-XXXX for vfat. */
-  uuid: string;
-  label: string;
-}
+/** A filesystem the host makes: ext4, XFS, vfat (mtools fills it) or swap. */
+export type FixtureFilesystem = HostFilesystem;
 
 export interface FixturePartition {
   number: number;
@@ -145,24 +144,6 @@ const LABELS = { esp: 'FXESP', root: 'fxroot', data: 'fxdata', swap: 'fxswap' } 
 const MOUNTPOINTS = { esp: '/boot/efi', root: '/', data: '/data', swap: 'none' } as const;
 const FSTYPES = { esp: 'vfat', root: 'ext4', data: 'xfs', swap: 'swap' } as const;
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(`lifeboat-fixture:${text}`).digest();
-}
-
-/** A version-4-shaped UUID that the same name always gives, so tests can predict it. */
-export function fixtureUuid(name: string, role: string): string {
-  const b = digest(`${name}:${role}`).subarray(0, 16);
-  b[6] = (b[6]! & 0x0f) | 0x40;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-function vfatVolumeId(name: string): string {
-  const h = digest(`${name}:esp`).subarray(0, 4).toString('hex').toUpperCase();
-  return `${h.slice(0, 4)}-${h.slice(4)}`;
-}
-
 interface ResolvedOptions {
   dir: string;
   firmware: Firmware;
@@ -206,7 +187,7 @@ function planPartitions(firmware: Firmware, table: TableType, diskMiB: number): 
 
 function describeLayout(o: ResolvedOptions): { diskId: string; partitions: FixturePartition[] } {
   const { parts } = planPartitions(o.firmware, o.table, o.sizeBytes / MiB);
-  const diskId = o.table === 'gpt' ? fixtureUuid(o.name, 'disk').toUpperCase() : `0x${digest(`${o.name}:disk`).subarray(0, 4).toString('hex')}`;
+  const diskId = tableId('lifeboat-fixture', o.name, o.table, 'disk');
   const partitions = parts.map((p, i): FixturePartition => {
     const part: FixturePartition = {
       number: i + 1,
@@ -221,7 +202,7 @@ function describeLayout(o: ResolvedOptions): { diskId: string; partitions: Fixtu
     }
     if (p.role !== 'bios-boot') {
       part.mountpoint = MOUNTPOINTS[p.role];
-      part.fs = { type: FSTYPES[p.role], uuid: p.role === 'esp' ? vfatVolumeId(o.name) : fixtureUuid(o.name, p.role), label: LABELS[p.role] };
+      part.fs = { type: FSTYPES[p.role], uuid: p.role === 'esp' ? vfatVolumeId('lifeboat-fixture', o.name) : fixtureUuid(o.name, p.role), label: LABELS[p.role] };
     }
     return part;
   });
@@ -298,140 +279,17 @@ const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 
 const INITRAMFS_APPLETS = ['sh', 'mount', 'insmod', 'findfs', 'switch_root', 'poweroff', 'usleep', 'cat', 'ls', 'tr', 'echo'];
 const ROOT_APPLETS = ['sh', 'mount', 'umount', 'swapon', 'findfs', 'blkid', 'poweroff', 'cat', 'echo', 'awk', 'sed', 'grep', 'cut', 'paste',
   'sort', 'find', 'xargs', 'stat', 'sha256sum', 'ls', 'dmesg', 'uname', 'mkdir', 'sleep', 'readlink'];
-
-interface HostInputs {
-  kernelVersion: string;
-  vmlinuz: string;
-  busybox: string;
-  /** busybox and its shared libraries, by absolute path. */
-  busyboxClosure: string[];
-  /** Module files in load order. */
-  modules: string[];
-}
-
-function compareVersions(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
-}
-
-async function findHostInputs(): Promise<HostInputs> {
-  const kernels = (await readdir('/boot')).filter((f) => /^vmlinuz-.*-cloud-amd64$/.test(f)).sort(compareVersions);
-  const vmlinuzName = kernels.at(-1);
-  if (!vmlinuzName) throw new Error('fixture disk: no /boot/vmlinuz-*-cloud-amd64: install the Debian package linux-image-cloud-amd64 (scripts/setup.sh test does)');
-  const kernelVersion = vmlinuzName.slice('vmlinuz-'.length);
-  const busybox = '/bin/busybox';
-  if (!existsSync(busybox)) throw new Error('fixture disk: /bin/busybox is missing: install the Debian package busybox');
-  return { kernelVersion, vmlinuz: join('/boot', vmlinuzName), busybox, busyboxClosure: await libraryClosure(busybox), modules: await modulesInLoadOrder(kernelVersion, INITRAMFS_MODULES) };
-}
+const INIT_FILES = ['sbin-init.sh', 'initramfs-init.sh'];
 
 /** What a cached image depends on: options, the host's kernel, busybox and GRUB, and this builder's own code. */
-async function cacheKey(o: ResolvedOptions, host: HostInputs): Promise<string> {
-  const h = createHash('sha256');
-  h.update(JSON.stringify({ firmware: o.firmware, table: o.table, sizeBytes: o.sizeBytes, name: o.name, kernel: host.kernelVersion }));
-  for (const file of [fileURLToPath(import.meta.url), KIT_SOURCE, join(initDir, 'sbin-init.sh'), join(initDir, 'initramfs-init.sh')]) h.update(await readFile(file));
+async function fixtureKey(o: ResolvedOptions, host: HostInputs): Promise<string> {
   const grubDir = o.firmware === 'uefi' ? '/usr/lib/grub/x86_64-efi' : '/usr/lib/grub/i386-pc';
-  await stampFiles(h, [host.vmlinuz, ...host.busyboxClosure, ...host.modules, join(grubDir, 'modinfo.sh')]);
-  return h.digest('hex').slice(0, 24);
+  return cacheKey({ firmware: o.firmware, table: o.table, sizeBytes: o.sizeBytes, name: o.name, kernel: host.kernelVersion },
+    [fileURLToPath(import.meta.url), ...INIT_FILES.map((f) => join(initDir, f))], host, [join(grubDir, 'modinfo.sh')]);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Building.
-
-/** Undo steps run last-in first-out, also when the build fails half way. */
-class Undo {
-  private steps: Array<{ what: string; step: () => Promise<unknown> }> = [];
-  push(what: string, step: () => Promise<unknown>): void {
-    this.steps.push({ what, step });
-  }
-  async run(): Promise<void> {
-    for (const { what, step } of this.steps.reverse()) {
-      try {
-        await step();
-      } catch (e) {
-        process.stderr.write(`fixture disk: cleanup '${what}' failed: ${(e as Error).message}\n`);
-      }
-    }
-    this.steps = [];
-  }
-}
-
-async function attachLoop(image: string, undo: Undo): Promise<string> {
-  const dev = (await runTool('losetup', ['--find', '--show', '--partscan', image], { purpose: 'attach the fixture image' })).stdout.trim();
-  undo.push(`detach ${dev}`, async () => {
-    await execa('partx', ['-d', dev], { reject: false });
-    await execa('losetup', ['-d', dev], { reject: false });
-  });
-  // No udev here: partx makes the kernel create the partition nodes.
-  await execa('partx', ['-u', dev], { reject: false });
-  await execa('partx', ['-a', dev], { reject: false });
-  return dev;
-}
-
-async function waitForNode(node: string): Promise<void> {
-  for (let i = 0; i < 50 && !existsSync(node); i++) await sleep(100);
-  if (!existsSync(node)) throw new Error(`fixture disk: partition node ${node} did not appear after partx -a`);
-}
-
-async function mountAt(dev: string, dir: string, undo: Undo): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await runTool('mount', [dev, dir], { purpose: `mount ${dev} to populate it` });
-  undo.push(`unmount ${dir}`, async () => {
-    const r = await execa('umount', [dir], { reject: false });
-    if (r.exitCode !== 0) await execa('umount', ['-l', dir], { reject: false });
-  });
-}
-
-async function makeFilesystem(dev: string, fs: FixtureFilesystem): Promise<void> {
-  const purpose = `make the fixture's ${fs.type} filesystem`;
-  switch (fs.type) {
-    case 'ext4':
-      // Inode tables initialised now, so no ext4lazyinit thread writes behind the builder's back.
-      await runTool('mkfs.ext4', ['-q', '-F', '-U', fs.uuid, '-L', fs.label, '-E', 'lazy_itable_init=0,lazy_journal_init=0', dev], { purpose });
-      break;
-    case 'xfs':
-      await runTool('mkfs.xfs', ['-q', '-f', '-m', `uuid=${fs.uuid}`, '-L', fs.label, dev], { purpose });
-      break;
-    case 'vfat':
-      await runTool('mkfs.vfat', ['-F', '32', '-i', fs.uuid.replace('-', ''), '-n', fs.label, dev], { purpose });
-      break;
-    case 'swap':
-      await runTool('mkswap', ['-U', fs.uuid, '-L', fs.label, dev], { purpose });
-      break;
-  }
-}
-
-function grubConfig(rootUuid: string, kernelVersion: string, cmdline: string): string {
-  return [
-    '# GRUB configuration of the Lifeboat test fixture: finds the root filesystem by UUID, as a restore must keep it.',
-    'set timeout=0',
-    'set default=0',
-    'if [ "$grub_platform" = pc ]; then',
-    '  serial --unit=0 --speed=115200',
-    '  terminal_output serial console',
-    'fi',
-    `search --no-floppy --fs-uuid --set=root ${rootUuid}`,
-    "menuentry 'Lifeboat fixture' {",
-    `  search --no-floppy --fs-uuid --set=root ${rootUuid}`,
-    `  linux /boot/vmlinuz-${kernelVersion} ${cmdline}`,
-    `  initrd /boot/initrd.img-${kernelVersion}`,
-    '}',
-    '',
-  ].join('\n');
-}
-
-async function buildInitramfs(work: string, host: HostInputs): Promise<Buffer> {
-  const stage = join(work, 'initramfs');
-  for (const d of ['proc', 'sys', 'dev', 'newroot', 'modules']) await mkdir(join(stage, d), { recursive: true });
-  await installBusybox(stage, host.busyboxClosure, INITRAMFS_APPLETS);
-  await put(join(stage, 'init'), await readFile(join(initDir, 'initramfs-init.sh')), 0o755);
-  const names = host.modules.map((m) => m.split('/').pop()!);
-  for (const m of host.modules) await copyFile(m, join(stage, 'modules', m.split('/').pop()!));
-  await put(join(stage, 'modules.list'), `${names.join('\n')}\n`);
-  // Fixed times and a sorted list make the archive, and so the fixture's hash, the same on every build.
-  const list = (await runTool('find', ['.'], { cwd: stage })).stdout.split('\n').filter(Boolean).sort();
-  for (const p of list) await lutimes(join(stage, p), FIXED_MTIME, FIXED_MTIME);
-  const cpio = await execa('cpio', ['-o', '-H', 'newc', '-R', '0:0', '--reproducible', '--quiet'], { cwd: stage, input: `${list.join('\n')}\n`, encoding: 'buffer' });
-  return gzipSync(cpio.stdout, { level: 6 });
-}
 
 async function populateRoot(root: string, o: ResolvedOptions, host: HostInputs, fstab: string, grubCfg: string, initrd: Buffer): Promise<void> {
   for (const d of ['proc', 'sys', 'dev', 'run', 'data', 'mnt', 'root', 'boot/grub', 'usr/share/fixture', 'var/lib/fixture', 'home/user']) {
@@ -490,12 +348,8 @@ const mtoolsEnv = { MTOOLS_SKIP_CHECK: '1' };
 
 /** GRUB for UEFI: one EFI binary with the modules built in and a config that finds root by UUID. */
 async function installGrubEfi(work: string, espDev: string, rootUuid: string): Promise<void> {
-  const early = join(work, 'grub-early.cfg');
-  await writeFile(early, `search --no-floppy --fs-uuid --set=root ${rootUuid}\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n`);
   const efi = join(work, 'grubx64.efi');
-  await runTool('grub-mkimage', ['-O', 'x86_64-efi', '-o', efi, '-p', '/boot/grub', '-c', early,
-    'part_gpt', 'part_msdos', 'fat', 'ext2', 'search', 'search_fs_uuid', 'search_label', 'normal', 'configfile', 'linux', 'echo', 'test',
-    'boot', 'serial', 'terminal', 'efi_gop', 'all_video', 'gzio'], { purpose: 'build the fixture\'s GRUB EFI image' });
+  await grubEfiImage(work, efi, rootUuid);
   const i = ['-i', espDev];
   await runTool('mmd', [...i, '::/EFI', '::/EFI/BOOT', '::/EFI/debian'], { env: mtoolsEnv, purpose: 'make the ESP directories' });
   await runTool('mcopy', [...i, efi, '::/EFI/BOOT/BOOTX64.EFI'], { env: mtoolsEnv, purpose: 'copy GRUB to the removable path of the ESP' });
@@ -511,16 +365,13 @@ interface CacheRecord {
   disk: Omit<FixtureDisk, 'path' | 'cached'>;
 }
 
-async function buildIntoCache(o: ResolvedOptions, host: HostInputs, final: string): Promise<void> {
-  await mkdir(o.cacheDir, { recursive: true });
-  const work = join(o.cacheDir, `.build-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(work);
+async function buildInto(o: ResolvedOptions, host: HostInputs, work: string, entry: string): Promise<void> {
   const undo = new Undo();
   try {
     const { diskId, partitions } = describeLayout(o);
     const fstab = renderFstab(o.name, partitions);
     const rootFs = partitions.find((p) => p.role === 'root')!.fs!;
-    const cmdline = `root=UUID=${rootFs.uuid} ro console=ttyS0,115200 panic=-1`;
+    const cmdline = kernelCmdline(rootFs.uuid);
 
     const image = join(work, 'disk.img');
     await (await open(image, 'w')).close();
@@ -537,8 +388,14 @@ async function buildIntoCache(o: ResolvedOptions, host: HostInputs, final: strin
     await mountAt(node(partitions.find((p) => p.role === 'root')!), rootMount, undo);
     await mountAt(node(partitions.find((p) => p.role === 'data')!), dataMount, undo);
 
-    const initrd = await buildInitramfs(work, host);
-    await populateRoot(rootMount, o, host, fstab, grubConfig(rootFs.uuid, host.kernelVersion, cmdline), initrd);
+    const initrd = await buildInitramfs(work, {
+      busyboxClosure: host.busyboxClosure, applets: INITRAMFS_APPLETS, modules: host.modules, init: await readFile(join(initDir, 'initramfs-init.sh')),
+    });
+    const grubCfg = grubConfig({
+      comment: 'GRUB configuration of the Lifeboat test fixture: finds the root filesystem by UUID, as a restore must keep it.',
+      title: 'Lifeboat fixture', insmod: [], rootUuid: rootFs.uuid, kernelVersion: host.kernelVersion, cmdline,
+    });
+    await populateRoot(rootMount, o, host, fstab, grubCfg, initrd);
     await populateData(dataMount, o);
     if (o.firmware === 'uefi') await installGrubEfi(work, node(partitions.find((p) => p.role === 'esp')!), rootFs.uuid);
     else await installGrubBios(rootMount, loop);
@@ -553,39 +410,20 @@ async function buildIntoCache(o: ResolvedOptions, host: HostInputs, final: strin
         expected: { marker: `FIXTURE-BOOTED name=${o.name}`, hash, mounts: expectedMounts(partitions), swap: partitions.find((p) => p.role === 'swap')!.fs!.uuid },
       },
     };
-    const entry = join(work, 'entry');
-    await mkdir(entry);
     await rename(image, join(entry, 'disk.img'));
-    await writeFile(join(entry, 'fixture.json'), `${JSON.stringify(record, null, 2)}\n`);
-    // Publish by rename: a concurrent builder of the same key either wins or finds ours complete.
-    await rename(entry, final).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
-    });
+    await writeRecord(entry, record);
   } finally {
     await undo.run();
-    await rm(work, { recursive: true, force: true });
   }
 }
 
 /** Builds (or takes from the cache) a bootable fixture disk and copies it, sparse, into options.dir. */
 export async function buildFixtureDisk(options: FixtureOptions): Promise<FixtureDisk> {
   const o = resolveOptions(options);
-  const host = await findHostInputs();
+  const host = await findHostInputs({ kernel: 'cloud', modules: INITRAMFS_MODULES, storageTools: false });
   const family = `${o.name}-${o.firmware}-${o.table}-`;
-  const final = join(o.cacheDir, `${family}${await cacheKey(o, host)}`);
-  const cached = existsSync(join(final, 'fixture.json'));
-  if (!cached) {
-    await mkdir(o.cacheDir, { recursive: true });
-    await buildOnce(join(final, 'fixture.json'), () => buildIntoCache(o, host, final));
-    // Entries of the same fixture under older keys (an edited builder, a new kernel) are dead weight.
-    for (const entry of await readdir(o.cacheDir)) {
-      const sameFixture = entry.startsWith(family) && /^[0-9a-f]{24}$/.test(entry.slice(family.length));
-      if (sameFixture && join(o.cacheDir, entry) !== final) await rm(join(o.cacheDir, entry), { recursive: true, force: true });
-    }
-  }
-  const record = JSON.parse(await readFile(join(final, 'fixture.json'), 'utf8')) as CacheRecord;
+  const { dir, record, cached } = await cachedEntry<CacheRecord>(o.cacheDir, family, await fixtureKey(o, host), (work, entry) => buildInto(o, host, work, entry));
   await mkdir(o.dir, { recursive: true });
-  const path = join(o.dir, `${o.name}.img`);
-  await runTool('cp', ['--sparse=always', join(final, 'disk.img'), path], { purpose: 'copy the fixture image' });
+  const path = await copyImage(join(dir, 'disk.img'), join(o.dir, `${o.name}.img`));
   return { ...record.disk, path, cached };
 }

@@ -1,16 +1,17 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, copyFile, link, lutimes, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, chown, copyFile, link, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import { execa } from 'execa';
 import { runTool } from '../../core/run-tool.js';
 import type { TargetFirmware } from '../../images/restore/plan.js';
-import { buildOnce, fixtureCacheDir } from './fixture-cache.js';
-import { FIXED_MTIME, KIT_SOURCE, copyInto, installBusybox, libraryClosure, modulesInLoadOrder, put, seededBytes, stampFiles } from './guest-image-kit.js';
-import { fixtureUuid, type FixtureMount } from './fixture-disk.js';
-import { cachedRescueSystem, fullKernelVersion, runInGuest } from './guest-run.js';
+import { fixtureCacheDir } from './fixture-cache.js';
+import type { FixtureMount } from './fixture-disk.js';
+import { buildInitramfs, grubConfig, grubEfiImage, kernelCmdline } from './guest-image/boot.js';
+import { cachedEntry, copyImage, writeRecord } from './guest-image/cache-entry.js';
+import { cacheKey, findHostInputs, type HostInputs } from './guest-image/host.js';
+import { fixtureUuid, lvmUuid, mdUuid, tableId, vfatVolumeId } from './guest-image/ids.js';
+import { FIXED_MTIME, copyInto, installBusybox, put, seededBytes, setXattr } from './guest-image/staging.js';
+import { cachedRescueSystem, runInGuest } from './guest-run.js';
 import { sparseFile } from './loop-devices.js';
 
 /**
@@ -244,30 +245,6 @@ interface FixtureSpec {
   trees: Array<{ tree: string; mountpoint: string }>;
 }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(`lifeboat-multidisk:${text}`).digest();
-}
-
-/** md's UUID in mdadm's own notation. */
-function mdUuid(name: string, md = 'md0'): string {
-  const h = digest(`${name}:${md}`).subarray(0, 16).toString('hex');
-  return `${h.slice(0, 8)}:${h.slice(8, 16)}:${h.slice(16, 24)}:${h.slice(24, 32)}`;
-}
-
-/** An LVM UUID (32 of [A-Za-z0-9], grouped 6-4-4-4-4-4-6) that the same name always gives. */
-function lvmUuid(name: string, what: string): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  const bytes = digest(`${name}:${what}`);
-  let s = '';
-  for (let i = 0; i < 32; i++) s += alphabet[bytes[i]! % alphabet.length];
-  return [6, 4, 4, 4, 4, 4, 6].reduce<{ at: number; parts: string[] }>((acc, n) => ({ at: acc.at + n, parts: [...acc.parts, s.slice(acc.at, acc.at + n)] }), { at: 0, parts: [] }).parts.join('-');
-}
-
-function vfatId(name: string): string {
-  const h = digest(`${name}:esp`).subarray(0, 4).toString('hex').toUpperCase();
-  return `${h.slice(0, 4)}-${h.slice(4)}`;
-}
-
 function raidLvmSpec(name: string): FixtureSpec {
   const u = (role: string) => fixtureUuid(name, role);
   const fs = (f: MultiDiskFilesystem) => f;
@@ -288,7 +265,7 @@ function raidLvmSpec(name: string): FixtureSpec {
     lvm: { vg: 'fxvg', extentMiB: 4, pvs: [{ device: '/dev/md0', uuid: lvmUuid(name, 'pv') }], lvs: [{ name: 'root', sizeMiB: 256 }, { name: 'home', sizeMiB: 320 }] },
     filesystems: [
       fs({ role: 'root', type: 'ext4', uuid: u('root'), label: 'fxroot', device: '/dev/fxvg/root', mountpoint: '/', fstabSpec: `UUID=${u('root')}`, options: 'defaults,errors=remount-ro' }),
-      fs({ role: 'esp', type: 'vfat', uuid: vfatId(name), label: 'FXESP', device: '/dev/vda1', mountpoint: '/boot/efi', fstabSpec: `UUID=${vfatId(name)}`, options: 'umask=0077' }),
+      fs({ role: 'esp', type: 'vfat', uuid: vfatVolumeId('lifeboat-multidisk', name), label: 'FXESP', device: '/dev/vda1', mountpoint: '/boot/efi', fstabSpec: `UUID=${vfatVolumeId('lifeboat-multidisk', name)}`, options: 'umask=0077' }),
       fs({ role: 'home', type: 'xfs', uuid: u('home'), label: 'fxhome', device: '/dev/fxvg/home', mountpoint: '/home', fstabSpec: '/dev/fxvg/home', options: 'defaults' }),
       fs({ role: 'srv', type: 'btrfs', uuid: u('srv'), label: 'fxsrv', device: '/dev/vda3', mountpoint: '/srv', fstabSpec: `UUID=${u('srv')}`, options: 'defaults,noatime' }),
       fs({ role: 'srv-logs', type: 'btrfs', uuid: u('srv'), label: 'fxsrv', device: '/dev/vda3', mountpoint: '/srv/logs', fstabSpec: `UUID=${u('srv')}`, options: 'subvol=@logs,noatime', subvolume: '@logs' }),
@@ -403,16 +380,12 @@ function renderFstab(name: string, spec: FixtureSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
-function diskId(name: string, disk: DiskSpec): string {
-  return disk.table === 'gpt' ? fixtureUuid(name, `disk-${disk.device}`).toUpperCase() : `0x${digest(`${name}:disk-${disk.device}`).subarray(0, 4).toString('hex')}`;
-}
-
 function partUuid(name: string, role: string): string {
   return fixtureUuid(name, `part-${role}`).toUpperCase();
 }
 
 function sfdiskScript(name: string, disk: DiskSpec): string {
-  const lines = [`label: ${disk.table}`, `label-id: ${diskId(name, disk)}`, 'unit: sectors', ''];
+  const lines = [`label: ${disk.table}`, `label-id: ${tableId('lifeboat-multidisk', name, disk.table, `disk-${disk.device}`)}`, 'unit: sectors', ''];
   for (const p of disk.parts) {
     const fields = [`start=${p.startMiB * 2048}`, `size=${p.sizeMiB * 2048}`, `type=${p.type}`];
     if (disk.table === 'gpt') fields.push(`uuid=${partUuid(name, p.role)}`, `name="${p.name ?? p.role}"`);
@@ -559,90 +532,35 @@ const INITRAMFS_APPLETS = ['sh', 'mount', 'insmod', 'findfs', 'switch_root', 'po
 const ROOT_APPLETS = ['sh', 'mount', 'umount', 'swapon', 'findfs', 'blkid', 'poweroff', 'cat', 'echo', 'awk', 'sed', 'grep', 'cut', 'paste',
   'sort', 'find', 'xargs', 'stat', 'sha256sum', 'ls', 'dmesg', 'uname', 'mkdir', 'sleep', 'readlink', 'rm'];
 
-interface HostInputs {
-  kernelVersion: string;
-  vmlinuz: string;
-  busyboxClosure: string[];
-  /** mdadm and lvm with their libraries. */
-  storageClosure: string[];
-  modules: string[];
-  grubEfiDir: string;
-  grubPcDir: string;
-}
-
-async function findHostInputs(): Promise<HostInputs> {
-  const kernelVersion = await fullKernelVersion();
-  for (const tool of ['/bin/busybox', '/sbin/mdadm', '/sbin/lvm']) {
-    if (!existsSync(tool)) throw new Error(`multi-disk fixture: ${tool} is missing: install busybox, mdadm and lvm2 (scripts/setup.sh test does)`);
-  }
-  const modules = await modulesInLoadOrder(kernelVersion, INITRAMFS_MODULES);
-  return {
-    kernelVersion,
-    vmlinuz: `/boot/vmlinuz-${kernelVersion}`,
-    busyboxClosure: await libraryClosure('/bin/busybox'),
-    storageClosure: [...new Set([...(await libraryClosure('/sbin/mdadm')), ...(await libraryClosure('/sbin/lvm'))])],
-    modules,
-    grubEfiDir: '/usr/lib/grub/x86_64-efi',
-    grubPcDir: '/usr/lib/grub/i386-pc',
-  };
-}
-
-async function cacheKey(o: Resolved, host: HostInputs): Promise<string> {
-  const h = createHash('sha256');
-  h.update(JSON.stringify({ variant: o.variant, firmware: o.firmware, name: o.name, kernel: host.kernelVersion }));
-  for (const file of [fileURLToPath(import.meta.url), KIT_SOURCE, ...INIT_FILES.map((f) => join(initDir, f))]) h.update(await readFile(file));
-  await stampFiles(h, [host.vmlinuz, ...host.busyboxClosure, ...host.storageClosure, ...host.modules, join(host.grubEfiDir, 'modinfo.sh'), join(host.grubPcDir, 'modinfo.sh')]);
-  return h.digest('hex').slice(0, 24);
+/** What a cached fixture depends on: its variant and name, the host's kernel, tools and GRUB, the builder's code and scripts. */
+async function fixtureKey(o: Resolved, host: HostInputs): Promise<string> {
+  return cacheKey({ variant: o.variant, firmware: o.firmware, name: o.name, kernel: host.kernelVersion },
+    [fileURLToPath(import.meta.url), ...INIT_FILES.map((f) => join(initDir, f))], host, ['/usr/lib/grub/x86_64-efi/modinfo.sh', '/usr/lib/grub/i386-pc/modinfo.sh']);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Staging the trees on the host.
 
-async function setXattr(path: string, value: string): Promise<void> {
-  await runTool('setfattr', ['-n', 'user.lifeboat.fixture', '-v', value, path]);
+function fixtureGrubConfig(o: Resolved, rootUuid: string, kernelVersion: string, cmdline: string): string {
+  const stacks = o.variant === 'raid-lvm' ? ['part_gpt', 'mdraid1x', 'lvm'] : o.variant === 'raid5-stripe' ? ['part_gpt', 'mdraid1x', 'raid5rec', 'lvm'] : [];
+  return grubConfig({
+    comment: `GRUB configuration of the Lifeboat multi-disk fixture '${o.name}': root found by UUID${o.spec.lvm ? ` on an LV of a VG on md ${o.spec.raid.map((r) => r.level.toUpperCase()).join(' and ')}` : ''}.`,
+    title: 'Lifeboat multi-disk fixture', insmod: [...stacks, 'ext2'], rootUuid, kernelVersion, cmdline,
+  });
 }
 
-function grubConfig(o: Resolved, rootUuid: string, kernelVersion: string, cmdline: string): string {
-  return [
-    `# GRUB configuration of the Lifeboat multi-disk fixture '${o.name}': root found by UUID${o.spec.lvm ? ` on an LV of a VG on md ${o.spec.raid.map((r) => r.level.toUpperCase()).join(' and ')}` : ''}.`,
-    'set timeout=0',
-    'set default=0',
-    'if [ "$grub_platform" = pc ]; then',
-    '  serial --unit=0 --speed=115200',
-    '  terminal_output serial console',
-    'fi',
-    ...(o.variant === 'raid-lvm' ? ['insmod part_gpt', 'insmod mdraid1x', 'insmod lvm'] : []),
-    ...(o.variant === 'raid5-stripe' ? ['insmod part_gpt', 'insmod mdraid1x', 'insmod raid5rec', 'insmod lvm'] : []),
-    'insmod ext2',
-    `search --no-floppy --fs-uuid --set=root ${rootUuid}`,
-    "menuentry 'Lifeboat multi-disk fixture' {",
-    `  search --no-floppy --fs-uuid --set=root ${rootUuid}`,
-    `  linux /boot/vmlinuz-${kernelVersion} ${cmdline}`,
-    `  initrd /boot/initrd.img-${kernelVersion}`,
-    '}',
-    '',
-  ].join('\n');
-}
-
-async function buildInitramfs(work: string, o: Resolved, host: HostInputs): Promise<Buffer> {
-  const stage = join(work, 'initramfs');
-  for (const d of ['proc', 'sys', 'dev', 'newroot', 'modules', 'run', 'etc/lvm']) await mkdir(join(stage, d), { recursive: true });
-  await installBusybox(stage, host.busyboxClosure, INITRAMFS_APPLETS);
-  for (const file of host.storageClosure) await copyInto(stage, file);
-  await put(join(stage, 'init'), await readFile(join(initDir, 'initramfs-init.sh')), 0o755);
+async function fixtureInitramfs(work: string, o: Resolved, host: HostInputs): Promise<Buffer> {
+  const files: Record<string, string> = {};
   if (o.spec.raid.length) {
     const arrays = o.spec.raid.map((md) => `ARRAY ${md.device} metadata=${md.metadata} UUID=${md.uuid}`);
     // HOMEHOST <ignore>: the array is ours whatever host name the restore gave it.
-    await put(join(stage, 'etc/mdadm/mdadm.conf'), ['# the fixture\'s arrays, by UUID', 'DEVICE partitions', 'HOMEHOST <ignore>', ...arrays, ''].join('\n'));
+    files['etc/mdadm/mdadm.conf'] = ['# the fixture\'s arrays, by UUID', 'DEVICE partitions', 'HOMEHOST <ignore>', ...arrays, ''].join('\n');
   }
-  await put(join(stage, 'etc/lvm/lvm.conf'), 'devices {\n  obtain_device_list_from_udev = 0\n}\nactivation {\n  udev_sync = 0\n  udev_rules = 0\n}\n');
-  const names = host.modules.map((m) => m.split('/').pop()!);
-  for (const m of host.modules) await copyFile(m, join(stage, 'modules', m.split('/').pop()!));
-  await put(join(stage, 'modules.list'), `${names.join('\n')}\n`);
-  const list = (await runTool('find', ['.'], { cwd: stage })).stdout.split('\n').filter(Boolean).sort();
-  for (const p of list) await lutimes(join(stage, p), FIXED_MTIME, FIXED_MTIME);
-  const cpio = await execa('cpio', ['-o', '-H', 'newc', '-R', '0:0', '--reproducible', '--quiet'], { cwd: stage, input: `${list.join('\n')}\n`, encoding: 'buffer' });
-  return gzipSync(cpio.stdout, { level: 6 });
+  files['etc/lvm/lvm.conf'] = 'devices {\n  obtain_device_list_from_udev = 0\n}\nactivation {\n  udev_sync = 0\n  udev_rules = 0\n}\n';
+  return buildInitramfs(work, {
+    busyboxClosure: host.busyboxClosure, applets: INITRAMFS_APPLETS, hostFiles: host.storageClosure, modules: host.modules,
+    init: await readFile(join(initDir, 'initramfs-init.sh')), dirs: ['run', 'etc/lvm'], files,
+  });
 }
 
 async function stageRoot(root: string, o: Resolved, host: HostInputs, fstab: string, grubCfg: string, initrd: Buffer): Promise<void> {
@@ -741,15 +659,6 @@ async function tarTree(dir: string, file: string): Promise<void> {
     { purpose: `archive the fixture tree ${dir}` });
 }
 
-/** GRUB for UEFI: one EFI image that can read md RAID1 and LVM, finding the root LV's filesystem by UUID. */
-async function grubEfiImage(work: string, out: string, rootUuid: string): Promise<void> {
-  const early = join(work, 'grub-early.cfg');
-  await writeFile(early, `search --no-floppy --fs-uuid --set=root ${rootUuid}\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n`);
-  await runTool('grub-mkimage', ['-O', 'x86_64-efi', '-o', out, '-p', '/boot/grub', '-c', early,
-    'part_gpt', 'part_msdos', 'fat', 'ext2', 'diskfilter', 'mdraid1x', 'lvm', 'search', 'search_fs_uuid', 'search_label', 'normal', 'configfile',
-    'linux', 'echo', 'test', 'boot', 'serial', 'terminal', 'efi_gop', 'all_video', 'gzio'], { purpose: 'build the fixture\'s GRUB EFI image' });
-}
-
 // ---------------------------------------------------------------------------------------------
 // Building and the cache.
 
@@ -765,124 +674,98 @@ interface SfdiskJson {
   partitiontable: { label: 'gpt' | 'dos'; id: string; partitions: Array<{ node: string; start: number; size: number; type: string; uuid?: string; name?: string; bootable?: boolean }> };
 }
 
-async function buildIntoCache(o: Resolved, host: HostInputs, final: string): Promise<void> {
-  await mkdir(o.cacheDir, { recursive: true });
-  const work = join(o.cacheDir, `.build-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(work);
-  try {
-    const spec = o.spec;
-    const fstab = renderFstab(o.name, spec);
-    const root = spec.filesystems.find((f) => f.mountpoint === '/')!;
-    const cmdline = `root=UUID=${root.uuid} ro console=ttyS0,115200 panic=-1`;
+async function buildInto(o: Resolved, host: HostInputs, work: string, entry: string): Promise<void> {
+  const spec = o.spec;
+  const fstab = renderFstab(o.name, spec);
+  const root = spec.filesystems.find((f) => f.mountpoint === '/')!;
+  const cmdline = kernelCmdline(root.uuid);
 
-    const payload = join(work, 'payload');
-    const stage = join(work, 'stage');
-    await mkdir(join(payload, 'trees'), { recursive: true });
-    await mkdir(join(payload, 'disks'), { recursive: true });
-    const initrd = await buildInitramfs(work, o, host);
-    await stageRoot(join(stage, 'root'), o, host, fstab, grubConfig(o, root.uuid, host.kernelVersion, cmdline), initrd);
-    for (const t of spec.trees) if (t.tree !== 'root') await stageTree(join(stage, t.tree), t.tree, o);
-    for (const t of spec.trees) await tarTree(join(stage, t.tree), join(payload, 'trees', `${t.tree}.tar`));
-    for (const d of spec.disks) await writeFile(join(payload, 'disks', `${d.device}.sfdisk`), sfdiskScript(o.name, d));
-    if (o.firmware === 'uefi') {
-      await mkdir(join(payload, 'grub'));
-      await grubEfiImage(work, join(payload, 'grub', 'grubx64.efi'), root.uuid);
-    }
-    await copyFile(join(initDir, 'build-lib.sh'), join(payload, 'build-lib.sh'));
-    await put(join(payload, 'run.sh'), buildScript(o), 0o755);
-    await rm(stage, { recursive: true, force: true });
-
-    const disks: string[] = [];
-    for (const d of spec.disks) disks.push(await sparseFile(join(work, `${d.device}.img`), d.sizeMiB * MiB));
-    const rescueDir = o.rescueDir ?? (await cachedRescueSystem(o.cacheDir, host.kernelVersion));
-    const run = await runInGuest({ rescueDir, payloadDir: payload, workDir: join(work, 'guest'), disks, timeoutMs: 1_800_000, name: `build-${o.name}` });
-    if (run.exitStatus !== 0 || !existsSync(join(run.outDir, 'done'))) {
-      throw new Error(`multi-disk fixture '${o.name}': the build script in the guest failed (exit ${run.exitStatus})\n--- serial console (last 60 lines) ---\n${run.serialTail}`);
-    }
-
-    const hashes: Record<string, string> = {};
-    for (const line of (await readFile(join(run.outDir, 'hashes.txt'), 'utf8')).split('\n').filter(Boolean)) {
-      const [mp, sum] = line.split(' ');
-      hashes[mp!] = sum!;
-    }
-    const captures = join(run.outDir, 'captures');
-    const tables: MultiDiskTable[] = [];
-    for (const d of spec.disks) {
-      const t = (JSON.parse(await readFile(join(captures, `sfdisk-${d.device}.json`), 'utf8')) as SfdiskJson).partitiontable;
-      tables.push({
-        device: d.device, sizeBytes: d.sizeMiB * MiB, table: t.label, id: t.id,
-        partitions: t.partitions.map((p, i) => {
-          const number = Number(/(\d+)$/.exec(p.node)![1]);
-          const part: MultiDiskPartition = { number, startBytes: p.start * 512, sizeBytes: p.size * 512, type: p.type.toUpperCase(), role: d.parts[i]!.role };
-          if (p.uuid) part.partUuid = p.uuid.toUpperCase();
-          if (p.name) part.partName = p.name;
-          if (d.parts[i]!.kind) part.kind = d.parts[i]!.kind!;
-          if (p.bootable) part.bootable = true;
-          return part;
-        }),
-      });
-    }
-    let lvm: MultiDiskLvm | null = null;
-    if (spec.lvm) {
-      const report = (JSON.parse(await readFile(join(captures, 'lvm-fullreport.json'), 'utf8')) as LvmReport).report.find((r) => r.vg[0]?.vg_name === spec.lvm!.vg)!;
-      lvm = {
-        vg: spec.lvm.vg, vgUuid: report.vg[0]!.vg_uuid, extentBytes: Number(report.vg[0]!.vg_extent_size), pvs: spec.lvm.pvs,
-        lvs: report.lv.map((lv) => ({ name: lv.lv_name, uuid: lv.lv_uuid, bytes: Number(lv.lv_size) })),
-      };
-    }
-    const mounts = spec.filesystems.filter((f) => f.type !== 'swap').map((f) => ({ mountpoint: f.mountpoint, fstype: f.type, uuid: f.uuid }));
-    const record: CacheRecord = {
-      fixture: {
-        name: o.name, variant: o.variant, firmware: o.firmware, tables, raid: spec.raid, lvm, filesystems: spec.filesystems, fstab,
-        kernel: { version: host.kernelVersion, cmdline },
-        buildSeconds: Math.round(run.seconds),
-        expected: {
-          marker: `FIXTURE-BOOTED name=${o.name}`,
-          mounts,
-          swap: spec.filesystems.find((f) => f.type === 'swap')!.uuid,
-          hashes,
-          raid: spec.raid.map((md) => ({ name: md.device.split('/').pop()!, level: md.level, members: `[${'U'.repeat(md.members.length)}]` })),
-          lvs: Object.fromEntries((spec.lvm?.lvs ?? []).map((lv) => [`${spec.lvm!.vg}/${lv.name}`, lv.sizeMiB * MiB])),
-          lvDevices: Object.fromEntries((spec.lvm?.lvs ?? []).filter((lv) => lv.on).map((lv) => [`${spec.lvm!.vg}/${lv.name}`, lv.on!.map((d) => d.split('/').pop()!).sort()])),
-        },
-      },
-    };
-    const entry = join(work, 'entry');
-    await mkdir(entry);
-    for (const d of spec.disks) await rename(join(work, `${d.device}.img`), join(entry, `${d.device}.img`));
-    await rename(captures, join(entry, 'captures'));
-    await writeFile(join(entry, 'build.serial.log'), run.serial);
-    await writeFile(join(entry, 'fixture.json'), `${JSON.stringify(record, null, 2)}\n`);
-    await rename(entry, final).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
-    });
-  } finally {
-    await rm(work, { recursive: true, force: true });
+  const payload = join(work, 'payload');
+  const stage = join(work, 'stage');
+  await mkdir(join(payload, 'trees'), { recursive: true });
+  await mkdir(join(payload, 'disks'), { recursive: true });
+  const initrd = await fixtureInitramfs(work, o, host);
+  await stageRoot(join(stage, 'root'), o, host, fstab, fixtureGrubConfig(o, root.uuid, host.kernelVersion, cmdline), initrd);
+  for (const t of spec.trees) if (t.tree !== 'root') await stageTree(join(stage, t.tree), t.tree, o);
+  for (const t of spec.trees) await tarTree(join(stage, t.tree), join(payload, 'trees', `${t.tree}.tar`));
+  for (const d of spec.disks) await writeFile(join(payload, 'disks', `${d.device}.sfdisk`), sfdiskScript(o.name, d));
+  if (o.firmware === 'uefi') {
+    await mkdir(join(payload, 'grub'));
+    await grubEfiImage(work, join(payload, 'grub', 'grubx64.efi'), root.uuid, ['diskfilter', 'mdraid1x', 'lvm']);
   }
+  await copyFile(join(initDir, 'build-lib.sh'), join(payload, 'build-lib.sh'));
+  await put(join(payload, 'run.sh'), buildScript(o), 0o755);
+  await rm(stage, { recursive: true, force: true });
+
+  const disks: string[] = [];
+  for (const d of spec.disks) disks.push(await sparseFile(join(work, `${d.device}.img`), d.sizeMiB * MiB));
+  const rescueDir = o.rescueDir ?? (await cachedRescueSystem(o.cacheDir, host.kernelVersion));
+  const run = await runInGuest({ rescueDir, payloadDir: payload, workDir: join(work, 'guest'), disks, timeoutMs: 1_800_000, name: `build-${o.name}` });
+  if (run.exitStatus !== 0 || !existsSync(join(run.outDir, 'done'))) {
+    throw new Error(`multi-disk fixture '${o.name}': the build script in the guest failed (exit ${run.exitStatus})\n--- serial console (last 60 lines) ---\n${run.serialTail}`);
+  }
+
+  const hashes: Record<string, string> = {};
+  for (const line of (await readFile(join(run.outDir, 'hashes.txt'), 'utf8')).split('\n').filter(Boolean)) {
+    const [mp, sum] = line.split(' ');
+    hashes[mp!] = sum!;
+  }
+  const captures = join(run.outDir, 'captures');
+  const tables: MultiDiskTable[] = [];
+  for (const d of spec.disks) {
+    const t = (JSON.parse(await readFile(join(captures, `sfdisk-${d.device}.json`), 'utf8')) as SfdiskJson).partitiontable;
+    tables.push({
+      device: d.device, sizeBytes: d.sizeMiB * MiB, table: t.label, id: t.id,
+      partitions: t.partitions.map((p, i) => {
+        const number = Number(/(\d+)$/.exec(p.node)![1]);
+        const part: MultiDiskPartition = { number, startBytes: p.start * 512, sizeBytes: p.size * 512, type: p.type.toUpperCase(), role: d.parts[i]!.role };
+        if (p.uuid) part.partUuid = p.uuid.toUpperCase();
+        if (p.name) part.partName = p.name;
+        if (d.parts[i]!.kind) part.kind = d.parts[i]!.kind!;
+        if (p.bootable) part.bootable = true;
+        return part;
+      }),
+    });
+  }
+  let lvm: MultiDiskLvm | null = null;
+  if (spec.lvm) {
+    const report = (JSON.parse(await readFile(join(captures, 'lvm-fullreport.json'), 'utf8')) as LvmReport).report.find((r) => r.vg[0]?.vg_name === spec.lvm!.vg)!;
+    lvm = {
+      vg: spec.lvm.vg, vgUuid: report.vg[0]!.vg_uuid, extentBytes: Number(report.vg[0]!.vg_extent_size), pvs: spec.lvm.pvs,
+      lvs: report.lv.map((lv) => ({ name: lv.lv_name, uuid: lv.lv_uuid, bytes: Number(lv.lv_size) })),
+    };
+  }
+  const mounts = spec.filesystems.filter((f) => f.type !== 'swap').map((f) => ({ mountpoint: f.mountpoint, fstype: f.type, uuid: f.uuid }));
+  const record: CacheRecord = {
+    fixture: {
+      name: o.name, variant: o.variant, firmware: o.firmware, tables, raid: spec.raid, lvm, filesystems: spec.filesystems, fstab,
+      kernel: { version: host.kernelVersion, cmdline },
+      buildSeconds: Math.round(run.seconds),
+      expected: {
+        marker: `FIXTURE-BOOTED name=${o.name}`,
+        mounts,
+        swap: spec.filesystems.find((f) => f.type === 'swap')!.uuid,
+        hashes,
+        raid: spec.raid.map((md) => ({ name: md.device.split('/').pop()!, level: md.level, members: `[${'U'.repeat(md.members.length)}]` })),
+        lvs: Object.fromEntries((spec.lvm?.lvs ?? []).map((lv) => [`${spec.lvm!.vg}/${lv.name}`, lv.sizeMiB * MiB])),
+        lvDevices: Object.fromEntries((spec.lvm?.lvs ?? []).filter((lv) => lv.on).map((lv) => [`${spec.lvm!.vg}/${lv.name}`, lv.on!.map((d) => d.split('/').pop()!).sort()])),
+      },
+    },
+  };
+  for (const d of spec.disks) await rename(join(work, `${d.device}.img`), join(entry, `${d.device}.img`));
+  await rename(captures, join(entry, 'captures'));
+  await writeFile(join(entry, 'build.serial.log'), run.serial);
+  await writeRecord(entry, record);
 }
 
 /** Builds (or takes from the cache) the multi-disk fixture and copies its disks, sparse, into options.dir. */
 export async function buildMultiDiskFixture(options: MultiDiskOptions): Promise<MultiDiskFixture> {
   const o = resolve(options);
-  const host = await findHostInputs();
+  const host = await findHostInputs({ kernel: 'full', modules: INITRAMFS_MODULES, storageTools: true });
   const family = `multidisk-${o.variant}-${o.name}-`;
-  const final = join(o.cacheDir, `${family}${await cacheKey(o, host)}`);
-  const cached = existsSync(join(final, 'fixture.json'));
-  if (!cached) {
-    await mkdir(o.cacheDir, { recursive: true });
-    await buildOnce(join(final, 'fixture.json'), () => buildIntoCache(o, host, final));
-    for (const entry of await readdir(o.cacheDir)) {
-      const same = entry.startsWith(family) && /^[0-9a-f]{24}$/.test(entry.slice(family.length));
-      if (same && join(o.cacheDir, entry) !== final) await rm(join(o.cacheDir, entry), { recursive: true, force: true });
-    }
-  }
-  const record = JSON.parse(await readFile(join(final, 'fixture.json'), 'utf8')) as CacheRecord;
+  const { dir, record, cached } = await cachedEntry<CacheRecord>(o.cacheDir, family, await fixtureKey(o, host), (work, entry) => buildInto(o, host, work, entry));
   await mkdir(o.dir, { recursive: true });
   const disks: string[] = [];
-  for (const t of record.fixture.tables) {
-    const path = join(o.dir, `${o.name}-${t.device}.img`);
-    await runTool('cp', ['--sparse=always', join(final, `${t.device}.img`), path], { purpose: 'copy the fixture disk' });
-    disks.push(path);
-  }
-  return { ...record.fixture, disks, capturesDir: join(final, 'captures'), buildSeconds: cached ? null : record.fixture.buildSeconds, cached };
+  for (const t of record.fixture.tables) disks.push(await copyImage(join(dir, `${t.device}.img`), join(o.dir, `${o.name}-${t.device}.img`)));
+  return { ...record.fixture, disks, capturesDir: join(dir, 'captures'), buildSeconds: cached ? null : record.fixture.buildSeconds, cached };
 }

@@ -1,16 +1,13 @@
-import { createHash, type Hash } from 'node:crypto';
-import { chmod, copyFile, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { runTool } from '../../core/run-tool.js';
+import { runTool } from '../../../core/run-tool.js';
 
 /**
- * What the test fixtures' guest-image builders (fixture-disk.ts: one disk; multidisk-fixture.ts:
- * RAID, LVM and several disks) share: staging files into a tree, busybox and kernel modules from
- * the host, reproducible content, and the part of a cache key that says which host files went in.
- * A builder's cache key includes this file's source (KIT_SOURCE), so a change here rebuilds both.
+ * Staging files into a guest image's trees, the same way for every fixture (fixture-disk.ts: one
+ * disk made on the host; multidisk-fixture.ts: RAID, LVM and several disks made in a guest):
+ * reproducible content, busybox and kernel modules from the host.
  */
-export const KIT_SOURCE = fileURLToPath(import.meta.url);
 
 /** Every staged file gets this time, so an image's content, and its hash, is the same on every build. */
 export const FIXED_MTIME = new Date('2024-01-01T00:00:00Z');
@@ -60,10 +57,6 @@ export async function modulesInLoadOrder(kernelVersion: string, modules: readonl
   return files;
 }
 
-/** Host files as a cache key sees them: path, size and time, so an upgraded package rebuilds. */
-export async function stampFiles(hash: Hash, files: readonly string[]): Promise<void> {
-  for (const file of files) {
-    const st = await stat(file).catch(() => null);
-    hash.update(`${file}:${st?.size}:${st?.mtimeMs}\n`);
-  }
+export async function setXattr(path: string, value: string): Promise<void> {
+  await runTool('setfattr', ['-n', 'user.lifeboat.fixture', '-v', value, path]);
 }
