@@ -1,12 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { parseBlkidExport } from '../../images/layout/parse-blkid.js';
-
-const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
+import { layoutFixture } from '../support/unit-kit.js';
 
 test('blkid -p: filesystems, swap, partition entries and the tables themselves', () => {
-  const entries = parseBlkidExport(fixture('blkid-p.txt'));
+  const entries = parseBlkidExport(layoutFixture('blkid-p.txt'));
   const by = (d: string) => entries.find((e) => e.device === d)!;
   assert.deepEqual(entries.map((e) => e.device), [
     '/dev/loop0', '/dev/loop0p1', '/dev/loop0p2', '/dev/loop0p3', '/dev/loop0p4', '/dev/loop0p5', '/dev/loop0p6',
@@ -37,7 +35,7 @@ test('blkid -p: filesystems, swap, partition entries and the tables themselves',
 });
 
 test('blkid cache form: PARTUUID and PARTLABEL land in the same fields', () => {
-  const entries = parseBlkidExport(fixture('blkid.txt'));
+  const entries = parseBlkidExport(layoutFixture('blkid.txt'));
   const srv = entries.find((e) => e.device === '/dev/loop0p4')!;
   assert.equal(srv.type, 'xfs');
   assert.equal(srv.partlabel, 'srv data');

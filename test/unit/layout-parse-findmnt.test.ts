@@ -1,14 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { parseFindmnt } from '../../images/layout/parse-findmnt.js';
 import { LifeboatError } from '../../core/errors.js';
-
-const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
+import { layoutFixture } from '../support/unit-kit.js';
 
 test('findmnt tree and list forms give the same mounts in the same order', () => {
-  const tree = parseFindmnt(fixture('findmnt-tree.json'));
-  const list = parseFindmnt(fixture('findmnt-list.json'));
+  const tree = parseFindmnt(layoutFixture('findmnt-tree.json'));
+  const list = parseFindmnt(layoutFixture('findmnt-list.json'));
   assert.equal(tree.length, list.length);
   assert.deepEqual(tree.map((m) => m.target).sort(), list.map((m) => m.target).sort());
   assert.equal(tree[0]!.target, '/');
@@ -16,7 +14,7 @@ test('findmnt tree and list forms give the same mounts in the same order', () =>
 });
 
 test('a mounted ext4 with its size, used bytes, UUID, label and PARTUUID', () => {
-  const root = parseFindmnt(fixture('findmnt-list.json')).find((m) => m.device === '/dev/loop0p3')!;
+  const root = parseFindmnt(layoutFixture('findmnt-list.json')).find((m) => m.device === '/dev/loop0p3')!;
   assert.match(root.target, /\/root$/);
   assert.equal(root.fstype, 'ext4');
   assert.equal(root.options, 'rw,relatime');
@@ -29,13 +27,13 @@ test('a mounted ext4 with its size, used bytes, UUID, label and PARTUUID', () =>
 });
 
 test('a btrfs subvolume mount: device without the bracket, fsroot is the subvolume', () => {
-  const mounts = parseFindmnt(fixture('findmnt-tree.json')).filter((m) => m.device === '/dev/loop0p5');
+  const mounts = parseFindmnt(layoutFixture('findmnt-tree.json')).filter((m) => m.device === '/dev/loop0p5');
   assert.equal(mounts.length, 2);
   const home = mounts.find((m) => m.fsroot === '/@home')!;
   assert.equal(home.source, '/dev/loop0p5[/@home]');
   assert.match(home.options, /subvol=\/@home/);
   // Pseudo filesystems have no UUID: absent, not null.
-  const proc = parseFindmnt(fixture('findmnt-tree.json')).find((m) => m.target === '/proc')!;
+  const proc = parseFindmnt(layoutFixture('findmnt-tree.json')).find((m) => m.target === '/proc')!;
   assert.equal('uuid' in proc, false);
 });
 

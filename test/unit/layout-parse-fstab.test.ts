@@ -1,12 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { parseFstab, specMatches } from '../../images/layout/parse-fstab.js';
-
-const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
+import { layoutFixture } from '../support/unit-kit.js';
 
 test('a Debian fstab: comments skipped, every entry with its six fields', () => {
-  const entries = parseFstab(fixture('fstab-debian'));
+  const entries = parseFstab(layoutFixture('fstab-debian'));
   assert.deepEqual(entries.map((e) => e.file), ['/', '/boot/efi', '/srv/data files', '/home', '/srv', 'none', '/media/cdrom0', '/tmp', '/mnt/nfs']);
   assert.deepEqual(entries[0], { spec: 'UUID=3f1e8a52-1c6d-4b8e-9a71-2d5c0e4b7a13', file: '/', vfstype: 'ext4', mntops: 'errors=remount-ro', freq: 0, passno: 1 });
   assert.deepEqual(entries[2], { spec: 'LABEL=srvdata', file: '/srv/data files', vfstype: 'xfs', mntops: 'defaults,noatime', freq: 0, passno: 2 });

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { parseBlkidExport } from '../../images/layout/parse-blkid.js';
 import { parseBtrfsSubvolumes } from '../../images/layout/parse-btrfs.js';
 import { parseFindmnt } from '../../images/layout/parse-findmnt.js';
@@ -9,6 +8,7 @@ import { parseLvmFullreport } from '../../images/layout/parse-lvm.js';
 import { parseMdadmDetail, parseMdadmExport } from '../../images/layout/parse-mdadm.js';
 import { parseMdstat } from '../../images/layout/parse-mdstat.js';
 import { parseSfdisk } from '../../images/layout/parse-sfdisk.js';
+import { layoutFixture } from '../support/unit-kit.js';
 
 // Real outputs of mdadm 4.2, lvm2 2.03.16, util-linux 2.38.1 and btrfs-progs 6.2, captured in the
 // QEMU guest that builds the multi-disk fixtures (test/fixtures/layout/capture-multidisk.sh):
@@ -17,10 +17,9 @@ import { parseSfdisk } from '../../images/layout/parse-sfdisk.js';
 // logical partitions; and three disks with md RAID5 and RAID10 as the PVs of a VG with a striped LV
 // (multidisk-raid5-stripe/). The md and PV UUIDs come from the fixture's name; VG and LV UUIDs are LVM's own.
 
-const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
-const raid = (name: string) => fixture(`multidisk-raid-lvm/${name}`);
-const mbr = (name: string) => fixture(`multidisk-mbr-logical/${name}`);
-const r5 = (name: string) => fixture(`multidisk-raid5-stripe/${name}`);
+const raid = (name: string) => layoutFixture(`multidisk-raid-lvm/${name}`);
+const mbr = (name: string) => layoutFixture(`multidisk-mbr-logical/${name}`);
+const r5 = (name: string) => layoutFixture(`multidisk-raid5-stripe/${name}`);
 const MiB = 1024 * 1024;
 const MD_UUID = '7d276b0e:6ed02997:64ede5e8:c9ece64a';
 const LVM_UUID = /^[A-Za-z0-9]{6}(-[A-Za-z0-9]{4}){5}-[A-Za-z0-9]{6}$/;

@@ -1,13 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { parseLsblk } from '../../images/layout/parse-lsblk.js';
 import { LifeboatError } from '../../core/errors.js';
-
-const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
+import { layoutFixture } from '../support/unit-kit.js';
 
 test('lsblk of loop disks: every disk with its size and sector sizes, partitions under their disk', () => {
-  const { disks, blockDevices, devices } = parseLsblk(fixture('lsblk-loops.json'));
+  const { disks, blockDevices, devices } = parseLsblk(layoutFixture('lsblk-loops.json'));
   assert.deepEqual(disks.map((d) => [d.name, d.size, d.logicalSectorSize]), [
     ['loop0', 1258291200, 512],
     ['loop1', 419430400, 512],
@@ -25,7 +23,7 @@ test('lsblk of loop disks: every disk with its size and sector sizes, partitions
 });
 
 test('lsblk of the host: a disk holding a filesystem without a partition table, zram, the mounted root', () => {
-  const { disks, devices } = parseLsblk(fixture('lsblk-host.json'));
+  const { disks, devices } = parseLsblk(layoutFixture('lsblk-host.json'));
   const vda = disks.find((d) => d.name === 'vda')!;
   assert.equal(vda.path, '/dev/vda');
   assert.equal(vda.size, 274877906944);
@@ -34,7 +32,7 @@ test('lsblk of the host: a disk holding a filesystem without a partition table, 
 });
 
 test('an md array on two disks and an LV on it appear once, with every device they are built on', () => {
-  const { disks, blockDevices, devices } = parseLsblk(fixture('lsblk-raid-lvm-handwritten.json'));
+  const { disks, blockDevices, devices } = parseLsblk(layoutFixture('lsblk-raid-lvm-handwritten.json'));
   assert.deepEqual(disks.map((d) => d.name), ['sda', 'sdb', 'sr0']);
   const sda = disks[0]!;
   assert.equal(sda.model, 'Samsung SSD 870 EVO 40GB');

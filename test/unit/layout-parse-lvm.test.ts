@@ -1,13 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { parseLvmFullreport } from '../../images/layout/parse-lvm.js';
 import { LifeboatError } from '../../core/errors.js';
-
-const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
+import { layoutFixture } from '../support/unit-kit.js';
 
 test('lvm fullreport captured here: a VG on two PVs, a striped LV and an LV grown onto the second PV', () => {
-  const lvm = parseLvmFullreport(fixture('lvm-fullreport.json'));
+  const lvm = parseLvmFullreport(layoutFixture('lvm-fullreport.json'));
   assert.deepEqual(lvm.vgs, [{ name: 'vgcapture', uuid: 'rjBnUc-44CS-xgzU-LjbS-CoKL-PZqn-C4Q5yv', extentSize: 4194304, size: 620756992, free: 373293056 }]);
   assert.deepEqual(lvm.pvs, [
     { device: '/dev/loop3', vg: 'vgcapture', uuid: 'Y2LgAi-2eFe-Mdy3-hyjr-Nbdw-co0h-NwOLdY', size: 310378496 },
@@ -29,7 +27,7 @@ test('lvm fullreport captured here: a VG on two PVs, a striped LV and an LV grow
 });
 
 test('a raid1 LV: hidden sub-LVs left out, the WARNING before the JSON skipped', () => {
-  const lvm = parseLvmFullreport(fixture('lvm-fullreport-raid1-handwritten.json'));
+  const lvm = parseLvmFullreport(layoutFixture('lvm-fullreport-raid1-handwritten.json'));
   assert.deepEqual(lvm.lvs.map((l) => [l.name, l.segtype, l.stripes]), [['srv', 'linear', 1], ['mirror', 'raid1', 2]]);
   assert.deepEqual(lvm.pvs, [{ device: '/dev/md1', vg: 'vgdata', uuid: 'Aa1bB2-cC3d-D4eE-5fF6-gG7h-H8iI-9jJ0kK', size: 42907926528 }]);
   assert.equal(lvm.lvs[1]!.size, 1073741824);

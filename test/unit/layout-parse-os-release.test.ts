@@ -1,12 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { parseOsRelease } from '../../images/layout/parse-os-release.js';
-
-const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
+import { layoutFixture } from '../support/unit-kit.js';
 
 test('Debian 12 os-release', () => {
-  const r = parseOsRelease(fixture('os-release-debian12'));
+  const r = parseOsRelease(layoutFixture('os-release-debian12'));
   assert.equal(r.ID, 'debian');
   assert.equal(r.VERSION_ID, '12');
   assert.equal(r.VERSION_CODENAME, 'bookworm');
@@ -15,7 +13,7 @@ test('Debian 12 os-release', () => {
 });
 
 test('os-release quoting: double with escapes, single, backslash, empty; junk lines ignored', () => {
-  const r = parseOsRelease(fixture('os-release-quoting'));
+  const r = parseOsRelease(layoutFixture('os-release-quoting'));
   assert.equal(r.NAME, 'Fedora Linux');
   assert.equal(r.VERSION, '39 (Server Edition)');
   assert.equal(r.PRETTY_NAME, 'Fedora Linux 39 (Server Edition) "quoted" $HOME');

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { LifeboatError } from '../../core/errors.js';
 import { parseBlkidExport } from '../../images/layout/parse-blkid.js';
 import { parseBtrfsSubvolumes } from '../../images/layout/parse-btrfs.js';
@@ -14,13 +13,13 @@ import { parseMdstat } from '../../images/layout/parse-mdstat.js';
 import { parseOsRelease } from '../../images/layout/parse-os-release.js';
 import { parseSfdisk } from '../../images/layout/parse-sfdisk.js';
 import { parseXfsInfo } from '../../images/layout/parse-xfs-info.js';
+import { layoutFixture } from '../support/unit-kit.js';
 
 /**
  * The parsers' contract on input they were not written for: return something, or refuse with
  * LB_INVALID, never a TypeError. Inputs: every fixture cut short at many points, with lines
  * dropped, and JSON whose fields have the wrong types.
  */
-const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
 
 const parsers: Array<[string, (text: string) => unknown, string]> = [
   ['lsblk', parseLsblk, 'lsblk-raid-lvm-handwritten.json'],
@@ -49,7 +48,7 @@ function keepsContract(name: string, parse: (text: string) => unknown, input: st
 
 test('every parser, given its fixture cut short or with lines dropped, returns or refuses with LB_INVALID', () => {
   for (const [name, parse, file] of parsers) {
-    const text = fixture(file);
+    const text = layoutFixture(file);
     const step = Math.max(1, Math.floor(text.length / 97));
     for (let cut = 0; cut <= text.length; cut += step) keepsContract(name, parse, text.slice(0, cut));
     const lines = text.split('\n');

@@ -1,13 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { parseSfdisk } from '../../images/layout/parse-sfdisk.js';
 import { LifeboatError } from '../../core/errors.js';
-
-const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
+import { layoutFixture } from '../support/unit-kit.js';
 
 test('a GPT table: disk GUID, usable LBAs, each partition with type, PARTUUID, name and attributes', () => {
-  const t = parseSfdisk(fixture('sfdisk-gpt.json'));
+  const t = parseSfdisk(layoutFixture('sfdisk-gpt.json'));
   assert.equal(t.type, 'gpt');
   assert.equal(t.id, '6F1C3A52-8B1E-4D2B-9C55-0E3B1D7A4F10');
   assert.equal(t.sectorSize, 512);
@@ -32,7 +30,7 @@ test('a GPT table: disk GUID, usable LBAs, each partition with type, PARTUUID, n
 });
 
 test('an MBR table: bootable primary, extended, logical partitions numbered from 5', () => {
-  const t = parseSfdisk(fixture('sfdisk-dos.json'));
+  const t = parseSfdisk(layoutFixture('sfdisk-dos.json'));
   assert.equal(t.type, 'dos');
   assert.equal(t.id, '0x5eed1234');
   assert.equal(t.firstLba, undefined);
@@ -46,7 +44,7 @@ test('an MBR table: bootable primary, extended, logical partitions numbered from
 });
 
 test('a disk with 4096-byte logical sectors: starts and sizes stay in its own sectors', () => {
-  const t = parseSfdisk(fixture('sfdisk-4k.json'));
+  const t = parseSfdisk(layoutFixture('sfdisk-4k.json'));
   assert.equal(t.sectorSize, 4096);
   assert.equal(t.firstLba, 256);
   assert.deepEqual(t.partitions.map((p) => [p.start, p.size, p.start * t.sectorSize]), [[256, 4096, 1048576], [4352, 11776, 17825792]]);

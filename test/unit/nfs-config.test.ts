@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { renderGaneshaConfig } from '../../server/nfs/ganesha-config.js';
 import { renderKernelExports } from '../../server/nfs/kernel-exports.js';
 import { validateShareSpec, type NfsShareSpec } from '../../server/nfs/share-spec.js';
-import { isLifeboatError } from '../../core/errors.js';
+import { refuses } from '../support/unit-kit.js';
 
 const spec: NfsShareSpec = validateShareSpec({
   bindAddress: '10.77.0.1',
@@ -105,31 +105,24 @@ test('kernel exports file: one line per export, every client with the same optio
   );
 });
 
-function refusal(change: Partial<NfsShareSpec>): string {
-  try {
-    validateShareSpec({ ...spec, ...change });
-  } catch (e) {
-    assert.ok(isLifeboatError(e) && e.code === 'LB_INVALID', `expected LB_INVALID, got ${String(e)}`);
-    return e.message;
-  }
-  assert.fail(`share ${JSON.stringify(change)} was accepted`);
-}
+/** The share with this change is refused as LB_INVALID, with a message matching the pattern. */
+const refused = (change: Partial<NfsShareSpec>, pattern: RegExp) => refuses(() => validateShareSpec({ ...spec, ...change }), 'LB_INVALID', pattern);
 
 test('a share description that would open too much or cannot be rendered is refused with the way out', () => {
-  assert.match(refusal({ clients: [] }), /no allowed clients: give the test-bed subnet as a CIDR/);
-  assert.match(refusal({ clients: ['10.77.0.0/33'] }), /'10\.77\.0\.0\/33' is not an IPv4 CIDR/);
-  assert.match(refusal({ clients: ['*'] }), /'\*' is not an IPv4 CIDR/);
-  assert.match(refusal({ bindAddress: '0.0.0.0' }), /would listen on every network/);
-  assert.match(refusal({ bindAddress: 'lifeboat.lan' }), /not an IPv4 address/);
-  assert.match(refusal({ exports: [{ path: 'store', pseudo: '/store', access: 'ro' }] }), /'store' must be an absolute path/);
-  assert.match(refusal({ exports: [{ path: '/srv/"x"', pseudo: '/store', access: 'ro' }] }), /without quotes/);
-  assert.match(refusal({ exports: [{ path: '/srv/store', pseudo: '/', access: 'ro' }] }), /cannot be \/ itself/);
-  assert.match(
-    refusal({ exports: [{ path: '/a', pseudo: '/store', access: 'ro' }, { path: '/b', pseudo: '/store', access: 'rw' }] }),
+  refused({ clients: [] }, /no allowed clients: give the test-bed subnet as a CIDR/);
+  refused({ clients: ['10.77.0.0/33'] }, /'10\.77\.0\.0\/33' is not an IPv4 CIDR/);
+  refused({ clients: ['*'] }, /'\*' is not an IPv4 CIDR/);
+  refused({ bindAddress: '0.0.0.0' }, /would listen on every network/);
+  refused({ bindAddress: 'lifeboat.lan' }, /not an IPv4 address/);
+  refused({ exports: [{ path: 'store', pseudo: '/store', access: 'ro' }] }, /'store' must be an absolute path/);
+  refused({ exports: [{ path: '/srv/"x"', pseudo: '/store', access: 'ro' }] }, /without quotes/);
+  refused({ exports: [{ path: '/srv/store', pseudo: '/', access: 'ro' }] }, /cannot be \/ itself/);
+  refused(
+    { exports: [{ path: '/a', pseudo: '/store', access: 'ro' }, { path: '/b', pseudo: '/store', access: 'rw' }] },
     /\/store is given twice/,
   );
-  assert.match(
-    refusal({ exports: [{ path: '/a', pseudo: '/store', access: 'ro' }, { path: '/b', pseudo: '/store/new', access: 'rw' }] }),
+  refused(
+    { exports: [{ path: '/a', pseudo: '/store', access: 'ro' }, { path: '/b', pseudo: '/store/new', access: 'rw' }] },
     /\/store and \/store\/new nest/,
   );
 });

@@ -1,11 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { parseSfdisk } from '../../images/layout/parse-sfdisk.js';
 import { FILESYSTEM_MINIMUM_BYTES, HEADROOM, MiB, headroomBytes, neededBytes, placeSlots, sizeSlots, usableArea, type Slot } from '../../images/restore/sizing.js';
+import { layoutFixture } from '../support/unit-kit.js';
 
 const GiB = 1024 * MiB;
-const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/layout/${name}`, import.meta.url), 'utf8');
 
 test('headroom is 10 % of what is used, never under 64 MiB', () => {
   assert.deepEqual(HEADROOM, { fraction: 0.1, minimumBytes: 64 * MiB });
@@ -29,14 +28,14 @@ test('a filesystem needs used + headroom, capped at its source size, never below
 });
 
 test('GPT usable area matches what sfdisk wrote on the fixtures (512- and 4096-byte sectors)', () => {
-  const gpt = parseSfdisk(fixture('sfdisk-gpt.json'));
+  const gpt = parseSfdisk(layoutFixture('sfdisk-gpt.json'));
   // The fixture disk is 2457600 sectors; sfdisk put last-lba 33 sectors before the end.
   const a = usableArea('gpt', 2457600 * 512, 512);
   assert.equal(a.lastLba, gpt.lastLba);
   assert.equal(a.firstLba, 34);
   assert.equal(a.startBytes, MiB);
   assert.equal(a.endBytes, (gpt.lastLba! + 1) * 512);
-  const k4 = parseSfdisk(fixture('sfdisk-4k.json'));
+  const k4 = parseSfdisk(layoutFixture('sfdisk-4k.json'));
   const b = usableArea('gpt', 16384 * 4096, 4096);
   assert.equal(b.lastLba, k4.lastLba);
   assert.equal(b.firstLba, 6);
@@ -52,7 +51,7 @@ test('MBR usable area: the whole disk up to 2^32 sectors, the rest reported as u
 });
 
 test('placement reproduces sfdisk\'s own layout of the MBR fixture: EBR room before each logical partition', () => {
-  const t = parseSfdisk(fixture('sfdisk-dos.json'));
+  const t = parseSfdisk(layoutFixture('sfdisk-dos.json'));
   const slots = t.partitions.map((p) => ({ kind: p.kind!, bytes: p.size * 512 }));
   const placed = placeSlots(slots, MiB, 512);
   // sfdisk made it with the defaults: every start 1 MiB aligned, logical ones 1 MiB into the free space.
@@ -62,7 +61,7 @@ test('placement reproduces sfdisk\'s own layout of the MBR fixture: EBR room bef
 });
 
 test('placement reproduces the GPT fixture, whose partitions sfdisk laid end to end', () => {
-  const t = parseSfdisk(fixture('sfdisk-gpt.json'));
+  const t = parseSfdisk(layoutFixture('sfdisk-gpt.json'));
   const placed = placeSlots(t.partitions.map((p) => ({ kind: 'gpt' as const, bytes: p.size * 512 })), MiB, 512);
   assert.deepEqual(placed.starts.map((s) => s / 512), t.partitions.map((p) => p.start));
 });

@@ -1,26 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LifeboatError } from '../../core/errors.js';
 import { checkManifest } from '../../images/store/manifest.js';
-import { planRestore, type PlanInput, type RestorePlan } from '../../images/restore/plan.js';
+import type { RestorePlan } from '../../images/restore/plan.js';
 import { mdArrayBytes, mdMemberBytes, mdOverheadBytes } from '../../images/restore/md-geometry.js';
 import { GiB, MiB, archive, dataArray, debianVm, disk, mbrRaidServer, raidLvmFixture, stripedVolumes } from '../support/restore-layouts.js';
-
-const plan = (input: Partial<PlanInput> & Pick<PlanInput, 'manifest' | 'targetDisks'>): RestorePlan =>
-  planRestore({ policy: 'proportional', firmware: 'uefi', ...input });
-
-function refuses(fn: () => unknown, code: string, ...patterns: RegExp[]): LifeboatError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof LifeboatError, `expected a LifeboatError ${code}, got ${caught === undefined ? 'no error' : String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const p of patterns) assert.match(caught.message, p);
-  return caught;
-}
+import { plan, refuses } from '../support/unit-kit.js';
 
 const part = (p: RestorePlan, device: string) => p.disks.flatMap((d) => d.table?.partitions ?? []).find((x) => x.device === device)!;
 const lv = (p: RestorePlan, name: string) => p.lvm.lvs.find((l) => l.name === name)!;

@@ -1,28 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LifeboatError } from '../../core/errors.js';
 import { checkManifest, type Manifest } from '../../images/store/manifest.js';
-import { planRestore, partitionDevice, compareDevicePaths, type PlanInput, type RestorePlan } from '../../images/restore/plan.js';
+import { partitionDevice, compareDevicePaths, type RestorePlan } from '../../images/restore/plan.js';
 import { GiB, MiB, GPT, archive, debianVm, debianVmWithData, disk, mbrServer } from '../support/restore-layouts.js';
-
-const plan = (input: Partial<PlanInput> & Pick<PlanInput, 'manifest' | 'targetDisks'>): RestorePlan =>
-  planRestore({ policy: 'proportional', firmware: 'uefi', ...input });
+import { plan, refuses } from '../support/unit-kit.js';
 
 /** [number, start, size] in target sectors, in number order. */
 const geometry = (p: RestorePlan, i = 0) => p.disks[i]!.table!.partitions.map((x) => [x.number, x.start, x.size]);
-
-function refuses(fn: () => unknown, code: string, ...patterns: RegExp[]): LifeboatError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof LifeboatError, `expected a LifeboatError ${code}, got ${caught === undefined ? 'no error' : String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const p of patterns) assert.match(caught.message, p);
-  return caught;
-}
 
 test('the test images are valid lifeboat-image/1 manifests', () => {
   for (const m of [debianVm(), mbrServer(), debianVmWithData()]) assert.doesNotThrow(() => checkManifest(structuredClone(m), m.image));

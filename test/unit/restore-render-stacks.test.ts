@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planRestore } from '../../images/restore/plan.js';
-import { mdadmCreateCommand, renderPlan, type CommandStep, type RestoreStep } from '../../images/restore/render-plan.js';
+import { mdadmCreateCommand, renderPlan } from '../../images/restore/render-plan.js';
 import { GiB, dataArray, disk, mbrRaidServer, raidLvmFixture, stripedVolumes } from '../support/restore-layouts.js';
-
-const commands = (steps: RestoreStep[]) => steps.filter((s): s is CommandStep => s.kind === 'command');
+import { commands } from '../support/unit-kit.js';
 
 /** What --dry-run shows for the issue-5 fixture (RAID1, LVM on it, btrfs subvolumes, jfs, swap) onto two 20 GiB disks. */
 const GOLDEN = `#!/bin/sh

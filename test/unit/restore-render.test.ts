@@ -1,11 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planRestore } from '../../images/restore/plan.js';
-import { renderPlan, renderSfdiskScript, type CommandStep, type RestoreStep } from '../../images/restore/render-plan.js';
+import { renderPlan, renderSfdiskScript } from '../../images/restore/render-plan.js';
 import { GiB, MiB, archive, debianVm, disk, mbrServer } from '../support/restore-layouts.js';
-
-const commands = (steps: RestoreStep[]) => steps.filter((s): s is CommandStep => s.kind === 'command');
-const argv = (steps: RestoreStep[], first: string) => commands(steps).filter((s) => s.command[0] === first).map((s) => s.command);
+import { argv, commands } from '../support/unit-kit.js';
 
 /** What --dry-run shows for the Debian VM onto a 40 GiB disk, with a second disk left alone. */
 const GOLDEN = `#!/bin/sh
