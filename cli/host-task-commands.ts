@@ -66,7 +66,7 @@ export async function runHosts(argv: string[]): Promise<number> {
 const taskSpec: CommandSpec = {
   name: 'task',
   summary: 'Give a machine a one-shot task: it runs at its next PXE boot; afterwards the machine boots its own disk again.',
-  usage: 'lifeboat task nuke|capture|compare --host MAC --image NAME[@VERSION] [--policy proportional|grow-last] [--map SRC=DST]… [--drop-disk SRC]… [--size WHAT=SIZE]… [--edits FILE] [--dry-run] [--server URL]',
+  usage: 'lifeboat task nuke|capture|compare --host MAC --image NAME[@VERSION] [--policy proportional|grow-last] [--map SRC=DST]… [--drop-disk SRC]… [--size WHAT=SIZE]… [--edits FILE] [--hostname NAME] [--ip ADDR] [--dry-run] [--server URL]',
   description: 'nuke restores IMAGE onto the machine\'s disks; capture archives the machine as IMAGE; compare writes changed.txt.',
   options: {
     host: { type: 'string', value: 'MAC', description: 'the machine, by MAC address' },
@@ -77,6 +77,8 @@ const taskSpec: CommandSpec = {
     size: { type: 'string', value: 'WHAT=SIZE', multiple: true, description: 'nuke: give a source partition (/dev/sda2=20G) or logical volume (vg0/home=50G) this size instead of the policy\'s' },
     edits: { type: 'string', value: 'FILE', description: 'nuke: the same edits as JSON ({"diskMap":…, "dropDisks":…, "partitionSizes":…, "lvSizes":…}); the flags above add to it' },
     'dry-run': { type: 'boolean', description: 'nuke: plan and report the commands, write nothing' },
+    hostname: { type: 'string', value: 'NAME', description: 'nuke: the restored machine\'s own hostname (a clone); it also gets a new machine-id and SSH host keys' },
+    ip: { type: 'string', value: 'ADDR[/PREFIX]', description: 'nuke: replace the image\'s static IPv4 address (ifupdown, netplan, NetworkManager, networkd, ifcfg); DHCP stays DHCP' },
     ...serverOptions,
   },
   positionals: { min: 1, max: 1 },
@@ -96,8 +98,11 @@ export async function runTask(argv: string[]): Promise<number> {
     const editsFile = stringOption(p, 'edits');
     const edits = planEditsFromFlags({ ...(editsFile ? { editsFile } : {}), map: listOption(p, 'map'), dropDisks: listOption(p, 'drop-disk'), sizes: listOption(p, 'size') });
     if (edits) options.edits = edits;
-  } else if (['map', 'drop-disk', 'size', 'edits', 'dry-run'].some((o) => p.values[o] !== undefined)) {
-    throw new LifeboatError('LB_USAGE', `task ${kind}: --map, --drop-disk, --size, --edits and --dry-run are for nuke only`);
+    const hostname = stringOption(p, 'hostname');
+    const ip = stringOption(p, 'ip');
+    if (hostname !== undefined || ip !== undefined) options.identity = { ...(hostname !== undefined ? { hostname } : {}), ...(ip !== undefined ? { ipv4: ip } : {}) };
+  } else if (['map', 'drop-disk', 'size', 'edits', 'dry-run', 'hostname', 'ip'].some((o) => p.values[o] !== undefined)) {
+    throw new LifeboatError('LB_USAGE', `task ${kind}: --map, --drop-disk, --size, --edits, --hostname, --ip and --dry-run are for nuke only`);
   }
   const api = await apiClient(p);
   const task = await api.send<Task>('POST', '/api/v1/tasks', { kind, mac: requiredString(p, taskSpec, 'host'), image: requiredString(p, taskSpec, 'image'), options });

@@ -27,6 +27,21 @@ export const TaskOptionsSchema = Type.Object(
     dryRun: Type.Optional(Type.Boolean()),
     /** nuke: the operator's edits to the default plan (disk map, disks left out, sizes), handed to the planner as they are. */
     edits: Type.Optional(PlanEditsSchema),
+    /**
+     * nuke: who the restored machine is (a clone's own name and address), applied to the restored
+     * tree before the bootloader: hostname, a new machine-id and SSH host keys, a static address
+     * rewritten where the image has one (images/restore/identity/). Without it the restore keeps
+     * the image's identity, as a restore of the same machine should.
+     */
+    identity: Type.Optional(
+      Type.Object(
+        {
+          hostname: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          ipv4: Type.Optional(Type.String({ minLength: 7, maxLength: 18 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** capture: the image name to publish under. */
     captureImage: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' })),
     /** Reboot when finished (default true). */
@@ -64,7 +79,7 @@ export const AgentTaskSchema = Type.Object({
 });
 export type AgentTask = Type.Static<typeof AgentTaskSchema>;
 
-export const STAGES = ['boot', 'fetch', 'verify', 'plan', 'wipe', 'partition', 'md', 'lvm', 'mkfs', 'mount', 'restore', 'bootloader', 'probe', 'archive', 'compare', 'report', 'reboot'] as const;
+export const STAGES = ['boot', 'fetch', 'verify', 'plan', 'wipe', 'partition', 'md', 'lvm', 'mkfs', 'mount', 'restore', 'identity', 'bootloader', 'probe', 'archive', 'compare', 'report', 'reboot'] as const;
 export const ProgressReportSchema = Type.Object(
   {
     stage: StringEnum(STAGES),

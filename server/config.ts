@@ -92,6 +92,8 @@ export interface ServerConfig {
   registration: RegistrationLimits;
   eventRetention: { keepDays: number; keepRows: number };
   publicAddress: string;
+  /** --interface's IPv4 network (10.77.0.0/24), or null without --interface. */
+  testbedSubnet: string | null;
   adminTokenFile: string;
   rescueDir: string;
   rescueCmdline: string;
@@ -171,6 +173,7 @@ export function resolveConfig(file: ServerConfigFile): ServerConfig {
       firstAckTimeoutMs: file.tftpLimits?.firstAckSeconds !== undefined ? Math.round(file.tftpLimits.firstAckSeconds * 1000) : TFTP_DEFAULT_LIMITS.firstAckTimeoutMs,
     },
     publicAddress,
+    testbedSubnet: ifaceInfo ? subnetOf(ifaceInfo.cidr) : null,
     registration: {
       perMinute: file.hosts?.registerPerMinute ?? DEFAULT_REGISTRATION_LIMITS.perMinute,
       maxUnknown: file.hosts?.maxUnknown ?? DEFAULT_REGISTRATION_LIMITS.maxUnknown,

@@ -156,6 +156,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       readToken,
       leasedAddress: (mac) => (config.dhcp.mode !== 'full' ? undefined : (dhcp?.leases().find((l) => l.mac === normalizeMac(mac))?.address ?? null)),
       httpBase: () => httpBase,
+      testbedSubnet: config.testbedSubnet,
       nfs: () => (nfs ? { server: config.publicAddress, storeExport: nfs.kind === 'ganesha' ? '/store' : config.store, capturesExport: nfs.kind === 'ganesha' ? '/captures' : capturesDir } : null),
       log: log.child({ component: 'http' }),
     });

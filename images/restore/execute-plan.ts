@@ -32,6 +32,11 @@ export interface ExecuteOptions {
    * remove what a later layer had added.
    */
   reopen?: (archiveId: string, error: LifeboatError) => VolumeOpener | null;
+  /**
+   * Called once every filesystem is restored and still mounted under the plan's target root, before
+   * the bootloader steps: where a clone gets its own identity (hostname, machine-id, host keys).
+   */
+  afterRestore?: () => Promise<void>;
 }
 
 async function waitForDevices(paths: string[], after: string, timeoutMs = 15_000): Promise<void> {
@@ -55,8 +60,15 @@ async function releaseStacks(plan: RestorePlan): Promise<void> {
 export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, options: ExecuteOptions): Promise<{ extractedBytes: number }> {
   let extractedBytes = 0;
   const total = rendered.steps.length;
+  let restored = false;
+  const finishRestore = async () => {
+    if (restored) return;
+    restored = true;
+    await options.afterRestore?.();
+  };
   try {
     for (const [i, step] of rendered.steps.entries()) {
+      if (step.stage === 'bootloader' || step.stage === 'unmount') await finishRestore();
       options.onStep?.(step, i, total);
       if (step.kind === 'extract') {
         const entry = options.manifest.archives.find((a) => a.id === step.archiveId);
@@ -100,6 +112,7 @@ export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, opt
       }
       if (step.waitFor && step.waitFor.length > 0) await waitForDevices(step.waitFor, `"${step.description}"`);
     }
+    await finishRestore();
   } catch (e) {
     await releaseStacks(plan);
     throw e;

@@ -3,6 +3,7 @@ import { LifeboatError, isLifeboatError, oneLineMessage } from '../../core/error
 import { formatBytes } from '../../core/sizes.js';
 import { runTool } from '../../core/run-tool.js';
 import { executePlan } from '../../images/restore/execute-plan.js';
+import { applyIdentity, renderIdentityReport, type AppliedIdentity } from '../../images/restore/identity/identity-apply.js';
 import { planRestore } from '../../images/restore/plan.js';
 import { renderPlan, type RestoreStep } from '../../images/restore/render-plan.js';
 import type { Manifest } from '../../images/store/manifest.js';
@@ -75,6 +76,8 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
       extracting = null;
     };
     let current = null as RestoreStep | null;
+    const identity = task.options.identity;
+    let applied: AppliedIdentity | undefined;
     const { extractedBytes } = await executePlan(plan, rendered, {
       manifest,
       open: source.open,
@@ -94,6 +97,7 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
         }
       },
       onNote: (m) => say(m),
+      ...(identity ? { afterRestore: async () => void (applied = await giveIdentity(plan.targetRoot, identity, client)) } : {}),
       onExtractProgress: (id, bytes, totalBytes) => void client.progress({ stage: 'restore', message: id, bytes, totalBytes, rate: bytes / Math.max(0.001, (Date.now() - started) / 1000) }),
     }).catch((e: unknown) => {
       // executePlan released what it had made (mounts, VGs, arrays): a new nuke starts from a clean slate.
@@ -115,10 +119,24 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
       filesystems: plan.filesystems.length,
       restoredBytes: extractedBytes,
       bootloader: plan.bootloader.kind,
+      ...(applied ? { identity: { ...identity, machineId: applied.machineId, sshFingerprints: applied.sshFingerprints } } : {}),
       seconds: Math.round((Date.now() - started) / 1000),
       ...(benchmark ? { benchmark } : {}),
     };
   } finally {
     await source.close();
   }
+}
+
+/** The restored tree becomes its own machine; identity.txt goes with the task, file by file. */
+async function giveIdentity(root: string, identity: NonNullable<AgentTask['options']['identity']>, client: AgentClient): Promise<AppliedIdentity> {
+  await client.progress({ stage: 'identity', message: [identity.hostname, identity.ipv4].filter(Boolean).join(' ') || 'new machine-id and host keys' }, true);
+  const applied = await applyIdentity(root, identity).catch((e: unknown) => {
+    throw failedDuring('identity', e);
+  });
+  const report = renderIdentityReport(applied);
+  process.stdout.write(report);
+  await client.putFile('identity.txt', report);
+  say(`identity: ${identity.hostname ?? 'hostname kept'}, machine-id ${applied.machineId}, ${applied.sshFingerprints.length} new SSH host keys`);
+  return applied;
 }

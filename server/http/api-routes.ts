@@ -10,6 +10,7 @@ import { limitParam, linkNext, PAGE_DEFAULT } from './paging.js';
 import { IMAGE_NAME_RULE, isImageName } from '../../images/store/image-store.js';
 import { requireAdmin, requireReader } from './request-auth.js';
 import { TOKEN_PLACEHOLDER } from '../boot-planner.js';
+import { checkTaskIdentities } from '../task-identity.js';
 
 /**
  * The admin API under /api/v1. Every change needs the admin token (Authorization: Bearer …); every
@@ -142,6 +143,9 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
     async (request, reply) => {
       const { kind, mac, image } = request.body;
       const ref = parseImageRef(image, kind);
+      const identity = request.body.options?.identity;
+      if (identity && kind !== 'nuke') throw new LifeboatError('LB_INVALID', `options.identity (hostname, address) is for nuke tasks, not ${kind}`);
+      if (identity) checkTaskIdentities([identity], () => 'options.identity', ctx.testbedSubnet);
       let name = ref.name;
       let version: string | null = null;
       if (kind !== 'capture') {

@@ -31,6 +31,8 @@ export interface HttpContext {
   leasedAddress: (mac: string) => string | null | undefined;
   /** The URL machines on the test-bed network reach this server at, e.g. http://10.77.0.1:8080. */
   httpBase: () => string;
+  /** The test-bed network (--interface's subnet, e.g. 10.77.0.0/24), or null when the server was not told one. */
+  testbedSubnet: string | null;
   /** The NFS share, when the server exports one: the read-only store and the writable capture area. */
   nfs: () => { server: string; storeExport: string; capturesExport: string } | null;
   log: Logger;

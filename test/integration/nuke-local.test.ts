@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, open } from 'node:fs/promises';
+import { cp, open, readFile } from 'node:fs/promises';
 import { flipByte } from '../support/damage.js';
 import { makeWorld, sh, type World } from '../support/world.js';
 import { attachLoop, sparseFile, mountFs } from '../support/loop-devices.js';
@@ -118,4 +118,41 @@ test('an image that cannot fit and a damaged volume are refused before the disk 
   assert.equal(t2.errorCode, 'LB_IMAGE_CORRUPT');
   assert.match(t2.error ?? '', /data\/root\.tar\.zst fails its checksum/);
   assert.equal(await sha256(big), bigBefore, 'the disk is byte-identical after a refused image');
+});
+
+test('a clone nuke: the restored system gets its own hostname and machine-id before GRUB, identity.txt says what changed, every other file is the source\'s', async (t) => {
+  const { world, fixture, server } = await bed(t);
+  const refused = await server.api<{ error: { code: string; message: string } }>('POST', '/api/v1/tasks', { kind: 'nuke', mac: '52:54:00:aa:00:05', image: 'golden', options: { identity: { hostname: 'lab_01' } } });
+  assert.equal(refused.status, 400);
+  assert.match(refused.body.error.message, /options\.identity: hostname "lab_01" is not a valid host name/);
+  const notNuke = await server.api<{ error: { message: string } }>('POST', '/api/v1/tasks', { kind: 'compare', mac: '52:54:00:aa:00:05', image: 'golden', options: { identity: { hostname: 'lab-01' } } });
+  assert.equal(notNuke.status, 400);
+  assert.match(notNuke.body.error.message, /options\.identity \(hostname, address\) is for nuke tasks, not compare/);
+
+  const target = await sparseFile(join(world.dir, 'clone.img'), 1536 << 20);
+  const dev = await attachLoop(world, target, { partitions: true });
+  const { id, token } = await server.taskWithToken('nuke', '52:54:00:aa:00:04', 'golden', { identity: { hostname: 'lab-01' } });
+  const agent = await runAgent({ server: server.url, task: id, token, disks: [dev], targetRoot: join(world.dir, 'target-root') });
+  assert.equal(agent.exitCode, 0, agent.output);
+  const task = await taskState(server, id);
+  assert.equal(task.state, 'done', `${task.errorCode} ${task.error}\n${agent.output}`);
+  assert.ok(task.files.includes('identity.txt'), `files: ${task.files}`);
+  const machineId = (task.result!.identity as { machineId: string }).machineId;
+  assert.match(machineId, /^[0-9a-f]{32}$/);
+  const report = await (await fetch(`${server.url}/api/v1/tasks/${id}/files/identity.txt`, { headers: { authorization: `Bearer ${server.token}` } })).text();
+  assert.match(report, new RegExp(`^machine-id ${machineId}$`, 'm'));
+  assert.match(report, new RegExp(`^write {2}/etc/hostname: hostname fixture-fixture-bios-gpt → lab-01$`, 'm'));
+  assert.match(report, /^note {3}no SSH host keys in the image: none generated$/m);
+
+  const rootPart = fixture.partitions.find((p) => p.role === 'root')!.number;
+  const srcDev = await attachLoop(world, fixture.path, { partitions: true, readOnly: true });
+  const a = await mountFs(world, `${srcDev}p${rootPart}`, join(world.dir, 'a'), 'ro,noload');
+  const b = await mountFs(world, `${dev}p${rootPart}`, join(world.dir, 'b'), 'ro,noload');
+  assert.equal(await readFile(join(b, 'etc/hostname'), 'utf8'), 'lab-01\n');
+  assert.equal(await readFile(join(b, 'etc/machine-id'), 'utf8'), `${machineId}\n`);
+  const changed = ['boot/grub', 'etc/hostname', 'etc/machine-id'];
+  const diffs = diffSnapshots(await snapshotTree(a, { ignore: changed }), await snapshotTree(b, { ignore: changed }), { skipAllocation: true });
+  // /etc itself was written into (machine-id is new, hostname replaced): its mtime is the only other change.
+  assert.deepEqual(diffs.filter((d) => !/^etc: mtimeNs /.test(d)), []);
+  assert.equal(diffs.length, 1, diffs.join('\n'));
 });

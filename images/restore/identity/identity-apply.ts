@@ -64,11 +64,12 @@ async function replaceFile(path: string, text: string, mode: number): Promise<vo
   await rename(tmp, path);
 }
 
-/** The restored system's own ssh-keygen when it has one (its key types and defaults), else ours. */
+/**
+ * Every default key type, written under root/etc/ssh by our ssh-keygen (the rescue system carries
+ * one): not the restored system's own through chroot, which would need its /dev and libraries.
+ */
 async function newHostKeys(root: string): Promise<string[]> {
-  const own = await lstat(join(root, 'usr/bin/ssh-keygen')).then(() => true, () => false);
-  if (own) await runTool('chroot', [root, 'ssh-keygen', '-A'], { purpose: 'generate SSH host keys in the restored system' });
-  else await runTool('ssh-keygen', ['-A', '-f', root], { purpose: 'generate SSH host keys for the restored system' });
+  await runTool('ssh-keygen', ['-A', '-f', root], { purpose: 'generate SSH host keys for the restored system' });
   const names = (await readdir(join(root, 'etc/ssh'))).filter((n) => /^ssh_host_.*_key\.pub$/.test(n)).sort();
   const lines: string[] = [];
   for (const n of names) lines.push((await runTool('ssh-keygen', ['-l', '-f', join(root, 'etc/ssh', n)])).stdout.trim());
