@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { LifeboatError } from '../core/errors.js';
 import type { Host } from '../server/state/hosts.js';
 import type { Task } from '../server/state/tasks.js';
@@ -66,7 +67,7 @@ export async function runHosts(argv: string[]): Promise<number> {
 const taskSpec: CommandSpec = {
   name: 'task',
   summary: 'Give a machine a one-shot task: it runs at its next PXE boot; afterwards the machine boots its own disk again.',
-  usage: 'lifeboat task nuke|capture|compare --host MAC --image NAME[@VERSION] [--policy proportional|grow-last] [--map SRC=DST]… [--drop-disk SRC]… [--size WHAT=SIZE]… [--edits FILE] [--hostname NAME] [--ip ADDR] [--dry-run] [--server URL]',
+  usage: 'lifeboat task nuke|capture|compare --host MAC --image NAME[@VERSION] [--policy proportional|grow-last] [--map SRC=DST]… [--drop-disk SRC]… [--size WHAT=SIZE]… [--edits FILE] [--hostname NAME] [--ip ADDR] [--identity-hook FILE] [--dry-run] [--server URL]',
   description: 'nuke restores IMAGE onto the machine\'s disks; capture archives the machine as IMAGE; compare writes changed.txt.',
   options: {
     host: { type: 'string', value: 'MAC', description: 'the machine, by MAC address' },
@@ -78,6 +79,7 @@ const taskSpec: CommandSpec = {
     edits: { type: 'string', value: 'FILE', description: 'nuke: the same edits as JSON ({"diskMap":…, "dropDisks":…, "partitionSizes":…, "lvSizes":…}); the flags above add to it' },
     'dry-run': { type: 'boolean', description: 'nuke: plan and report the commands, write nothing' },
     hostname: { type: 'string', value: 'NAME', description: 'nuke: the restored machine\'s own hostname (a clone); it also gets a new machine-id and SSH host keys' },
+    'identity-hook': { type: 'string', value: 'FILE', description: 'nuke: a shell script run in the restored system (chroot) after --hostname/--ip, with LIFEBOAT_HOSTNAME, LIFEBOAT_IPV4, LIFEBOAT_MAC, LIFEBOAT_MACHINE_ID, LIFEBOAT_IMAGE, LIFEBOAT_TASK_ID set' },
     ip: { type: 'string', value: 'ADDR[/PREFIX]', description: 'nuke: replace the image\'s static IPv4 address (ifupdown, netplan, NetworkManager, networkd, ifcfg); DHCP stays DHCP' },
     ...serverOptions,
   },
@@ -100,9 +102,15 @@ export async function runTask(argv: string[]): Promise<number> {
     if (edits) options.edits = edits;
     const hostname = stringOption(p, 'hostname');
     const ip = stringOption(p, 'ip');
-    if (hostname !== undefined || ip !== undefined) options.identity = { ...(hostname !== undefined ? { hostname } : {}), ...(ip !== undefined ? { ipv4: ip } : {}) };
-  } else if (['map', 'drop-disk', 'size', 'edits', 'dry-run', 'hostname', 'ip'].some((o) => p.values[o] !== undefined)) {
-    throw new LifeboatError('LB_USAGE', `task ${kind}: --map, --drop-disk, --size, --edits, --hostname, --ip and --dry-run are for nuke only`);
+    const hookFile = stringOption(p, 'identity-hook');
+    const hook = hookFile === undefined ? undefined : await readFile(hookFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new LifeboatError('LB_USAGE', `--identity-hook ${hookFile}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    });
+    if (hostname !== undefined || ip !== undefined || hook !== undefined) {
+      options.identity = { ...(hostname !== undefined ? { hostname } : {}), ...(ip !== undefined ? { ipv4: ip } : {}), ...(hook !== undefined ? { hook } : {}) };
+    }
+  } else if (['map', 'drop-disk', 'size', 'edits', 'dry-run', 'hostname', 'ip', 'identity-hook'].some((o) => p.values[o] !== undefined)) {
+    throw new LifeboatError('LB_USAGE', `task ${kind}: --map, --drop-disk, --size, --edits, --hostname, --ip, --identity-hook and --dry-run are for nuke only`);
   }
   const api = await apiClient(p);
   const task = await api.send<Task>('POST', '/api/v1/tasks', { kind, mac: requiredString(p, taskSpec, 'host'), image: requiredString(p, taskSpec, 'image'), options });

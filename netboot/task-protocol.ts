@@ -38,6 +38,11 @@ export const TaskOptionsSchema = Type.Object(
         {
           hostname: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
           ipv4: Type.Optional(Type.String({ minLength: 7, maxLength: 18 })),
+          /**
+           * A shell script run in the restored tree (chroot, /bin/sh) once the identity is applied,
+           * with the machine's facts in LIFEBOAT_* variables: the site's own last touch.
+           */
+          hook: Type.Optional(Type.String({ minLength: 1, maxLength: 65536 })),
         },
         { additionalProperties: false },
       ),

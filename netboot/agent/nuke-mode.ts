@@ -4,6 +4,7 @@ import { formatBytes } from '../../core/sizes.js';
 import { runTool } from '../../core/run-tool.js';
 import { executePlan } from '../../images/restore/execute-plan.js';
 import { applyIdentity, renderIdentityReport, type AppliedIdentity } from '../../images/restore/identity/identity-apply.js';
+import { runIdentityHook } from '../../images/restore/identity/identity-hook.js';
 import { planRestore } from '../../images/restore/plan.js';
 import { renderPlan, type RestoreStep } from '../../images/restore/render-plan.js';
 import type { Manifest } from '../../images/store/manifest.js';
@@ -23,9 +24,13 @@ export function describeStage(step: RestoreStep, manifest: Manifest): string {
 
 /** The same failure, its code kept, with the stage it happened in in front: "during extract of /data: …". */
 export function failedDuring(stage: string, e: unknown): LifeboatError {
+  if (e instanceof StageFailure) return e;
   const message = `during ${stage}: ${(e as Error).message}`;
-  return isLifeboatError(e) ? new LifeboatError(e.code, message, e.details, { cause: e }) : new LifeboatError('LB_INTERNAL', message, {}, { cause: e });
+  return isLifeboatError(e) ? new StageFailure(e.code, message, e.details, { cause: e }) : new StageFailure('LB_INTERNAL', message, {}, { cause: e });
 }
+
+/** A failure already named by its stage: an outer stage does not name it again. */
+class StageFailure extends LifeboatError {}
 
 /**
  * nuke: verify the image completely, plan the layout for the disks this machine has, and only then
@@ -97,7 +102,7 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
         }
       },
       onNote: (m) => say(m),
-      ...(identity ? { afterRestore: async () => void (applied = await giveIdentity(plan.targetRoot, identity, client)) } : {}),
+      ...(identity ? { afterRestore: async () => void (applied = await giveIdentity(plan.targetRoot, task, identity, client)) } : {}),
       onExtractProgress: (id, bytes, totalBytes) => void client.progress({ stage: 'restore', message: id, bytes, totalBytes, rate: bytes / Math.max(0.001, (Date.now() - started) / 1000) }),
     }).catch((e: unknown) => {
       // executePlan released what it had made (mounts, VGs, arrays): a new nuke starts from a clean slate.
@@ -129,12 +134,21 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
 }
 
 /** The restored tree becomes its own machine; identity.txt goes with the task, file by file. */
-async function giveIdentity(root: string, identity: NonNullable<AgentTask['options']['identity']>, client: AgentClient): Promise<AppliedIdentity> {
+async function giveIdentity(root: string, task: AgentTask, identity: NonNullable<AgentTask['options']['identity']>, client: AgentClient): Promise<AppliedIdentity> {
   await client.progress({ stage: 'identity', message: [identity.hostname, identity.ipv4].filter(Boolean).join(' ') || 'new machine-id and host keys' }, true);
   const applied = await applyIdentity(root, identity).catch((e: unknown) => {
     throw failedDuring('identity', e);
   });
-  const report = renderIdentityReport(applied);
+  let report = renderIdentityReport(applied);
+  if (identity.hook) {
+    say('identity: running the hook in the restored system');
+    const facts = { hostname: identity.hostname, ipv4: identity.ipv4, mac: task.mac, machineId: applied.machineId, image: `${task.image?.name}@${task.image?.version}`, taskId: String(task.id) };
+    const hook = await runIdentityHook(root, identity.hook, facts).catch(async (e: unknown) => {
+      await client.putFile('identity.txt', `${report}hook   failed: ${(e as Error).message}\n`).catch(() => undefined);
+      throw failedDuring('identity hook', e);
+    });
+    report += `hook   exit ${hook.exitCode}\n${hook.output.split('\n').filter(Boolean).map((l) => `hook > ${l}\n`).join('')}`;
+  }
   process.stdout.write(report);
   await client.putFile('identity.txt', report);
   say(`identity: ${identity.hostname ?? 'hostname kept'}, machine-id ${applied.machineId}, ${applied.sshFingerprints.length} new SSH host keys`);

@@ -121,7 +121,7 @@ test('an image that cannot fit and a damaged volume are refused before the disk 
 });
 
 test('a clone nuke: the restored system gets its own hostname and machine-id before GRUB, identity.txt says what changed, every other file is the source\'s', async (t) => {
-  const { world, fixture, server } = await bed(t);
+  const { world, fixture, server, version } = await bed(t);
   const refused = await server.api<{ error: { code: string; message: string } }>('POST', '/api/v1/tasks', { kind: 'nuke', mac: '52:54:00:aa:00:05', image: 'golden', options: { identity: { hostname: 'lab_01' } } });
   assert.equal(refused.status, 400);
   assert.match(refused.body.error.message, /options\.identity: hostname "lab_01" is not a valid host name/);
@@ -131,7 +131,8 @@ test('a clone nuke: the restored system gets its own hostname and machine-id bef
 
   const target = await sparseFile(join(world.dir, 'clone.img'), 1536 << 20);
   const dev = await attachLoop(world, target, { partitions: true });
-  const { id, token } = await server.taskWithToken('nuke', '52:54:00:aa:00:04', 'golden', { identity: { hostname: 'lab-01' } });
+  const hook = 'echo "$LIFEBOAT_HOSTNAME $LIFEBOAT_MAC $LIFEBOAT_MACHINE_ID $LIFEBOAT_IMAGE" > /etc/lifeboat-hook\necho hook ran in $(cat /etc/hostname)\n';
+  const { id, token } = await server.taskWithToken('nuke', '52:54:00:aa:00:04', 'golden', { identity: { hostname: 'lab-01', hook } });
   const agent = await runAgent({ server: server.url, task: id, token, disks: [dev], targetRoot: join(world.dir, 'target-root') });
   assert.equal(agent.exitCode, 0, agent.output);
   const task = await taskState(server, id);
@@ -143,6 +144,7 @@ test('a clone nuke: the restored system gets its own hostname and machine-id bef
   assert.match(report, new RegExp(`^machine-id ${machineId}$`, 'm'));
   assert.match(report, new RegExp(`^write {2}/etc/hostname: hostname fixture-fixture-bios-gpt → lab-01$`, 'm'));
   assert.match(report, /^note {3}no SSH host keys in the image: none generated$/m);
+  assert.match(report, /^hook {3}exit 0\nhook > hook ran in lab-01\n/m);
 
   const rootPart = fixture.partitions.find((p) => p.role === 'root')!.number;
   const srcDev = await attachLoop(world, fixture.path, { partitions: true, readOnly: true });
@@ -150,9 +152,28 @@ test('a clone nuke: the restored system gets its own hostname and machine-id bef
   const b = await mountFs(world, `${dev}p${rootPart}`, join(world.dir, 'b'), 'ro,noload');
   assert.equal(await readFile(join(b, 'etc/hostname'), 'utf8'), 'lab-01\n');
   assert.equal(await readFile(join(b, 'etc/machine-id'), 'utf8'), `${machineId}\n`);
-  const changed = ['boot/grub', 'etc/hostname', 'etc/machine-id'];
+  assert.equal(await readFile(join(b, 'etc/lifeboat-hook'), 'utf8'), `lab-01 52:54:00:aa:00:04 ${machineId} golden@${version}\n`);
+  const changed = ['boot/grub', 'etc/hostname', 'etc/machine-id', 'etc/lifeboat-hook'];
   const diffs = diffSnapshots(await snapshotTree(a, { ignore: changed }), await snapshotTree(b, { ignore: changed }), { skipAllocation: true });
   // /etc itself was written into (machine-id is new, hostname replaced): its mtime is the only other change.
   assert.deepEqual(diffs.filter((d) => !/^etc: mtimeNs /.test(d)), []);
   assert.equal(diffs.length, 1, diffs.join('\n'));
+});
+
+test('a failing identity hook fails the nuke, naming the stage and the hook\'s words, before the bootloader', async (t) => {
+  const { world, server } = await bed(t);
+  const target = await sparseFile(join(world.dir, 'clone.img'), 1536 << 20);
+  const dev = await attachLoop(world, target, { partitions: true });
+  const { id, token } = await server.taskWithToken('nuke', '52:54:00:aa:00:06', 'golden', { identity: { hostname: 'lab-02', hook: 'echo "no license server for $LIFEBOAT_HOSTNAME" >&2; exit 3\n' } });
+  const agent = await runAgent({ server: server.url, task: id, token, disks: [dev], targetRoot: join(world.dir, 'target-root') });
+  assert.equal(agent.exitCode, 0, agent.output);
+  const task = await taskState(server, id);
+  assert.equal(task.state, 'failed');
+  assert.match(task.error ?? '', /^during identity hook: the identity hook exited 3: no license server for lab-02$/);
+  assert.ok(task.files.includes('identity.txt'));
+  const mbr = Buffer.alloc(512);
+  const fh = await open(target, 'r');
+  await fh.read(mbr, 0, 512, 0);
+  await fh.close();
+  assert.ok(!mbr.includes(Buffer.from('GRUB')), 'no bootloader was installed after the failed hook');
 });
