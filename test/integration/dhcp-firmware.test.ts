@@ -1,11 +1,11 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { makeWorld, sh, type World } from '../support/world.js';
-import { attachToBridge, createBridge, createNamespace, createVethPair, startInNamespace, waitFor, type Background } from '../support/netns.js';
-import { startLifeboatDhcp } from '../support/dhcp-lab.js';
+import { attachToBridge, createBridge, createNamespace, createVethPair, serverClientLink, startInNamespace, waitFor, type Background } from '../support/netns.js';
+import { startFullDhcp, startLifeboatDhcp } from '../support/dhcp-lab.js';
 import { readLeases } from '../../server/dhcp/lease-store.js';
 
 /**
@@ -68,76 +68,36 @@ function requestsFor(http: Background, url: string): Array<{ url: string; from: 
     .filter((r) => r.url === url);
 }
 
-test('full mode: a QEMU machine with the iPXE ROM gets a lease and fetches the script URL chosen for iPXE', async (t) => {
-  const world = await makeWorld(t, 'dhcp');
-  const s = await createNamespace(world, 's');
-  const c = await createNamespace(world, 'c');
-  const sIf = `lbs${world.id}`;
-  const cIf = `lbc${world.id}`;
-  const br = await createBridge(world, c, `lbbr${world.id}`);
-  await createVethPair(world, { ns: s, name: sIf, address: '10.77.0.1/24' }, { ns: c, name: cIf });
-  await attachToBridge(c, cIf, br);
-  const http = startHttp(world, s);
-  await waitFor('the HTTP server', () => (http.log().includes('listening') ? true : undefined));
-  const server = await startLifeboatDhcp(world, s, {
-    mode: 'full', interface: sIf, serverAddress: '10.77.0.1', range: { first: '10.77.0.100', last: '10.77.0.150' },
-    subnetMask: '255.255.255.0', router: '10.77.0.1', leaseSeconds: 600,
-  });
-  const mac = '52:54:00:77:10:01';
-  const machine = await startMachine(world, c, br, mac);
-  const [fetched] = await waitFor('the machine to fetch its boot script', () => {
-    const r = requestsFor(http, '/boot.ipxe');
-    return r.length > 0 ? r : undefined;
-  }, 120000).catch((e: Error) => {
-    throw new Error(`${e.message}\nDHCP log:\n${server.log().slice(-3000)}\nQEMU:\n${machine.log().slice(-1000)}`);
-  });
-  const db = new Database(join(world.dir, 'lifeboat.sqlite'), { readonly: true });
-  const lease = readLeases(db).find((l) => l.mac === mac && l.state === 'bound');
-  db.close();
-  assert.ok(lease, 'no lease in the store for the machine');
-  assert.equal(fetched!.from.replace('::ffff:', ''), lease.address, 'the script was fetched from the leased address');
-  const received = server.lines().find((l) => l.mac === mac && l.msg === 'received DISCOVER');
-  assert.equal(received?.ipxe, true, 'the iPXE ROM is classified as iPXE');
-  assert.equal(received?.firmware, 'bios');
-});
+/** The machine's fetches of /boot.ipxe, once there is one. */
+function bootScriptFetches(http: Background): Array<{ url: string; from: string }> | undefined {
+  const r = requestsFor(http, '/boot.ipxe');
+  return r.length > 0 ? r : undefined;
+}
 
-test('proxy mode beside dnsmasq: the iPXE ROM takes dnsmasq\'s address and Lifeboat\'s boot file', async (t) => {
-  const world = await makeWorld(t, 'dhcp');
-  const l = await createNamespace(world, 'l');
-  const d = await createNamespace(world, 'd');
-  const s = await createNamespace(world, 's');
-  const br = await createBridge(world, l, `lbbr${world.id}`);
-  const dIf = `lbd${world.id}`;
-  const sIf = `lbs${world.id}`;
-  await createVethPair(world, { ns: d, name: dIf, address: '10.80.0.1/24' }, { ns: l, name: `lbxd${world.id}` });
-  await createVethPair(world, { ns: s, name: sIf, address: '10.80.0.2/24' }, { ns: l, name: `lbxs${world.id}` });
-  for (const side of ['d', 's']) await attachToBridge(l, `lbx${side}${world.id}`, br);
-  const conf = join(world.dir, 'dnsmasq.conf');
-  const leases = join(world.dir, 'dnsmasq.leases');
-  writeFileSync(conf, ['port=0', `interface=${dIf}`, 'bind-interfaces', 'dhcp-range=10.80.0.100,10.80.0.150,255.255.255.0,10m',
-    `dhcp-leasefile=${leases}`, 'no-ping', 'no-resolv', 'no-hosts', 'log-dhcp', 'user=root', 'pid-file=', ''].join('\n'));
-  const dnsmasq = startInNamespace(world, d, 'dnsmasq', ['--no-daemon', '--log-facility=-', `--conf-file=${conf}`], join(world.dir, 'dnsmasq.log'));
-  await waitFor('dnsmasq to start', () => (/DHCP, IP range/.test(dnsmasq.log()) ? true : undefined));
-  const http = startHttp(world, s);
-  await waitFor('the HTTP server', () => (http.log().includes('listening') ? true : undefined));
-  const server = await startLifeboatDhcp(world, s, { mode: 'proxy', interface: sIf, serverAddress: '10.80.0.2' });
-  const mac = '52:54:00:80:10:01';
-  const machine = await startMachine(world, l, br, mac);
-  const [fetched] = await waitFor('the machine to fetch its boot script', () => {
-    const r = requestsFor(http, '/boot.ipxe');
-    return r.length > 0 ? r : undefined;
-  }, 120000).catch((e: Error) => {
-    throw new Error(`${e.message}\nDHCP log:\n${server.log().slice(-3000)}\ndnsmasq:\n${dnsmasq.log().slice(-1500)}\nQEMU:\n${machine.log().slice(-1000)}`);
-  });
-  const address = fetched!.from.replace('::ffff:', '');
-  assert.match(dnsmasq.log(), new RegExp(`DHCPACK\\(${dIf}\\) ${address.replaceAll('.', '\\.')} ${mac}`), 'the address came from dnsmasq');
-  const lines = server.lines().filter((x) => x.mac === mac);
-  // iPXE boots straight from a proxy offer that carries discovery control 8; it asks nothing on 4011.
-  assert.ok(lines.some((x) => x.msg === 'proxy offer: boot http://10.80.0.2/boot.ipxe'), `Lifeboat sent no proxy offer:\n${server.log()}`);
-  assert.ok(!lines.some((x) => typeof x.address === 'string'), 'Lifeboat gave no address');
-});
+/** The first read request the TFTP watcher saw, once there is one. */
+function firstRrq(tftp: Background): { rrq: string; from: string } | undefined {
+  const line = tftp.log().split('\n').find((x) => x.startsWith('{"rrq"'));
+  return line ? (JSON.parse(line) as { rrq: string; from: string }) : undefined;
+}
 
-test('proxy mode beside dnsmasq: UEFI firmware PXE asks Lifeboat on port 4011 and reads snponly.efi from it', async (t) => {
+/** Waits for what the machine must do; on a timeout the error carries the tail of each log. */
+async function machineDoes<T>(what: string, check: () => T | undefined, timeoutMs: number, logs: Array<[string, Background, number]>): Promise<T> {
+  return waitFor(what, check, timeoutMs).catch((e: Error) => {
+    throw new Error([e.message, ...logs.map(([name, bg, tail]) => `${name}:\n${bg.log().slice(-tail)}`)].join('\n'));
+  });
+}
+
+/** Full mode: Lifeboat's DHCP server on S, and a bridge in C where the machine's tap joins the link. */
+async function fullModeBed(t: TestContext) {
+  const link = await serverClientLink(t, 'dhcp', { address: '10.77.0.1/24' });
+  const br = await createBridge(link.world, link.c, `lbbr${link.world.id}`);
+  await attachToBridge(link.c, link.cIf, br);
+  const server = await startFullDhcp(link, { range: { first: '10.77.0.100', last: '10.77.0.150' }, subnetMask: '255.255.255.0', router: '10.77.0.1', leaseSeconds: 600 });
+  return { ...link, br, server };
+}
+
+/** Proxy mode: dnsmasq (D) hands out the addresses, Lifeboat (S) only boot files; both on a bridge in L. */
+async function proxyModeBed(t: TestContext) {
   const world = await makeWorld(t, 'dhcp');
   const l = await createNamespace(world, 'l');
   const d = await createNamespace(world, 'd');
@@ -153,17 +113,57 @@ test('proxy mode beside dnsmasq: UEFI firmware PXE asks Lifeboat on port 4011 an
     `dhcp-leasefile=${join(world.dir, 'dnsmasq.leases')}`, 'no-ping', 'no-resolv', 'no-hosts', 'log-dhcp', 'user=root', 'pid-file=', ''].join('\n'));
   const dnsmasq = startInNamespace(world, d, 'dnsmasq', ['--no-daemon', '--log-facility=-', `--conf-file=${conf}`], join(world.dir, 'dnsmasq.log'));
   await waitFor('dnsmasq to start', () => (/DHCP, IP range/.test(dnsmasq.log()) ? true : undefined));
+  return { world, l, s, sIf, dIf, br, dnsmasq };
+}
+
+function boundLease(world: World, mac: string) {
+  const db = new Database(join(world.dir, 'lifeboat.sqlite'), { readonly: true });
+  const lease = readLeases(db).find((l) => l.mac === mac && l.state === 'bound');
+  db.close();
+  return lease;
+}
+
+test('full mode: a QEMU machine with the iPXE ROM gets a lease and fetches the script URL chosen for iPXE', async (t) => {
+  const { world, s, c, br, server } = await fullModeBed(t);
+  const http = startHttp(world, s);
+  await waitFor('the HTTP server', () => (http.log().includes('listening') ? true : undefined));
+  const mac = '52:54:00:77:10:01';
+  const machine = await startMachine(world, c, br, mac);
+  const [fetched] = await machineDoes('the machine to fetch its boot script', () => bootScriptFetches(http), 120000, [['DHCP log', server, 3000], ['QEMU', machine, 1000]]);
+  const lease = boundLease(world, mac);
+  assert.ok(lease, 'no lease in the store for the machine');
+  assert.equal(fetched!.from.replace('::ffff:', ''), lease.address, 'the script was fetched from the leased address');
+  const received = server.lines().find((l) => l.mac === mac && l.msg === 'received DISCOVER');
+  assert.equal(received?.ipxe, true, 'the iPXE ROM is classified as iPXE');
+  assert.equal(received?.firmware, 'bios');
+});
+
+test('proxy mode beside dnsmasq: the iPXE ROM takes dnsmasq\'s address and Lifeboat\'s boot file', async (t) => {
+  const { world, l, s, sIf, dIf, br, dnsmasq } = await proxyModeBed(t);
+  const http = startHttp(world, s);
+  await waitFor('the HTTP server', () => (http.log().includes('listening') ? true : undefined));
+  const server = await startLifeboatDhcp(world, s, { mode: 'proxy', interface: sIf, serverAddress: '10.80.0.2' });
+  const mac = '52:54:00:80:10:01';
+  const machine = await startMachine(world, l, br, mac);
+  const [fetched] = await machineDoes('the machine to fetch its boot script', () => bootScriptFetches(http), 120000,
+    [['DHCP log', server, 3000], ['dnsmasq', dnsmasq, 1500], ['QEMU', machine, 1000]]);
+  const address = fetched!.from.replace('::ffff:', '');
+  assert.match(dnsmasq.log(), new RegExp(`DHCPACK\\(${dIf}\\) ${address.replaceAll('.', '\\.')} ${mac}`), 'the address came from dnsmasq');
+  const lines = server.lines().filter((x) => x.mac === mac);
+  // iPXE boots straight from a proxy offer that carries discovery control 8; it asks nothing on 4011.
+  assert.ok(lines.some((x) => x.msg === 'proxy offer: boot http://10.80.0.2/boot.ipxe'), `Lifeboat sent no proxy offer:\n${server.log()}`);
+  assert.ok(!lines.some((x) => typeof x.address === 'string'), 'Lifeboat gave no address');
+});
+
+test('proxy mode beside dnsmasq: UEFI firmware PXE asks Lifeboat on port 4011 and reads snponly.efi from it', async (t) => {
+  const { world, l, s, sIf, dIf, br, dnsmasq } = await proxyModeBed(t);
   const tftp = startInNamespace(world, s, process.execPath, ['-e', tftpWatcher], join(world.dir, 'tftp.log'));
   await waitFor('the TFTP watcher', () => (tftp.log().includes('listening') ? true : undefined));
   const server = await startLifeboatDhcp(world, s, { mode: 'proxy', interface: sIf, serverAddress: '10.80.0.2' });
   const mac = '52:54:00:80:20:01';
   const machine = await startMachine(world, l, br, mac, 'uefi-pxe');
-  const rrq = await waitFor('the firmware to request its boot file over TFTP', () => {
-    const line = tftp.log().split('\n').find((x) => x.startsWith('{"rrq"'));
-    return line ? (JSON.parse(line) as { rrq: string; from: string }) : undefined;
-  }, 180000).catch((e: Error) => {
-    throw new Error(`${e.message}\nDHCP log:\n${server.log().slice(-3000)}\ndnsmasq:\n${dnsmasq.log().slice(-1500)}\nQEMU:\n${machine.log().slice(-1000)}`);
-  });
+  const rrq = await machineDoes('the firmware to request its boot file over TFTP', () => firstRrq(tftp), 180000,
+    [['DHCP log', server, 3000], ['dnsmasq', dnsmasq, 1500], ['QEMU', machine, 1000]]);
   assert.equal(rrq.rrq, 'snponly.efi');
   assert.match(dnsmasq.log(), new RegExp(`DHCPACK\\(${dIf}\\) ${rrq.from.replaceAll('.', '\\.')} ${mac}`), 'the address came from dnsmasq');
   const lines = server.lines().filter((x) => x.mac === mac);
@@ -176,31 +176,12 @@ test('proxy mode beside dnsmasq: UEFI firmware PXE asks Lifeboat on port 4011 an
 });
 
 test('full mode: UEFI firmware PXE gets a lease and reads snponly.efi without looking for a boot server', async (t) => {
-  const world = await makeWorld(t, 'dhcp');
-  const s = await createNamespace(world, 's');
-  const c = await createNamespace(world, 'c');
-  const sIf = `lbs${world.id}`;
-  const cIf = `lbc${world.id}`;
-  const br = await createBridge(world, c, `lbbr${world.id}`);
-  await createVethPair(world, { ns: s, name: sIf, address: '10.77.0.1/24' }, { ns: c, name: cIf });
-  await attachToBridge(c, cIf, br);
+  const { world, s, c, br, server } = await fullModeBed(t);
   const tftp = startInNamespace(world, s, process.execPath, ['-e', tftpWatcher], join(world.dir, 'tftp.log'));
   await waitFor('the TFTP watcher', () => (tftp.log().includes('listening') ? true : undefined));
-  const server = await startLifeboatDhcp(world, s, {
-    mode: 'full', interface: sIf, serverAddress: '10.77.0.1', range: { first: '10.77.0.100', last: '10.77.0.150' },
-    subnetMask: '255.255.255.0', router: '10.77.0.1', leaseSeconds: 600,
-  });
   const mac = '52:54:00:77:20:01';
   const machine = await startMachine(world, c, br, mac, 'uefi-pxe');
-  const rrq = await waitFor('the firmware to request its boot file over TFTP', () => {
-    const line = tftp.log().split('\n').find((x) => x.startsWith('{"rrq"'));
-    return line ? (JSON.parse(line) as { rrq: string; from: string }) : undefined;
-  }, 180000).catch((e: Error) => {
-    throw new Error(`${e.message}\nDHCP log:\n${server.log().slice(-3000)}\nQEMU:\n${machine.log().slice(-1000)}`);
-  });
+  const rrq = await machineDoes('the firmware to request its boot file over TFTP', () => firstRrq(tftp), 180000, [['DHCP log', server, 3000], ['QEMU', machine, 1000]]);
   assert.equal(rrq.rrq, 'snponly.efi');
-  const db = new Database(join(world.dir, 'lifeboat.sqlite'), { readonly: true });
-  const lease = readLeases(db).find((l) => l.mac === mac && l.state === 'bound');
-  db.close();
-  assert.equal(lease?.address, rrq.from, 'the boot file was requested from the leased address');
+  assert.equal(boundLease(world, mac)?.address, rrq.from, 'the boot file was requested from the leased address');
 });

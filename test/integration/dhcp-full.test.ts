@@ -4,8 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { makeWorld, type World } from '../support/world.js';
-import { createNamespace, createVethPair, runInNamespace, waitFor } from '../support/netns.js';
+import { createNamespace, createVethPair, runInNamespace, serverClientLink, waitFor, type ServerClientLink } from '../support/netns.js';
 import { rawExchange, runDhclient, runUdhcpc, startLifeboatDhcp, udhcpcBound, udhcpcBoundThenReleased, type RunningServer } from '../support/dhcp-lab.js';
 import { readLeases } from '../../server/dhcp/lease-store.js';
 import { BOOTREQUEST, MessageType, Option, encode, encodePacket, macToBytes } from '../../server/dhcp/packet.js';
@@ -15,12 +14,7 @@ import { BOOTREQUEST, MessageType, Option, encode, encodePacket, macToBytes } fr
  * a veth) linked to namespace C (the client); the server runs as its own process inside S.
  */
 
-interface Lab {
-  world: World;
-  s: string;
-  c: string;
-  sIf: string;
-  cIf: string;
+interface Lab extends ServerClientLink {
   server: RunningServer;
   dbPath: string;
   restart(): Promise<RunningServer>;
@@ -40,14 +34,10 @@ const serverConfig = (sIf: string, overrides: Record<string, unknown> = {}) => (
 });
 
 async function fullLab(t: TestContext, overrides: Record<string, unknown> = {}, clientMac = '52:54:00:77:00:01'): Promise<Lab> {
-  const world = await makeWorld(t, 'dhcp');
-  const s = await createNamespace(world, 's');
-  const c = await createNamespace(world, 'c');
-  const sIf = `lbs${world.id}`;
-  const cIf = `lbc${world.id}`;
-  await createVethPair(world, { ns: s, name: sIf, address: '10.77.0.1/24' }, { ns: c, name: cIf, mac: clientMac });
+  const link = await serverClientLink(t, 'dhcp', { address: '10.77.0.1/24' }, { mac: clientMac });
+  const { world, s, sIf } = link;
   const lab: Lab = {
-    world, s, c, sIf, cIf,
+    ...link,
     dbPath: join(world.dir, 'lifeboat.sqlite'),
     server: await startLifeboatDhcp(world, s, serverConfig(sIf, overrides)),
     async restart() {

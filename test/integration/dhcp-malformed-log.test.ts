@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { makeWorld } from '../support/world.js';
-import { createNamespace, createVethPair } from '../support/netns.js';
-import { rawExchange, runUdhcpc, startLifeboatDhcp } from '../support/dhcp-lab.js';
+import { serverClientLink } from '../support/netns.js';
+import { rawExchange, runUdhcpc, startFullDhcp } from '../support/dhcp-lab.js';
 import { MessageType, Option, encode, encodePacket, macToBytes, BOOTREQUEST } from '../../server/dhcp/packet.js';
 
 /**
@@ -13,21 +12,9 @@ import { MessageType, Option, encode, encodePacket, macToBytes, BOOTREQUEST } fr
  * is longer than 1 KB, and a real client still gets a lease.
  */
 test('1,000 malformed DHCP packets: a bounded number of short log lines, and a summary that counts the rest', async (t) => {
-  const world = await makeWorld(t, 'dhcp');
-  const s = await createNamespace(world, 's');
-  const c = await createNamespace(world, 'c');
-  const sIf = `lbs${world.id}`;
-  const cIf = `lbc${world.id}`;
-  await createVethPair(world, { ns: s, name: sIf, address: '10.76.0.1/24' }, { ns: c, name: cIf, mac: '52:54:00:76:00:01' });
-  const server = await startLifeboatDhcp(world, s, {
-    mode: 'full',
-    interface: sIf,
-    serverAddress: '10.76.0.1',
-    range: { first: '10.76.0.100', last: '10.76.0.150' },
-    subnetMask: '255.255.255.0',
-    leaseSeconds: 600,
-    logLevel: 'info',
-  });
+  const link = await serverClientLink(t, 'dhcp', { address: '10.76.0.1/24' }, { mac: '52:54:00:76:00:01' });
+  const { world, c, cIf } = link;
+  const server = await startFullDhcp(link, { range: { first: '10.76.0.100', last: '10.76.0.150' }, subnetMask: '255.255.255.0', leaseSeconds: 600, logLevel: 'info' });
   const valid = encodePacket({ op: BOOTREQUEST, xid: 7, chaddr: macToBytes('52:54:00:76:00:02'), options: [[Option.MESSAGE_TYPE, Buffer.from([MessageType.DISCOVER])]] });
   const sends: Array<{ to: string; port: number; hex: string }> = [];
   for (let i = 0; i < 1000; i++) {

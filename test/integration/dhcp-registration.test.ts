@@ -2,10 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeWorld } from '../support/world.js';
-import { createNamespace, createVethPair, runInNamespace, startInNamespace, waitFor } from '../support/netns.js';
-import { rawExchange } from '../support/dhcp-lab.js';
-import { LIFEBOAT_BIN } from '../support/cli.js';
+import { runInNamespace, serverClientLink } from '../support/netns.js';
+import { rawExchange, serveFullDhcp } from '../support/dhcp-lab.js';
 import { BOOTREQUEST, MessageType, Option, encode, encodePacket, macToBytes } from '../../server/dhcp/packet.js';
 
 /**
@@ -14,16 +12,9 @@ import { BOOTREQUEST, MessageType, Option, encode, encodePacket, macToBytes } fr
  * all answered, and 5 machines are registered; the log says why the others were not.
  */
 test('DHCP registers at most --register-per-minute new machines and still answers the rest', async (t) => {
-  const world = await makeWorld(t, 'lb-reg');
-  const s = await createNamespace(world, 's');
-  const c = await createNamespace(world, 'c');
-  const sIf = `lbs${world.id}`;
-  const cIf = `lbc${world.id}`;
-  await createVethPair(world, { ns: s, name: sIf, address: '10.74.0.1/24' }, { ns: c, name: cIf });
-  const dataDir = join(world.dir, 'data');
-  const serve = startInNamespace(world, s, process.execPath, [LIFEBOAT_BIN, 'serve', '--data', dataDir, '--tftp', 'off',
-    '--dhcp', 'full', '--interface', sIf, '--range', '10.74.0.100-10.74.0.199', '--register-per-minute', '5'], join(world.dir, 'serve.log'));
-  await waitFor('lifeboat serve', () => (serve.log().includes('"lifeboat serving"') ? true : undefined), 30000);
+  const link = await serverClientLink(t, 'lb-reg', { address: '10.74.0.1/24' });
+  const { world, s, c, cIf } = link;
+  const { serve, dataDir } = await serveFullDhcp(link, ['--range', '10.74.0.100-10.74.0.199', '--register-per-minute', '5']);
   // No --http: it listens on the interface's address.
   assert.match(serve.log(), /"http":"http:\/\/10\.74\.0\.1:8080"/);
 

@@ -2,9 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { makeWorld } from '../support/world.js';
-import { createNamespace, createVethPair, runInNamespace } from '../support/netns.js';
-import { runUdhcpc, startLifeboatDhcp } from '../support/dhcp-lab.js';
+import { runInNamespace, serverClientLink } from '../support/netns.js';
+import { runUdhcpc, startFullDhcp } from '../support/dhcp-lab.js';
 import { readLeases } from '../../server/dhcp/lease-store.js';
 
 /**
@@ -13,21 +12,9 @@ import { readLeases } from '../../server/dhcp/lease-store.js';
  * server's /16 and the server answers relayed requests from its own network.
  */
 test('a perfdhcp storm of 1000 clients: no address given twice, no crash, the server still answers', async (t) => {
-  const world = await makeWorld(t, 'dhcp');
-  const s = await createNamespace(world, 's');
-  const c = await createNamespace(world, 'c');
-  const sIf = `lbs${world.id}`;
-  const cIf = `lbc${world.id}`;
-  await createVethPair(world, { ns: s, name: sIf, address: '10.79.0.1/16' }, { ns: c, name: cIf, address: '10.79.255.254/16' });
-  const server = await startLifeboatDhcp(world, s, {
-    mode: 'full',
-    interface: sIf,
-    serverAddress: '10.79.0.1',
-    range: { first: '10.79.1.0', last: '10.79.8.255' },
-    subnetMask: '255.255.0.0',
-    leaseSeconds: 3600,
-    logLevel: 'info',
-  });
+  const link = await serverClientLink(t, 'dhcp', { address: '10.79.0.1/16' }, { address: '10.79.255.254/16' });
+  const { world, c, cIf } = link;
+  const server = await startFullDhcp(link, { range: { first: '10.79.1.0', last: '10.79.8.255' }, subnetMask: '255.255.0.0', leaseSeconds: 3600, logLevel: 'info' });
   // Bounded: 500 exchanges a second for 6 seconds over 1000 client MACs.
   const perf = await runInNamespace(c, 'perfdhcp', ['-4', '-r', '500', '-R', '1000', '-p', '6', '-l', cIf], { timeoutMs: 60000 });
   const out = `${perf.stdout}\n${perf.stderr}`;

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { makeWorld, sh } from '../support/world.js';
-import { createNamespace, createVethPair, runInNamespace, startInNamespace, waitFor } from '../support/netns.js';
-import { runUdhcpc } from '../support/dhcp-lab.js';
+import { runInNamespace, serverClientLink } from '../support/netns.js';
+import { runUdhcpc, serveFullDhcp } from '../support/dhcp-lab.js';
 import { startLocalServer, type LocalServer } from '../support/local-server.js';
-import { LIFEBOAT_BIN, lifeboat } from '../support/cli.js';
+import { lifeboat } from '../support/cli.js';
 import { scratchFilesystem } from '../support/loop-devices.js';
 import { announcedUpload, heldRequest, httpFrom } from '../support/http-from.js';
 
@@ -286,19 +286,12 @@ test('reads need a token; the read-only token reads everything and changes nothi
 });
 
 test('full DHCP mode: only a fetch from the address leased to the MAC gets a token, and the agent must call from that address', async (t) => {
-  const world = await makeWorld(t, 'lb-hjd');
-  const s = await createNamespace(world, 's');
-  const c = await createNamespace(world, 'c');
-  const sIf = `lbs${world.id}`;
-  const cIf = `lbc${world.id}`;
   const mac = '52:54:00:78:0c:01';
-  await createVethPair(world, { ns: s, name: sIf, address: '10.78.0.1/24' }, { ns: c, name: cIf, mac });
+  const link = await serverClientLink(t, 'lb-hjd', { address: '10.78.0.1/24' }, { mac });
+  const { world, c, cIf } = link;
   const neighbour = '10.78.0.60';
   await sh('ip', ['-n', c, 'addr', 'add', `${neighbour}/24`, 'dev', cIf]);
-  const dataDir = join(world.dir, 'data');
-  const serve = startInNamespace(world, s, process.execPath, [LIFEBOAT_BIN, 'serve', '--data', dataDir, '--store', STORE, '--http', '10.78.0.1:8080', '--tftp', 'off',
-    '--dhcp', 'full', '--interface', sIf, '--range', '10.78.0.100-10.78.0.120'], join(world.dir, 'serve.log'));
-  await waitFor('lifeboat serve', () => (serve.log().includes('"lifeboat serving"') ? true : undefined), 30000);
+  const { dataDir } = await serveFullDhcp(link, ['--store', STORE, '--http', '10.78.0.1:8080', '--range', '10.78.0.100-10.78.0.120']);
   const admin = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   const base = 'http://10.78.0.1:8080';
   const curl = async (from: string, path: string, extra: string[] = []) => {

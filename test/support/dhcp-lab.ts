@@ -2,7 +2,8 @@ import { writeFileSync, readFileSync, existsSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { World } from './world.js';
-import { type Background, runInNamespace, startInNamespace, waitFor } from './netns.js';
+import { type Background, type ServerClientLink, runInNamespace, startInNamespace, waitFor } from './netns.js';
+import { LIFEBOAT_BIN } from './cli.js';
 import type { DhcpEntryConfig } from './dhcp-server-entry.js';
 import type { RawClientConfig, RawReply } from './dhcp-raw-client.js';
 
@@ -35,6 +36,23 @@ export async function startLifeboatDhcp(world: World, ns: string, config: Omit<D
   }, 15000);
   if (ready.ready !== true) throw new Error(`DHCP server did not start: ${String(ready.error)}\n${bg.log()}`);
   return { ...bg, config: full, lines };
+}
+
+/** Lifeboat's DHCP server in full mode on the server's end of a link, answering as that end's address. */
+export async function startFullDhcp(link: ServerClientLink, config: Omit<DhcpEntryConfig, 'dbPath' | 'mode' | 'interface' | 'serverAddress'>): Promise<RunningServer> {
+  if (!link.address) throw new Error(`the server end ${link.sIf} has no address to answer as`);
+  return startLifeboatDhcp(link.world, link.s, { mode: 'full', interface: link.sIf, serverAddress: link.address, ...config });
+}
+
+/**
+ * The real `lifeboat serve` (no TFTP) in full DHCP mode on the server's end of a link, with its data
+ * in the world's `data`, once it says it serves; `args` add the test's own flags.
+ */
+export async function serveFullDhcp(link: ServerClientLink, args: string[]): Promise<{ serve: Background; dataDir: string }> {
+  const dataDir = join(link.world.dir, 'data');
+  const serve = startInNamespace(link.world, link.s, process.execPath, [LIFEBOAT_BIN, 'serve', '--data', dataDir, '--tftp', 'off', '--dhcp', 'full', '--interface', link.sIf, ...args], join(link.world.dir, 'serve.log'));
+  await waitFor('lifeboat serve', () => (serve.log().includes('"lifeboat serving"') ? true : undefined), 30000);
+  return { serve, dataDir };
 }
 
 export async function rawExchange(world: World, ns: string, config: RawClientConfig): Promise<RawReply[]> {

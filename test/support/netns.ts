@@ -2,7 +2,7 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
-import { sh, type World } from './world.js';
+import { makeWorld, sh, type World } from './world.js';
 import { within } from './processes.js';
 
 /**
@@ -41,6 +41,37 @@ export async function createVethPair(world: World, a: LinkEnd, b: LinkEnd): Prom
     if (end.address) await sh('ip', ['-n', end.ns, 'addr', 'add', end.address, 'dev', end.name]);
     await sh('ip', ['-n', end.ns, 'link', 'set', end.name, 'up']);
   }
+}
+
+export interface ServerClientLink {
+  world: World;
+  /** The server's namespace, `lbs<id>`, and its end of the link, `lbs<id>`. */
+  s: string;
+  sIf: string;
+  /** The client's namespace, `lbc<id>`, and its end, `lbc<id>`. */
+  c: string;
+  cIf: string;
+  /** The server end's address without its prefix length, when it has one. */
+  address?: string;
+}
+
+/**
+ * A new world with a server namespace and a client namespace joined by one veth link: where the
+ * DHCP tests start (a server answering on its end, clients or a bridge of machines on the other).
+ */
+export async function serverClientLink(
+  t: Parameters<typeof makeWorld>[0],
+  prefix: string,
+  server: Omit<LinkEnd, 'ns' | 'name'>,
+  client: Omit<LinkEnd, 'ns' | 'name'> = {},
+): Promise<ServerClientLink> {
+  const world = await makeWorld(t, prefix);
+  const s = await createNamespace(world, 's');
+  const c = await createNamespace(world, 'c');
+  const sIf = `lbs${world.id}`;
+  const cIf = `lbc${world.id}`;
+  await createVethPair(world, { ns: s, name: sIf, ...server }, { ns: c, name: cIf, ...client });
+  return { world, s, sIf, c, cIf, ...(server.address ? { address: server.address.split('/')[0] } : {}) };
 }
 
 /** A bridge inside a namespace, up, for joining several veth ends onto one link. */
