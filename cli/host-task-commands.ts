@@ -10,6 +10,12 @@ import { planEditsFromFlags } from './plan-edit-options.js';
 
 const when = (ms: number | null) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-');
 
+/** A subcommand of a group that talks to the API: parsed, with its client and --json. */
+async function apiSubcommand(group: CommandGroup, argv: string[]) {
+  const p = parseSubcommand(group, argv);
+  return typeof p === 'number' ? p : { p, sub: p.sub, api: await apiClient(p), json: flag(p, 'json') };
+}
+
 function out(json: boolean, value: unknown, text: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : text());
 }
@@ -45,11 +51,9 @@ const hostsSpecs: Record<string, CommandSpec> = {
 const hostsGroup: CommandGroup = { name: 'hosts', summary: 'The machines the server knows (via the API).', specs: hostsSpecs };
 
 export async function runHosts(argv: string[]): Promise<number> {
-  const p = parseSubcommand(hostsGroup, argv);
-  if (typeof p === 'number') return p;
-  const sub = p.sub;
-  const api = await apiClient(p);
-  const json = flag(p, 'json');
+  const cmd = await apiSubcommand(hostsGroup, argv);
+  if (typeof cmd === 'number') return cmd;
+  const { p, sub, api, json } = cmd;
   if (sub === 'list') {
     const hosts = await api.getAll<Host>('/api/v1/hosts?limit=1000');
     out(json, hosts, () => (hosts.length ? table([['MAC', 'NAME', 'FIRMWARE', 'LAST SEEN', 'VIA', 'ADDRESS'], ...hosts.map((h) => [h.mac, h.name ?? '-', h.firmware, when(h.lastSeen), h.lastSeenVia ?? '-', h.lastAddress ?? '-'])]) : 'no hosts yet\n'));
@@ -148,11 +152,9 @@ const tasksSpecs: Record<string, CommandSpec> = {
 const tasksGroup: CommandGroup = { name: 'tasks', summary: 'Tasks the server holds (via the API).', specs: tasksSpecs };
 
 export async function runTasks(argv: string[]): Promise<number> {
-  const p = parseSubcommand(tasksGroup, argv);
-  if (typeof p === 'number') return p;
-  const sub = p.sub;
-  const api = await apiClient(p);
-  const json = flag(p, 'json');
+  const cmd = await apiSubcommand(tasksGroup, argv);
+  if (typeof cmd === 'number') return cmd;
+  const { p, sub, api, json } = cmd;
   const id = p.positionals[0];
   if (id !== undefined && !/^\d+$/.test(id)) throw new LifeboatError('LB_USAGE', `"${id}" is not a task id`);
   if (sub === 'list') {
