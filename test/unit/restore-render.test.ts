@@ -4,6 +4,7 @@ import { planRestore } from '../../images/restore/plan.js';
 import { renderPlan, renderSfdiskScript } from '../../images/restore/render-plan.js';
 import { GiB, MiB, archive, debianVm, disk, mbrServer } from '../support/restore-layouts.js';
 import { argv, commands } from '../support/unit-kit.js';
+import { goldenEspRestore, goldenUefiBootloader } from '../support/golden-uefi-restore.js';
 
 /** What --dry-run shows for the Debian VM onto a 40 GiB disk, with a second disk left alone. */
 const GOLDEN = `#!/bin/sh
@@ -56,67 +57,9 @@ mount -t ext4 /dev/vda3 /mnt/lifeboat
 ### restore: the archives, extracted by the rescue agent (verified volumes, GNU tar with xattrs and ACLs)
 # Extract archive "root" (/, 4.00 GiB used, 1 volume) into /mnt/lifeboat
 
-### mount: the restored system, parents first, each just before its archive
-# Create the mount point /mnt/lifeboat/boot/efi
-mkdir -p /mnt/lifeboat/boot/efi
-# Mount /dev/vda2 (vfat) as /boot/efi of the restored system
-mount -t vfat /dev/vda2 /mnt/lifeboat/boot/efi
+${goldenEspRestore({ device: '/dev/vda2', used: '6.00 MiB' })}
 
-### restore: the archives, extracted by the rescue agent (verified volumes, GNU tar with xattrs and ACLs)
-# Extract archive "boot-efi" (/boot/efi, 6.00 MiB used, 1 volume) into /mnt/lifeboat/boot/efi
-
-### bootloader
-# Make sure the restored system has /dev, /proc and /sys to mount on
-mkdir -p /mnt/lifeboat/dev /mnt/lifeboat/proc /mnt/lifeboat/sys
-# Give the restored system /dev for the bootloader installer
-mount --bind /dev /mnt/lifeboat/dev
-# Give the restored system /proc
-mount -t proc proc /mnt/lifeboat/proc
-# Give the restored system /sys
-mount -t sysfs sysfs /mnt/lifeboat/sys
-# Install GRUB (UEFI) on the ESP /dev/vda2 as EFI/debian
-if [ -e /mnt/lifeboat/usr/sbin/grub-install ]; then
-  chroot /mnt/lifeboat grub-install --target=x86_64-efi --efi-directory=/boot/efi --bootloader-id=debian --no-nvram
-else  # the restored system has no grub-install: the ESP restored from the image must already hold EFI/debian/shimx64.efi
-  test -f /mnt/lifeboat/boot/efi/EFI/debian/shimx64.efi
-fi
-# Install GRUB at the firmware's fallback path EFI/BOOT/BOOTX64.EFI too, so the disk boots with no boot entry
-if [ -e /mnt/lifeboat/usr/sbin/grub-install ]; then
-  chroot /mnt/lifeboat grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram
-else  # the restored system has no grub-install: copy EFI/debian/shimx64.efi to the fallback path EFI/BOOT/BOOTX64.EFI unless the image already has one there
-  sh -c '[ -e "$2" ] || install -D -m 0644 "$1" "$2"' sh /mnt/lifeboat/boot/efi/EFI/debian/shimx64.efi /mnt/lifeboat/boot/efi/EFI/BOOT/BOOTX64.EFI
-fi
-# Add the firmware boot entry "debian" for EFI/debian/shimx64.efi on /dev/vda partition 2, after the network entry, and boot it next
-sh -s debian /dev/vda 2 '\\EFI\\debian\\shimx64.efi' <<'EOF'
-set -eu
-label=$1 disk=$2 part=$3 loader=$4
-entries() { efibootmgr | sed -n 's/^Boot\\([0-9A-Fa-f]\\{4\\}\\)\\*\\{0,1\\} \\(.*\\)$/\\1 \\2/p' | sed 's/\t.*//'; }
-entries | while read -r n l; do if [ "$l" = "$label" ]; then efibootmgr -q -b "$n" -B; fi; done
-before=$(entries | cut -d" " -f1)
-efibootmgr -q --create-only --disk "$disk" --part "$part" --label "$label" --loader "$loader"
-new=$(entries | cut -d" " -f1 | grep -vxF "$before" | head -n 1 || true)
-[ -n "$new" ] || { echo "efibootmgr made no new boot entry for $label" >&2; exit 1; }
-order=$(efibootmgr | sed -n 's/^BootOrder: //p')
-current=$(efibootmgr | sed -n 's/^BootCurrent: //p')
-out= placed=
-for n in $(echo "$order" | tr , " "); do
-  [ "$n" = "$new" ] && continue
-  out=\${out:+$out,}$n
-  if [ "$n" = "$current" ]; then out=$out,$new; placed=1; fi
-done
-[ -n "$placed" ] || out=\${out:+$out,}$new
-efibootmgr -q --bootorder "$out"
-efibootmgr -q --bootnext "$new"
-echo "boot entry $new ($label) placed after the network entry: BootOrder $out, BootNext $new"
-EOF
-
-### unmount: filesystems, then volume groups and arrays, so the machine reboots clean
-# Release /mnt/lifeboat/sys
-umount /mnt/lifeboat/sys
-# Release /mnt/lifeboat/proc
-umount /mnt/lifeboat/proc
-# Release /mnt/lifeboat/dev
-umount /mnt/lifeboat/dev
+${goldenUefiBootloader({ disk: '/dev/vda', partition: 2, loader: 'shimx64.efi' })}
 # Unmount /mnt/lifeboat/boot/efi
 umount /mnt/lifeboat/boot/efi
 # Unmount /mnt/lifeboat
