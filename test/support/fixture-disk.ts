@@ -239,13 +239,14 @@ function expectedMounts(partitions: FixturePartition[]): FixtureMount[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The hash both sides compute. The guest's version is tree_lines in fixture-init/sbin-init.sh.
+// The hash both sides compute. The guest's version is tree_hash in guest-image/init/fixture-lib.sh.
 
 /**
  * sha256 over the sorted lines `F <path> <size> <mode> <uid> <gid> <links> <sha256>` for every
  * regular file and `L <path> <target>` for every symlink of the root filesystem and of /data
- * (each given as the directory it is mounted on here). Left out: /proc /sys /dev /run /tmp, and
- * GRUB's files under /boot/grub other than grub.cfg, which grub-install rewrites at restore.
+ * (each given as the directory it is mounted on here). Left out: /proc /sys /dev /run /tmp, GRUB's
+ * files under /boot/grub other than grub.cfg and the boot loaders under /boot/efi/EFI, which every
+ * restore rewrites.
  */
 export async function treeHash(trees: { root: string; data?: string }): Promise<string> {
   const lines: string[] = [];
@@ -258,7 +259,7 @@ export async function treeHash(trees: { root: string; data?: string }): Promise<
       if (st.isDirectory()) await walk(path, guestPath);
       else if (st.isSymbolicLink()) lines.push(`L ${guestPath} ${await readlink(path)}`);
       else if (st.isFile()) {
-        if (guestPath.startsWith('/boot/grub/') && guestPath !== '/boot/grub/grub.cfg') continue;
+        if ((guestPath.startsWith('/boot/grub/') && guestPath !== '/boot/grub/grub.cfg') || guestPath.startsWith('/boot/efi/EFI/')) continue;
         const sum = createHash('sha256').update(await readFile(path)).digest('hex');
         lines.push(`F ${guestPath} ${st.size} ${(st.mode & 0o7777).toString(8)} ${st.uid} ${st.gid} ${st.nlink} ${sum}`);
       }
@@ -273,13 +274,13 @@ export async function treeHash(trees: { root: string; data?: string }): Promise<
 // ---------------------------------------------------------------------------------------------
 // Host inputs: the cloud kernel, busybox and the scripts baked into the fixture.
 
-const initDir = fileURLToPath(new URL('../../../test/support/fixture-init/', import.meta.url));
+const initDir = fileURLToPath(new URL('../../../test/support/guest-image/init/', import.meta.url));
 /** Modules the initramfs loads (with their dependencies): disk drivers for virtio, virtio-scsi and PIIX IDE (the cloud kernel has no AHCI), and the filesystems /sbin/init mounts. */
 const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'ata_piix', 'xfs', 'vfat', 'nls_cp437', 'nls_ascii'];
 const INITRAMFS_APPLETS = ['sh', 'mount', 'insmod', 'findfs', 'switch_root', 'poweroff', 'usleep', 'cat', 'ls', 'tr', 'echo'];
 const ROOT_APPLETS = ['sh', 'mount', 'umount', 'swapon', 'findfs', 'blkid', 'poweroff', 'cat', 'echo', 'awk', 'sed', 'grep', 'cut', 'paste',
   'sort', 'find', 'xargs', 'stat', 'sha256sum', 'ls', 'dmesg', 'uname', 'mkdir', 'sleep', 'readlink'];
-const INIT_FILES = ['sbin-init.sh', 'initramfs-init.sh'];
+const INIT_FILES = ['sbin-init.sh', 'fixture-lib.sh', 'initramfs-init.sh'];
 
 /** What a cached image depends on: options, the host's kernel, busybox and GRUB, and this builder's own code. */
 async function fixtureKey(o: ResolvedOptions, host: HostInputs): Promise<string> {
@@ -302,6 +303,7 @@ async function populateRoot(root: string, o: ResolvedOptions, host: HostInputs, 
 
   await installBusybox(root, host.busyboxClosure, ROOT_APPLETS);
   await put(join(root, 'sbin/init'), await readFile(join(initDir, 'sbin-init.sh')), 0o755);
+  await put(join(root, 'usr/lib/fixture/fixture-lib.sh'), await readFile(join(initDir, 'fixture-lib.sh')));
   await put(join(root, 'etc/fstab'), fstab);
   await put(join(root, 'etc/fixture-name'), `${o.name}\n`);
   await put(join(root, 'etc/hostname'), `fixture-${o.name}\n`);

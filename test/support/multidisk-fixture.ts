@@ -396,7 +396,7 @@ function sfdiskScript(name: string, disk: DiskSpec): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The build script run in the guest (helpers in multidisk-init/build-lib.sh).
+// The build script run in the guest (helpers in guest-image/init/build-lib.sh).
 
 const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
@@ -525,8 +525,8 @@ function buildScript(o: Resolved): string {
 // ---------------------------------------------------------------------------------------------
 // Host inputs: the full kernel, busybox, mdadm, lvm and the scripts.
 
-const initDir = fileURLToPath(new URL('../../../test/support/multidisk-init/', import.meta.url));
-const INIT_FILES = ['initramfs-init.sh', 'sbin-init.sh', 'tree-hash.sh', 'build-lib.sh'];
+const initDir = fileURLToPath(new URL('../../../test/support/guest-image/init/', import.meta.url));
+const INIT_FILES = ['initramfs-init.sh', 'sbin-init-stacks.sh', 'fixture-lib.sh', 'build-lib.sh'];
 const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'md_mod', 'raid1', 'raid456', 'raid10', 'dm_mod', 'crc32c_generic', 'ext4', 'xfs', 'btrfs', 'jfs', 'vfat', 'nls_cp437', 'nls_ascii', 'nls_utf8'];
 const INITRAMFS_APPLETS = ['sh', 'mount', 'insmod', 'findfs', 'switch_root', 'poweroff', 'usleep', 'cat', 'ls', 'tr', 'echo', 'grep', 'mkdir'];
 const ROOT_APPLETS = ['sh', 'mount', 'umount', 'swapon', 'findfs', 'blkid', 'poweroff', 'cat', 'echo', 'awk', 'sed', 'grep', 'cut', 'paste',
@@ -572,8 +572,8 @@ async function stageRoot(root: string, o: Resolved, host: HostInputs, fstab: str
   await chmod(join(root, 'tmp'), 0o1777);
   await chmod(join(root, 'root'), 0o700);
   await installBusybox(root, host.busyboxClosure, ROOT_APPLETS);
-  await put(join(root, 'sbin/init'), await readFile(join(initDir, 'sbin-init.sh')), 0o755);
-  await put(join(root, 'usr/lib/fixture/tree-hash.sh'), await readFile(join(initDir, 'tree-hash.sh')), 0o755);
+  await put(join(root, 'sbin/init'), await readFile(join(initDir, 'sbin-init-stacks.sh')), 0o755);
+  await put(join(root, 'usr/lib/fixture/fixture-lib.sh'), await readFile(join(initDir, 'fixture-lib.sh')));
   await put(join(root, 'etc/fstab'), fstab);
   await put(join(root, 'etc/fixture-name'), `${o.name}\n`);
   await put(join(root, 'etc/hostname'), `fixture-${o.name}\n`);

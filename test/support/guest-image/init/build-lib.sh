@@ -47,7 +47,7 @@ extract_fat() {
   tar -x -f "$HERE/trees/$1" -C "$TARGET$2" --no-same-owner --no-same-permissions
 }
 
-# hash_mount MOUNTPOINT: tree-hash.sh chrooted into the fixture, exactly as its /sbin/init runs it.
+# hash_mount MOUNTPOINT: tree_hash (fixture-lib.sh) chrooted into the fixture, exactly as its /sbin/init runs it.
 hash_mount() {
-  echo "$1 $(chroot "$TARGET" /bin/sh /usr/lib/fixture/tree-hash.sh "$1")" >> "$OUT/hashes.txt"
+  echo "$1 $(chroot "$TARGET" /bin/sh -c '. /usr/lib/fixture/fixture-lib.sh && tree_hash "$1"' tree-hash "$1")" >> "$OUT/hashes.txt"
 }
