@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { pino } from 'pino';
 import { makeWorld, sh, type World } from '../support/world.js';
-import { startNfsShare, type NfsShare } from '../../server/nfs/nfs-share.js';
+import { startNfsShare, type NfsShare, type StartNfsShareOptions } from '../../server/nfs/nfs-share.js';
+import type { NfsExport } from '../../server/nfs/share-spec.js';
 import { isLifeboatError } from '../../core/errors.js';
 
 /**
@@ -127,23 +128,34 @@ async function processesNaming(file: string): Promise<number[]> {
   return found;
 }
 
-test('ganesha serves the store read-only and captures writable to the test-bed subnet, and no one else', async (t) => {
+/** A test's world, its namespaces and an image store; ganesha's state goes in `state`. */
+async function setUp(t: TestContext) {
   const world = await makeWorld(t, 'lbnfs');
   const bed = await makeBed(world);
   const img = await makeStore(world);
+  return { world, bed, img, stateDir: join(world.dir, 'state') };
+}
+
+/** Ganesha in the server namespace on SERVER, sharing `exports` with the test-bed subnet. */
+function ganeshaShare(bed: Bed, stateDir: string, exports: NfsExport[], more: Partial<StartNfsShareOptions> = {}): StartNfsShareOptions {
+  return { kind: 'ganesha', netns: bed.server, bindAddress: SERVER, clients: [TESTBED], exports, stateDir, ...more };
+}
+
+/** Starts the share and closes it after the test, whatever happens. */
+async function startShare(world: World, options: StartNfsShareOptions): Promise<NfsShare> {
   let share: NfsShare | undefined;
   world.defer(() => share?.close());
-  share = await startNfsShare({
-    kind: 'auto',
-    netns: bed.server,
-    bindAddress: SERVER,
-    clients: [TESTBED],
-    exports: [
-      { path: img.store, pseudo: '/store', access: 'ro' },
-      { path: img.captures, pseudo: '/captures', access: 'rw' },
-    ],
-    stateDir: join(world.dir, 'state'),
-  });
+  share = await startNfsShare(options);
+  return share;
+}
+
+test('ganesha serves the store read-only and captures writable to the test-bed subnet, and no one else', async (t) => {
+  const { world, bed, img, stateDir } = await setUp(t);
+  const exports: NfsExport[] = [
+    { path: img.store, pseudo: '/store', access: 'ro' },
+    { path: img.captures, pseudo: '/captures', access: 'rw' },
+  ];
+  const share = await startShare(world, ganeshaShare(bed, stateDir, exports, { kind: 'auto' }));
   assert.equal(share.kind, 'ganesha', 'no kernel NFS server here, and a namespace asks for ganesha');
   assert.deepEqual(share.urls, [url('/store'), url('/captures')]);
 
@@ -194,23 +206,10 @@ test('ganesha serves the store read-only and captures writable to the test-bed s
 });
 
 test('a ganesha killed with SIGKILL is restarted and serves again; close() leaves no ganesha behind', async (t) => {
-  const world = await makeWorld(t, 'lbnfs');
-  const bed = await makeBed(world);
-  const img = await makeStore(world);
-  const stateDir = join(world.dir, 'state');
+  const { world, bed, img, stateDir } = await setUp(t);
   const { logger, events } = captureLog();
-  let share: NfsShare | undefined;
-  world.defer(() => share?.close());
-  const options = {
-    kind: 'ganesha' as const,
-    netns: bed.server,
-    bindAddress: SERVER,
-    clients: [TESTBED],
-    exports: [{ path: img.store, pseudo: '/store', access: 'ro' as const }],
-    stateDir,
-    logger,
-  };
-  share = await startNfsShare(options);
+  const options = ganeshaShare(bed, stateDir, [{ path: img.store, pseudo: '/store', access: 'ro' }], { logger });
+  const share = await startShare(world, options);
   const first = share.pid;
   assert.ok(first);
   assert.equal(Number(await readFile(join(stateDir, 'ganesha.pid'), 'utf8')), first, "ganesha's own PID file names the process we supervise");
@@ -222,7 +221,7 @@ test('a ganesha killed with SIGKILL is restarted and serves again; close() leave
   });
 
   process.kill(first, 'SIGKILL');
-  await until('a restarted ganesha', async () => (share && share.restarts > 0 ? true : undefined));
+  await until('a restarted ganesha', async () => (share.restarts > 0 ? true : undefined));
   assert.equal(share.restarts, 1);
   const second = share.pid;
   assert.ok(second && second !== first && alive(second));
@@ -243,19 +242,8 @@ test('a ganesha killed with SIGKILL is restarted and serves again; close() leave
 });
 
 test("with root squashed, root's 0600 image files are unreadable: why the store export does not squash", async (t) => {
-  const world = await makeWorld(t, 'lbnfs');
-  const bed = await makeBed(world);
-  const img = await makeStore(world);
-  let share: NfsShare | undefined;
-  world.defer(() => share?.close());
-  share = await startNfsShare({
-    kind: 'ganesha',
-    netns: bed.server,
-    bindAddress: SERVER,
-    clients: [TESTBED],
-    exports: [{ path: img.store, pseudo: '/store', access: 'ro', squash: 'root' }],
-    stateDir: join(world.dir, 'state'),
-  });
+  const { world, bed, img, stateDir } = await setUp(t);
+  const share = await startShare(world, ganeshaShare(bed, stateDir, [{ path: img.store, pseudo: '/store', access: 'ro', squash: 'root' }]));
   const sums = await nfs(bed.client, 'nfs-cp', [url('/store/web01/20261127T141300Z/SHA256SUMS'), join(world.dir, 'sums')]);
   assert.equal(sums.exitCode, 0, `a 0644 file stays readable: ${sums.out}`);
   const manifest = await nfs(bed.client, 'nfs-cp', [url('/store/web01/20261127T141300Z/manifest.json'), join(world.dir, 'manifest')]);
@@ -265,19 +253,9 @@ test("with root squashed, root's 0600 image files are unreadable: why the store 
 });
 
 test('a bind address that is on no interface is refused before ganesha starts, naming what is there', async (t) => {
-  const world = await makeWorld(t, 'lbnfs');
-  const bed = await makeBed(world);
-  const img = await makeStore(world);
-  const stateDir = join(world.dir, 'state');
+  const { bed, img, stateDir } = await setUp(t);
   await assert.rejects(
-    startNfsShare({
-      kind: 'ganesha',
-      netns: bed.server,
-      bindAddress: '10.213.0.99',
-      clients: [TESTBED],
-      exports: [{ path: img.store, pseudo: '/store', access: 'ro' }],
-      stateDir,
-    }),
+    startNfsShare(ganeshaShare(bed, stateDir, [{ path: img.store, pseudo: '/store', access: 'ro' }], { bindAddress: '10.213.0.99' })),
     (e: unknown) => {
       assert.ok(isLifeboatError(e) && e.code === 'LB_INVALID', String(e));
       assert.match(e.message, new RegExp(`NFS bind address 10\\.213\\.0\\.99 is not on any interface of network namespace ${bed.server}`));
@@ -290,24 +268,14 @@ test('a bind address that is on no interface is refused before ganesha starts, n
 });
 
 test('an export ganesha cannot serve fails the start with its reason instead of serving without it', async (t) => {
-  const world = await makeWorld(t, 'lbnfs');
-  const bed = await makeBed(world);
-  const img = await makeStore(world);
-  const stateDir = join(world.dir, 'state');
+  const { bed, img, stateDir } = await setUp(t);
   // Ganesha 4.3 logs a refused EXPORT at CRIT and goes on serving the others; procfs is a
   // filesystem FSAL VFS cannot export, so the store here would silently be missing.
   await assert.rejects(
-    startNfsShare({
-      kind: 'ganesha',
-      netns: bed.server,
-      bindAddress: SERVER,
-      clients: [TESTBED],
-      exports: [
-        { path: img.store, pseudo: '/store', access: 'ro' },
-        { path: '/proc/sys', pseudo: '/captures', access: 'rw' },
-      ],
-      stateDir,
-    }),
+    startNfsShare(ganeshaShare(bed, stateDir, [
+      { path: img.store, pseudo: '/store', access: 'ro' },
+      { path: '/proc/sys', pseudo: '/captures', access: 'rw' },
+    ])),
     (e: unknown) => {
       assert.ok(isLifeboatError(e) && e.code === 'LB_TOOL_FAILED', String(e));
       assert.match(e.message, /rejected part of its configuration and would serve without it/);
