@@ -4,7 +4,29 @@ import { planRestore } from '../../images/restore/plan.js';
 import { mdadmCreateCommand, renderPlan } from '../../images/restore/render-plan.js';
 import { GiB, dataArray, disk, mbrRaidServer, raidLvmFixture, stripedVolumes } from '../support/restore-layouts.js';
 import { commands } from '../support/unit-kit.js';
-import { goldenEspRestore, goldenUefiBootloader } from '../support/golden-uefi-restore.js';
+import { goldenEspRestore, goldenGptTable, goldenUefiBootloader } from '../support/golden-restore-script.js';
+
+/** A logical volume of one linear segment on pv0, as vgcfgrestore reads it (no newline after its closing brace). */
+function goldenLinearLv(lv: { name: string; id: string; extents: number; firstExtent: number }): string {
+  return `		${lv.name} {
+			id = "${lv.id}"
+			status = ["READ", "WRITE", "VISIBLE"]
+			flags = []
+			segment_count = 1
+
+			segment1 {
+				start_extent = 0
+				extent_count = ${lv.extents}
+
+				type = "striped"
+				stripe_count = 1
+
+				stripes = [
+					"pv0", ${lv.firstExtent}
+				]
+			}
+		}`;
+}
 
 /** What --dry-run shows for the issue-5 fixture (RAID1, LVM on it, btrfs subvolumes, jfs, swap) onto two 20 GiB disks. */
 const GOLDEN = `#!/bin/sh
@@ -37,13 +59,7 @@ wipefs -a /dev/vda
 wipefs -a /dev/vdb
 
 ### partition: the source tables, sized for these disks
-# Write a GPT table with 5 partitions on /dev/vda (proportional)
-sfdisk --wipe always --wipe-partitions always /dev/vda <<'EOF'
-label: gpt
-label-id: F1F1F1F1-0000-4000-8000-00000000000A
-unit: sectors
-first-lba: 34
-last-lba: 41943006
+${goldenGptTable({ disk: '/dev/vda', partitions: 5, policy: 'proportional', labelId: 'F1F1F1F1-0000-4000-8000-00000000000A', lastLba: 41943006 })}
 
 /dev/vda1 : start=2048, size=524288, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=F1F1F1F1-0001-4000-8000-00000000000A, name="esp"
 /dev/vda2 : start=526336, size=25165824, type=A19D880F-05FC-4D3B-A006-743F0F84911E, uuid=F1F1F1F1-0002-4000-8000-00000000000A, name="raid-a"
@@ -51,13 +67,7 @@ last-lba: 41943006
 /dev/vda4 : start=32192512, size=4333568, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=F1F1F1F1-0004-4000-8000-00000000000A, name="data"
 /dev/vda5 : start=36526080, size=2166784, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, uuid=F1F1F1F1-0005-4000-8000-00000000000A, name="swap"
 EOF
-# Write a GPT table with 1 partitions on /dev/vdb (proportional)
-sfdisk --wipe always --wipe-partitions always /dev/vdb <<'EOF'
-label: gpt
-label-id: F1F1F1F1-0000-4000-8000-00000000000B
-unit: sectors
-first-lba: 34
-last-lba: 41943006
+${goldenGptTable({ disk: '/dev/vdb', partitions: 1, policy: 'proportional', labelId: 'F1F1F1F1-0000-4000-8000-00000000000B', lastLba: 41943006 })}
 
 /dev/vdb1 : start=2048, size=25165824, type=A19D880F-05FC-4D3B-A006-743F0F84911E, uuid=F1F1F1F1-0001-4000-8000-00000000000B, name="raid-b"
 EOF
@@ -109,43 +119,9 @@ fxvg {
 
 	logical_volumes {
 
-		root {
-			id = "lvRoot-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF03"
-			status = ["READ", "WRITE", "VISIBLE"]
-			flags = []
-			segment_count = 1
+${goldenLinearLv({ name: 'root', id: 'lvRoot-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF03', extents: 1536, firstExtent: 0 })}
 
-			segment1 {
-				start_extent = 0
-				extent_count = 1536
-
-				type = "striped"
-				stripe_count = 1
-
-				stripes = [
-					"pv0", 0
-				]
-			}
-		}
-
-		home {
-			id = "lvHome-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF04"
-			status = ["READ", "WRITE", "VISIBLE"]
-			flags = []
-			segment_count = 1
-
-			segment1 {
-				start_extent = 0
-				extent_count = 1024
-
-				type = "striped"
-				stripe_count = 1
-
-				stripes = [
-					"pv0", 1536
-				]
-			}
-		}
+${goldenLinearLv({ name: 'home', id: 'lvHome-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF04', extents: 1024, firstExtent: 1536 })}
 	}
 }
 EOF

@@ -4,7 +4,7 @@ import { planRestore } from '../../images/restore/plan.js';
 import { renderPlan, renderSfdiskScript } from '../../images/restore/render-plan.js';
 import { GiB, MiB, archive, debianVm, disk, mbrServer } from '../support/restore-layouts.js';
 import { argv, commands } from '../support/unit-kit.js';
-import { goldenEspRestore, goldenUefiBootloader } from '../support/golden-uefi-restore.js';
+import { goldenEspRestore, goldenGptTable, goldenUefiBootloader } from '../support/golden-restore-script.js';
 
 /** What --dry-run shows for the Debian VM onto a 40 GiB disk, with a second disk left alone. */
 const GOLDEN = `#!/bin/sh
@@ -26,13 +26,7 @@ set -e
 wipefs -a /dev/vda
 
 ### partition: the source tables, sized for these disks
-# Write a GPT table with 4 partitions on /dev/vda (proportional)
-sfdisk --wipe always --wipe-partitions always /dev/vda <<'EOF'
-label: gpt
-label-id: 6F1C3A52-8B1E-4D2B-9C55-0E3B1D7A4F10
-unit: sectors
-first-lba: 34
-last-lba: 83886046
+${goldenGptTable({ disk: '/dev/vda', partitions: 4, policy: 'proportional', labelId: '6F1C3A52-8B1E-4D2B-9C55-0E3B1D7A4F10', lastLba: 83886046 })}
 
 /dev/vda1 : start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649, uuid=0B5E2D1A-1111-4A8B-9C3D-5E6F7A8B9C01, name="bios_grub"
 /dev/vda2 : start=4096, size=1048576, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=0B5E2D1A-2222-4A8B-9C3D-5E6F7A8B9C02, name="EFI System"

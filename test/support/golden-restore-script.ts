@@ -1,4 +1,21 @@
-/** The ESP's mount and the extraction of its archive, as restore-plan.sh shows them for both golden scripts. */
+/**
+ * The parts of restore-plan.sh that the golden scripts of test/unit/restore-render.test.ts and
+ * restore-render-stacks.test.ts both show, written out once. Each returns its lines without a newline
+ * after the last, so that a golden script gives each call a line of its own.
+ */
+
+/** The partition stage's sfdisk call for a GPT disk, up to the blank line before the partitions. */
+export function goldenGptTable(t: { disk: string; partitions: number; policy: string; labelId: string; lastLba: number }): string {
+  return `# Write a GPT table with ${t.partitions} partitions on ${t.disk} (${t.policy})
+sfdisk --wipe always --wipe-partitions always ${t.disk} <<'EOF'
+label: gpt
+label-id: ${t.labelId}
+unit: sectors
+first-lba: 34
+last-lba: ${t.lastLba}`;
+}
+
+/** The ESP's mount and the extraction of its archive, for a UEFI restore. */
 export function goldenEspRestore(esp: { device: string; used: string }): string {
   const { device, used } = esp;
   return `### mount: the restored system, parents first, each just before its archive
@@ -12,12 +29,10 @@ mount -t vfat ${device} /mnt/lifeboat/boot/efi
 }
 
 /**
- * The part of restore-plan.sh that every UEFI restore with GRUB ends with, written out once for the
- * golden scripts of test/unit/restore-render.test.ts and restore-render-stacks.test.ts: the bootloader
- * stage (the chroot's /dev, /proc and /sys, GRUB at the ESP's own and the fallback path, the firmware
- * boot entry placed after the network entry) and the start of the unmount stage that releases the
- * chroot's mounts. The two scripts differ here only in the ESP and the loader GRUB leaves on it.
- * No newline after the last line, so that a golden script gives the call a line of its own.
+ * The end of restore-plan.sh for a UEFI restore with GRUB: the bootloader stage (the chroot's /dev,
+ * /proc and /sys, GRUB at the ESP's own and the fallback path, the firmware boot entry placed after
+ * the network entry) and the start of the unmount stage that releases the chroot's mounts. The two
+ * golden scripts differ here only in the ESP and the loader GRUB leaves on it.
  */
 export function goldenUefiBootloader(esp: { disk: string; partition: number; loader: string }): string {
   const { disk, partition, loader } = esp;
