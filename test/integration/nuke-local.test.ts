@@ -44,18 +44,40 @@ async function taskState(server: LocalServer, id: number) {
   return (await server.api<{ state: string; errorCode: string | null; error: string | null; result: Record<string, unknown> | null; files: string[] }>('GET', `/api/v1/tasks/${id}`)).body;
 }
 
+/** A blank disk file attached as a loop device with partitions; `noise` makes its first MiB random. */
+async function blankDisk(world: World, name: string, bytes: number, noise = false): Promise<{ file: string; dev: string }> {
+  const file = await sparseFile(join(world.dir, name), bytes);
+  if (noise) await sh('bash', ['-c', `head -c 1048576 /dev/urandom | dd of=${file} conv=notrunc status=none`]);
+  return { file, dev: await attachLoop(world, file, { partitions: true }) };
+}
+
+/**
+ * A nuke of `image` onto `dev`, run by the agent here: the agent exits 0 whether the nuke is done or
+ * failed (the outcome is the task's); returns the task as the server has it afterwards.
+ */
+async function agentNuke(world: World, server: LocalServer, nuke: { mac: string; image: string; dev: string; options?: Record<string, unknown> }) {
+  const { id, token } = await server.taskWithToken('nuke', nuke.mac, nuke.image, nuke.options);
+  const agent = await runAgent({ server: server.url, task: id, token, disks: [nuke.dev], targetRoot: join(world.dir, 'target-root') });
+  assert.equal(agent.exitCode, 0, agent.output);
+  return { id, task: await taskState(server, id), output: agent.output };
+}
+
+/** The disk's first sector, where GRUB's BIOS boot code goes. */
+async function mbrOf(file: string): Promise<Buffer> {
+  const mbr = Buffer.alloc(512);
+  const fh = await open(file, 'r');
+  await fh.read(mbr, 0, 512, 0);
+  await fh.close();
+  return mbr;
+}
+
 test('nuke onto a larger disk: verified, partitions grown, every file restored with its UUIDs, GRUB installed', async (t) => {
   const { world, fixture, server } = await bed(t);
-  const target = await sparseFile(join(world.dir, 'target.img'), 1536 << 20);
-  const dev = await attachLoop(world, target, { partitions: true });
-  const { id, token } = await server.taskWithToken('nuke', '52:54:00:aa:00:01', 'golden', { policy: 'proportional' });
-
-  const agent = await runAgent({ server: server.url, task: id, token, disks: [dev], targetRoot: join(world.dir, 'target-root') });
-  assert.equal(agent.exitCode, 0, agent.output);
-  const task = await taskState(server, id);
-  assert.equal(task.state, 'done', `${task.errorCode} ${task.error}\n${agent.output}`);
+  const { file: target, dev } = await blankDisk(world, 'target.img', 1536 << 20);
+  const { task, output } = await agentNuke(world, server, { mac: '52:54:00:aa:00:01', image: 'golden', dev, options: { policy: 'proportional' } });
+  assert.equal(task.state, 'done', `${task.errorCode} ${task.error}\n${output}`);
   assert.ok(task.files.includes('restore-plan.sh'));
-  assert.match(agent.output, /image verified/);
+  assert.match(output, /image verified/);
 
   const table = JSON.parse(await sh('sfdisk', ['--json', dev])).partitiontable as { id: string; partitions: Array<{ node: string; start: number; size: number; uuid: string }> };
   assert.equal(table.id.toUpperCase(), fixture.diskId.toUpperCase(), 'the disk GUID is kept');
@@ -72,11 +94,7 @@ test('nuke onto a larger disk: verified, partitions grown, every file restored w
     if (p.fs!.label) assert.match(blkid, new RegExp(`^LABEL=${p.fs!.label}$`, 'm'));
   }
   // GRUB's boot code went into the new disk's MBR.
-  const mbr = Buffer.alloc(512);
-  const fh = await open(target, 'r');
-  await fh.read(mbr, 0, 512, 0);
-  await fh.close();
-  assert.ok(mbr.includes(Buffer.from('GRUB')), 'GRUB boot code in the MBR');
+  assert.ok((await mbrOf(target)).includes(Buffer.from('GRUB')), 'GRUB boot code in the MBR');
 
   // Every file of the root filesystem as on the source (the source attached read-only to compare).
   const srcDev = await attachLoop(world, fixture.path, { partitions: true, readOnly: true });
@@ -90,15 +108,10 @@ test('nuke onto a larger disk: verified, partitions grown, every file restored w
 
 test('an image that cannot fit and a damaged volume are refused before the disk is touched', async (t) => {
   const { world, server, version } = await bed(t);
-  const small = await sparseFile(join(world.dir, 'small.img'), 320 << 20);
-  await sh('bash', ['-c', `head -c 1048576 /dev/urandom | dd of=${small} conv=notrunc status=none`]);
-  const dev = await attachLoop(world, small, { partitions: true });
+  const { file: small, dev } = await blankDisk(world, 'small.img', 320 << 20, true);
   const before = await sha256(small);
 
-  const tooBig = await server.taskWithToken('nuke', '52:54:00:aa:00:02', 'golden');
-  const r1 = await runAgent({ server: server.url, task: tooBig.id, token: tooBig.token, disks: [dev], targetRoot: join(world.dir, 'target-root') });
-  assert.equal(r1.exitCode, 0, r1.output);
-  const t1 = await taskState(server, tooBig.id);
+  const { task: t1 } = await agentNuke(world, server, { mac: '52:54:00:aa:00:02', image: 'golden', dev });
   assert.equal(t1.state, 'failed');
   assert.equal(t1.errorCode, 'LB_DOES_NOT_FIT', t1.error ?? '');
   assert.equal(await sha256(small), before, 'the disk is byte-identical after a refused plan');
@@ -107,13 +120,9 @@ test('an image that cannot fit and a damaged volume are refused before the disk 
   const broken = join(server.store, 'broken', version);
   await cp(join(server.store, 'golden', version), broken, { recursive: true });
   await flipByte(join(broken, 'data', 'root.tar.zst'), 1000, 0x01);
-  const big = await sparseFile(join(world.dir, 'big.img'), 1536 << 20);
-  const bigDev = await attachLoop(world, big, { partitions: true });
+  const { file: big, dev: bigDev } = await blankDisk(world, 'big.img', 1536 << 20);
   const bigBefore = await sha256(big);
-  const bad = await server.taskWithToken('nuke', '52:54:00:aa:00:03', 'broken');
-  const r2 = await runAgent({ server: server.url, task: bad.id, token: bad.token, disks: [bigDev], targetRoot: join(world.dir, 'target-root') });
-  assert.equal(r2.exitCode, 0, r2.output);
-  const t2 = await taskState(server, bad.id);
+  const { task: t2 } = await agentNuke(world, server, { mac: '52:54:00:aa:00:03', image: 'broken', dev: bigDev });
   assert.equal(t2.state, 'failed');
   assert.equal(t2.errorCode, 'LB_IMAGE_CORRUPT');
   assert.match(t2.error ?? '', /data\/root\.tar\.zst fails its checksum/);
@@ -129,14 +138,10 @@ test('a clone nuke: the restored system gets its own hostname and machine-id bef
   assert.equal(notNuke.status, 400);
   assert.match(notNuke.body.error.message, /options\.identity \(hostname, address\) is for nuke tasks, not compare/);
 
-  const target = await sparseFile(join(world.dir, 'clone.img'), 1536 << 20);
-  const dev = await attachLoop(world, target, { partitions: true });
+  const { dev } = await blankDisk(world, 'clone.img', 1536 << 20);
   const hook = 'echo "$LIFEBOAT_HOSTNAME $LIFEBOAT_MAC $LIFEBOAT_MACHINE_ID $LIFEBOAT_IMAGE" > /etc/lifeboat-hook\necho hook ran in $(cat /etc/hostname)\n';
-  const { id, token } = await server.taskWithToken('nuke', '52:54:00:aa:00:04', 'golden', { identity: { hostname: 'lab-01', hook } });
-  const agent = await runAgent({ server: server.url, task: id, token, disks: [dev], targetRoot: join(world.dir, 'target-root') });
-  assert.equal(agent.exitCode, 0, agent.output);
-  const task = await taskState(server, id);
-  assert.equal(task.state, 'done', `${task.errorCode} ${task.error}\n${agent.output}`);
+  const { id, task, output } = await agentNuke(world, server, { mac: '52:54:00:aa:00:04', image: 'golden', dev, options: { identity: { hostname: 'lab-01', hook } } });
+  assert.equal(task.state, 'done', `${task.errorCode} ${task.error}\n${output}`);
   assert.ok(task.files.includes('identity.txt'), `files: ${task.files}`);
   const machineId = (task.result!.identity as { machineId: string }).machineId;
   assert.match(machineId, /^[0-9a-f]{32}$/);
@@ -162,18 +167,11 @@ test('a clone nuke: the restored system gets its own hostname and machine-id bef
 
 test('a failing identity hook fails the nuke, naming the stage and the hook\'s words, before the bootloader', async (t) => {
   const { world, server } = await bed(t);
-  const target = await sparseFile(join(world.dir, 'clone.img'), 1536 << 20);
-  const dev = await attachLoop(world, target, { partitions: true });
-  const { id, token } = await server.taskWithToken('nuke', '52:54:00:aa:00:06', 'golden', { identity: { hostname: 'lab-02', hook: 'echo "no license server for $LIFEBOAT_HOSTNAME" >&2; exit 3\n' } });
-  const agent = await runAgent({ server: server.url, task: id, token, disks: [dev], targetRoot: join(world.dir, 'target-root') });
-  assert.equal(agent.exitCode, 0, agent.output);
-  const task = await taskState(server, id);
+  const { file: target, dev } = await blankDisk(world, 'clone.img', 1536 << 20);
+  const hook = 'echo "no license server for $LIFEBOAT_HOSTNAME" >&2; exit 3\n';
+  const { task } = await agentNuke(world, server, { mac: '52:54:00:aa:00:06', image: 'golden', dev, options: { identity: { hostname: 'lab-02', hook } } });
   assert.equal(task.state, 'failed');
   assert.match(task.error ?? '', /^during identity hook: the identity hook exited 3: no license server for lab-02$/);
   assert.ok(task.files.includes('identity.txt'));
-  const mbr = Buffer.alloc(512);
-  const fh = await open(target, 'r');
-  await fh.read(mbr, 0, 512, 0);
-  await fh.close();
-  assert.ok(!mbr.includes(Buffer.from('GRUB')), 'no bootloader was installed after the failed hook');
+  assert.ok(!(await mbrOf(target)).includes(Buffer.from('GRUB')), 'no bootloader was installed after the failed hook');
 });
