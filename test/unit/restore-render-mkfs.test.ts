@@ -6,8 +6,9 @@ import { parseDumpe2fs } from '../../images/layout/parse-dumpe2fs.js';
 import { parseXfsInfo } from '../../images/layout/parse-xfs-info.js';
 import { planRestore } from '../../images/restore/plan.js';
 import { renderPlan, type CommandStep } from '../../images/restore/render-plan.js';
-import { MiB, GiB, archive, debianVm, disk, mbrServer } from '../support/restore-layouts.js';
+import { GPT, MiB, GiB, archive, debianVm, disk, mbrServer } from '../support/restore-layouts.js';
 import { makeWorld, sh } from '../support/world.js';
+import { sourceDisk } from '../support/unit-kit.js';
 
 /**
  * The rendered mkfs steps run as they are, with each target device swapped for a sparse file
@@ -27,18 +28,12 @@ test('every rendered mkfs and mkswap makes the filesystem the plan describes', a
   const w = await makeWorld(t, 'lb-mkfs');
   const m = mbrServer();
   // Add to the BIOS server a data disk with the other filesystems the restore can make.
-  m.layout.disks.push({
-    name: 'sdb', path: '/dev/sdb', size: 20 * GiB, logicalSectorSize: 512, physicalSectorSize: 512,
-    table: {
-      type: 'dos', id: '0x0ddba11', sectorSize: 512,
-      partitions: [
-        { number: 1, path: '/dev/sdb1', start: 2048, size: 4 * 2097152, type: '83', kind: 'primary', bootable: false },
-        { number: 2, path: '/dev/sdb2', start: 2048 + 4 * 2097152, size: 4 * 2097152, type: '83', kind: 'primary', bootable: false },
-        { number: 3, path: '/dev/sdb3', start: 2048 + 8 * 2097152, size: 2097152, type: 'c', kind: 'primary', bootable: false },
-        { number: 4, path: '/dev/sdb4', start: 2048 + 9 * 2097152, size: 2097152, type: '83', kind: 'primary', bootable: false },
-      ],
-    },
-  });
+  m.layout.disks.push(sourceDisk('sdb', 20 * GiB, { type: 'dos', id: '0x0ddba11' }, [
+    { start: 2048, size: 4 * 2097152, type: '83', kind: 'primary', bootable: false },
+    { start: 2048 + 4 * 2097152, size: 4 * 2097152, type: '83', kind: 'primary', bootable: false },
+    { start: 2048 + 8 * 2097152, size: 2097152, type: 'c', kind: 'primary', bootable: false },
+    { start: 2048 + 9 * 2097152, size: 2097152, type: '83', kind: 'primary', bootable: false },
+  ]));
   m.layout.filesystems.push(
     { device: '/dev/sdb1', type: 'btrfs', uuid: '6b7c8d9e-0000-4111-8222-333333333333', label: 'vault', mountpoint: '/vault' },
     { device: '/dev/sdb2', type: 'jfs', uuid: '5e1f0000-aaaa-4bbb-8ccc-dddddddddddd', label: 'media', mountpoint: '/media' },
@@ -47,16 +42,10 @@ test('every rendered mkfs and mkswap makes the filesystem the plan describes', a
   );
   m.archives.push(archive('vault', '/vault', '/dev/sdb1', 'btrfs', GiB), archive('media', '/media', '/dev/sdb2', 'jfs', GiB), archive('shared', '/shared', '/dev/sdb3', 'vfat', 10 * MiB), archive('old', '/old', '/dev/sdb4', 'ext3', 100 * MiB));
   // A third disk: ext2 (dumpe2fs-ext2.txt's features) and an ESP-like FAT32.
-  m.layout.disks.push({
-    name: 'sdc', path: '/dev/sdc', size: 4 * GiB, logicalSectorSize: 512, physicalSectorSize: 512,
-    table: {
-      type: 'gpt', id: 'C0C0C0C0-0000-4000-8000-000000000001', sectorSize: 512, lastLba: 8388574,
-      partitions: [
-        { number: 1, path: '/dev/sdc1', start: 2048, size: 2097152, type: '0FC63DAF-8483-4772-8E79-3D69D8477DE4' },
-        { number: 2, path: '/dev/sdc2', start: 2099200, size: 2097152, type: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7' },
-      ],
-    },
-  });
+  m.layout.disks.push(sourceDisk('sdc', 4 * GiB, { type: 'gpt', id: 'C0C0C0C0-0000-4000-8000-000000000001', lastLba: 8388574 }, [
+    { start: 2048, size: 2097152, type: GPT.linux },
+    { start: 2099200, size: 2097152, type: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7' },
+  ]));
   m.layout.filesystems.push(
     { device: '/dev/sdc1', type: 'ext2', uuid: '2e2e2e2e-1111-4222-8333-444444444444', label: 'legacy', mountpoint: '/legacy', features: ['ext_attr', 'resize_inode', 'dir_index', 'filetype', 'sparse_super', 'large_file'] },
     { device: '/dev/sdc2', type: 'vfat', uuid: 'FA7E-0032', label: 'FAT32VOL', mountpoint: '/fat32', features: ['FAT32'] },

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planRestore } from '../../images/restore/plan.js';
 import { renderPlan, renderSfdiskScript } from '../../images/restore/render-plan.js';
-import { GiB, MiB, archive, debianVm, disk, mbrServer } from '../support/restore-layouts.js';
-import { argv, commands } from '../support/unit-kit.js';
+import { GPT, GiB, MiB, archive, debianVm, disk, mbrServer } from '../support/restore-layouts.js';
+import { argv, commands, sourceDisk } from '../support/unit-kit.js';
 import { goldenEspRestore, goldenGptTable, goldenUefiBootloader } from '../support/golden-restore-script.js';
 
 /** What --dry-run shows for the Debian VM onto a 40 GiB disk, with a second disk left alone. */
@@ -135,17 +135,10 @@ test('mkfs command lines: original type, UUID and label; ext features after "non
 
 test('vfat volume ids lose their dash, jfs gets its UUID from jfs_tune, btrfs subvolumes are made on the volume top', () => {
   const m = debianVm();
-  const disk2 = { name: 'sdb', path: '/dev/sdb', size: 10 * GiB, logicalSectorSize: 512, physicalSectorSize: 512 };
-  m.layout.disks.push({
-    ...disk2,
-    table: {
-      type: 'gpt', id: '11111111-2222-4333-8444-555555555555', sectorSize: 512, lastLba: 20971486,
-      partitions: [
-        { number: 1, path: '/dev/sdb1', start: 2048, size: 4194304, type: '0FC63DAF-8483-4772-8E79-3D69D8477DE4' },
-        { number: 2, path: '/dev/sdb2', start: 4196352, size: 4194304, type: '0FC63DAF-8483-4772-8E79-3D69D8477DE4' },
-      ],
-    },
-  });
+  m.layout.disks.push(sourceDisk('sdb', 10 * GiB, { type: 'gpt', id: '11111111-2222-4333-8444-555555555555', lastLba: 20971486 }, [
+    { start: 2048, size: 4194304, type: GPT.linux },
+    { start: 4196352, size: 4194304, type: GPT.linux },
+  ]));
   m.layout.filesystems.push(
     { device: '/dev/sdb1', type: 'jfs', uuid: '5e1f0000-aaaa-4bbb-8ccc-dddddddddddd', label: 'media', mountpoint: '/media' },
     {
