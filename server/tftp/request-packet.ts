@@ -1,8 +1,8 @@
 /**
  * The first packet of a TFTP transfer (RFC 1350 RRQ/WRQ, with RFC 2347 options), read from raw
- * bytes by us rather than by the npm `tftp` package: the package normalises and refuses some names
- * itself (path.normalize, "Invalid filename") before any hook of ours runs, so a traversal attempt
- * would be refused without a log line saying who tried what.
+ * bytes exactly as sent: nothing is normalised or refused here, so policy sees, logs and judges the
+ * name the client sent (the npm `tftp` package's server normalised and refused some names before
+ * any hook could log them). Also the packets the server writes besides DATA: OACK and ERROR.
  */
 
 export const OPCODE = { RRQ: 1, WRQ: 2, DATA: 3, ACK: 4, ERROR: 5, OACK: 6 } as const;
@@ -61,9 +61,9 @@ export function parseRequest(packet: Buffer): ParsedRequest {
   };
 }
 
-/** A read request as bytes: what we hand the npm package once policy has decided. */
-export function serializeReadRequest(file: string, mode: string, options: Record<string, number>): Buffer {
-  const parts: Buffer[] = [Buffer.from([0, OPCODE.RRQ]), Buffer.from(`${file}\0${mode}\0`, 'latin1')];
+/** An OACK (RFC 2347): the options in force, names and values as NUL-terminated ASCII. */
+export function serializeOack(options: Record<string, number>): Buffer {
+  const parts: Buffer[] = [Buffer.from([0, OPCODE.OACK])];
   for (const [name, value] of Object.entries(options)) parts.push(Buffer.from(`${name}\0${value}\0`, 'latin1'));
   return Buffer.concat(parts);
 }

@@ -1,8 +1,9 @@
 import { OPCODE } from './request-packet.js';
 
 /**
- * The sending side of a TFTP read transfer with RFC 7440 windows, in place of the npm `tftp`
- * package's own `Window` (lib/protocol/writer.js), which breaks as soon as one packet is lost:
+ * The sending side of a TFTP read transfer with RFC 7440 windows (read-transfer.ts feeds it). It
+ * was first written in place of the npm `tftp` package's own `Window` (lib/protocol/writer.js),
+ * which breaks as soon as one packet is lost:
  *
  * - on an ACK short of the window's end it drops the acknowledged blocks but then moves its window
  *   bounds past the last block *fed*, so the unacknowledged blocks are resent with a window's worth
@@ -45,8 +46,7 @@ interface Block {
 }
 
 export class SendWindow {
-  /** Named as the package's Writer expects: it resets this timer when the transfer ends. */
-  readonly _writerTimer: RetransmitTimer;
+  private readonly timer: RetransmitTimer;
   private readonly blockSize: number;
   private readonly windowSize: number;
   private readonly sendPacket: (header: Buffer, data: Buffer) => void;
@@ -55,7 +55,7 @@ export class SendWindow {
   private sent = 0;
   private nextNumber = 1;
   private lastFed = false;
-  /** Set while the window is full and on the wire: calling it asks the writer for more blocks. */
+  /** Set while the window is full and on the wire: calling it asks the feeder for more blocks. */
   private waiting: (() => void) | null = null;
   private resentForDuplicate = false;
   private readonly resendAll = (): void => this.sendAll();
@@ -64,7 +64,7 @@ export class SendWindow {
     this.blockSize = options.blockSize;
     this.windowSize = options.windowSize;
     this.sendPacket = options.send;
-    this._writerTimer = options.timer;
+    this.timer = options.timer;
   }
 
   /** True once the last (short) block has been handed in. */
@@ -103,11 +103,11 @@ export class SendWindow {
     this.blocks.splice(0, acknowledged);
     this.sent -= acknowledged;
     this.resentForDuplicate = false;
-    this._writerTimer.reset();
+    this.timer.reset();
     const more = this.waiting;
     if (!more) return; // still refilling after an earlier partial ACK
     if (this.blocks.length === 0 || !this.lastFed) {
-      // Slide: refill from the writer; feed() sends the window when it is full again.
+      // Slide: refill from the feeder; feed() sends the window when it is full again.
       this.waiting = null;
       more();
     } else {
@@ -130,7 +130,7 @@ export class SendWindow {
   }
 
   private restartTimer(): void {
-    this._writerTimer.reset();
-    this._writerTimer.start(this.resendAll);
+    this.timer.reset();
+    this.timer.start(this.resendAll);
   }
 }

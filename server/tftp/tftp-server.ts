@@ -5,8 +5,8 @@ import { LifeboatError, hasErrno } from '../../core/errors.js';
 import { componentLogger, type Logger } from '../../core/log.js';
 import { clipText, LogLimiter, packetHead } from '../log-limit.js';
 import { openInsideRoot, resolveTftpPath } from './path-policy.js';
-import { parseRequest, serializeError, serializeReadRequest, TFTP_ERROR, type TftpRequest } from './request-packet.js';
-import { checkTftpPackage, startReadTransfer, type TransferTiming } from './tftp-package.js';
+import { startReadTransfer, type TransferTiming } from './read-transfer.js';
+import { parseRequest, serializeError, TFTP_ERROR, type TftpRequest } from './request-packet.js';
 import { TransferSlots } from './transfer-slots.js';
 import {
   DEFAULT_CLIENT_RECEIVE_BUFFER,
@@ -20,8 +20,8 @@ import {
  * Lifeboat's TFTP server: read-only, confined to one root, for the iPXE binaries a PXE ROM fetches
  * first. The listener reads as a story: receive a request, refuse what policy refuses (each with a
  * log line and an error packet saying why), tell the server wiring who asked for what, open the
- * file inside the root, settle the options, and hand the transfer to the npm `tftp` package's
- * engine. Which machine boots what is not decided here.
+ * file inside the root, settle the options, and start the transfer (read-transfer.ts). Which
+ * machine boots what is not decided here.
  */
 
 export interface TftpRequestInfo {
@@ -73,8 +73,6 @@ export interface TftpServer {
 
 /** Room for a burst of requests (200 PXE clients at once) on the listening socket. */
 const LISTEN_RECEIVE_BUFFER = 4 * 1024 * 1024;
-/** Bytes read from disk at a time, rounded to whole blocks so the package never has to join two reads. */
-const READ_CHUNK = 256 * 1024;
 
 function clientOf(rinfo: dgram.RemoteInfo): string {
   return rinfo.family === 'IPv6' ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
@@ -99,7 +97,6 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   } catch (e) {
     throw new LifeboatError('LB_INVALID', `TFTP root ${root} is not a directory (${(e as Error).message}): create it or point the server at the netboot root`);
   }
-  checkTftpPackage();
   const limits: OptionLimits = {
     maxBlksize: checkRange('maxBlksize', options.maxBlksize ?? PROTOCOL_MAX_BLKSIZE, 8, PROTOCOL_MAX_BLKSIZE),
     maxWindowsize: checkRange('maxWindowsize', options.maxWindowsize ?? 64, 1, PROTOCOL_MAX_WINDOWSIZE),
@@ -242,71 +239,37 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     const tlog = log.child({ client: clientOf(rinfo), file: clipText(resolved.relative) });
     if (negotiated.notes.length > 0) tlog.debug({ notes: negotiated.notes }, 'tftp options adjusted');
     const started = process.hrtime.bigint();
-    let outcome: { ok: true } | { ok: false; why: string } = { ok: true };
-    let readStream: NodeJS.ReadableStream & { destroy(): void } | null = null;
-    let answered = false;
     let unanswered = false;
-
     const transfer = startReadTransfer({
       family: family as 4 | 6,
       host: options.host,
       client: { address: rinfo.address, port: rinfo.port },
-      // The package sees a neutral name: the real one has been judged and opened already.
-      message: serializeReadRequest(`transfer-${id}`, 'octet', negotiated.options),
-      limits,
+      file: opened.handle,
+      size: opened.size,
+      negotiated,
       timing,
-      onReady({ get, put }) {
-        put.setSize(opened.size);
-        const blockSize = get.stats.blockSize;
-        const stream = opened.handle.createReadStream({ highWaterMark: blockSize * Math.max(1, Math.floor(READ_CHUNK / blockSize)) });
-        readStream = stream;
-        stream.on('error', (e) => {
-          tlog.error({ err: e.message }, 'tftp read failed');
-          get.abort('I/O error reading the file');
-        });
-        stream.pipe(put);
-      },
-      onClientAnswered() {
-        answered = true;
-        clearTimeout(firstAckTimer);
-      },
+      onClientAnswered: () => clearTimeout(firstAckTimer),
+      onReadError: (e) => tlog.error({ err: e.message }, 'tftp read failed'),
     });
     const firstAckTimer = setTimeout(() => {
-      if (answered) return;
       unanswered = true;
-      transfer.get.abort(`no acknowledgement within ${firstAckTimeoutMs / 1000} s`);
+      transfer.abort(`no acknowledgement within ${firstAckTimeoutMs / 1000} s`);
     }, firstAckTimeoutMs).unref();
-    const done = new Promise<void>((resolve) => {
-      let finished = false;
-      transfer.get.on('error', (e: Error) => {
-        // A connected socket hears the ICMP "port unreachable" of a client that has gone.
-        const gone = (e as { code?: string }).code === 'ECONNREFUSED' || e.message.includes('ECONNREFUSED');
-        outcome = { ok: false, why: gone ? 'the client went away (its port is closed)' : e.message };
-      });
-      transfer.get.on('abort', () => {
-        outcome = { ok: false, why: unanswered ? `the client did not acknowledge the first packet within ${firstAckTimeoutMs / 1000} s` : 'aborted by the server' };
-      });
-      // The package emits 'close' just before 'error' or 'abort': decide the outcome a tick later.
-      transfer.get.on('close', () => process.nextTick(() => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(firstAckTimer);
-        transfers.delete(id);
-        ended();
-        readStream?.destroy();
-        void opened.handle.close().catch(() => {});
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        const stats = transfer.get.stats;
-        const fields = { bytes: opened.size, blksize: stats?.blockSize, windowsize: stats?.windowSize, ms: Math.round(ms) };
-        if (outcome.ok) tlog.info(fields, 'tftp transfer done');
-        // Anyone can send requests and never answer: those are counted, not each logged.
-        else if (unanswered) {
-          if (unansweredLines.admit()) tlog.info({ ...fields, reason: outcome.why }, 'tftp transfer dropped');
-        } else tlog.warn({ ...fields, reason: outcome.why }, 'tftp transfer failed');
-        resolve();
-      }));
+    const done = transfer.ended.then((end) => {
+      clearTimeout(firstAckTimer);
+      transfers.delete(id);
+      ended();
+      void opened.handle.close().catch(() => {});
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const fields = { bytes: opened.size, blksize: negotiated.blksize, windowsize: negotiated.windowsize, ms: Math.round(ms) };
+      if (end.kind === 'done') tlog.info(fields, 'tftp transfer done');
+      // Anyone can send requests and never answer: those are counted, not each logged.
+      else if (unanswered && end.kind === 'aborted') {
+        const reason = `the client did not acknowledge the first packet within ${firstAckTimeoutMs / 1000} s`;
+        if (unansweredLines.admit()) tlog.info({ ...fields, reason }, 'tftp transfer dropped');
+      } else tlog.warn({ ...fields, reason: end.kind === 'failed' ? end.why : 'aborted by the server' }, 'tftp transfer failed');
     });
-    transfers.set(id, { abort: () => transfer.get.abort('server is shutting down'), done });
+    transfers.set(id, { abort: () => transfer.abort('server is shutting down'), done });
     tlog.debug({ blksize: negotiated.blksize, windowsize: negotiated.windowsize, size: opened.size }, 'tftp transfer starting');
     return true;
   }

@@ -45,8 +45,17 @@ export function windowThatFits(blksize: number, receiveBuffer: number): number {
   return Math.max(1, Math.floor(receiveBuffer / receiveCost(blksize)));
 }
 
-function integer(value: string): number | null {
-  return /^[0-9]{1,10}$/.test(value) ? Number(value) : null;
+/**
+ * The integer the client asked for as option `name`, or null when it did not ask or asked for
+ * something outside `min`..`max` (noted: an option a server does not answer is not in force).
+ */
+function askedInteger(requested: Map<string, string>, name: string, range: { min: number; max: number; rfc: string }, notes: string[]): number | null {
+  const asked = requested.get(name);
+  if (asked === undefined) return null;
+  const n = /^[0-9]{1,10}$/.test(asked) ? Number(asked) : null;
+  if (n !== null && n >= range.min && n <= range.max) return n;
+  notes.push(`${name} "${asked}" ignored: ${range.rfc} allows ${range.min} to ${range.max}`);
+  return null;
 }
 
 export function negotiateOptions(requested: Map<string, string>, limits: OptionLimits): Negotiated {
@@ -55,16 +64,11 @@ export function negotiateOptions(requested: Map<string, string>, limits: OptionL
   let blksize = 512;
   let windowsize = 1;
 
-  const askedBlksize = requested.get('blksize');
-  if (askedBlksize !== undefined) {
-    const n = integer(askedBlksize);
-    if (n === null || n < 8 || n > PROTOCOL_MAX_BLKSIZE) {
-      notes.push(`blksize "${askedBlksize}" ignored: RFC 2348 allows 8 to ${PROTOCOL_MAX_BLKSIZE}`);
-    } else {
-      blksize = Math.min(n, limits.maxBlksize);
-      if (blksize < n) notes.push(`blksize ${n} lowered to ${blksize} (server maximum)`);
-      options.blksize = blksize;
-    }
+  const askedBlksize = askedInteger(requested, 'blksize', { min: 8, max: PROTOCOL_MAX_BLKSIZE, rfc: 'RFC 2348' }, notes);
+  if (askedBlksize !== null) {
+    blksize = Math.min(askedBlksize, limits.maxBlksize);
+    if (blksize < askedBlksize) notes.push(`blksize ${askedBlksize} lowered to ${blksize} (server maximum)`);
+    options.blksize = blksize;
   }
 
   const askedTsize = requested.get('tsize');
@@ -73,23 +77,18 @@ export function negotiateOptions(requested: Map<string, string>, limits: OptionL
     options.tsize = 0;
   }
 
-  const askedWindow = requested.get('windowsize');
-  if (askedWindow !== undefined) {
-    const n = integer(askedWindow);
-    if (n === null || n < 1 || n > PROTOCOL_MAX_WINDOWSIZE) {
-      notes.push(`windowsize "${askedWindow}" ignored: RFC 7440 allows 1 to ${PROTOCOL_MAX_WINDOWSIZE}`);
-    } else {
-      const fits = windowThatFits(blksize, limits.clientReceiveBuffer);
-      windowsize = Math.min(n, limits.maxWindowsize, fits);
-      if (windowsize < n) {
-        notes.push(
-          windowsize === fits && fits < limits.maxWindowsize
-            ? `windowsize ${n} lowered to ${windowsize}: ${n} blocks of ${blksize} bytes would overflow a ${limits.clientReceiveBuffer}-byte receive buffer`
-            : `windowsize ${n} lowered to ${windowsize} (server maximum)`,
-        );
-      }
-      options.windowsize = windowsize;
+  const askedWindow = askedInteger(requested, 'windowsize', { min: 1, max: PROTOCOL_MAX_WINDOWSIZE, rfc: 'RFC 7440' }, notes);
+  if (askedWindow !== null) {
+    const fits = windowThatFits(blksize, limits.clientReceiveBuffer);
+    windowsize = Math.min(askedWindow, limits.maxWindowsize, fits);
+    if (windowsize < askedWindow) {
+      notes.push(
+        windowsize === fits && fits < limits.maxWindowsize
+          ? `windowsize ${askedWindow} lowered to ${windowsize}: ${askedWindow} blocks of ${blksize} bytes would overflow a ${limits.clientReceiveBuffer}-byte receive buffer`
+          : `windowsize ${askedWindow} lowered to ${windowsize} (server maximum)`,
+      );
     }
+    options.windowsize = windowsize;
   }
 
   for (const name of requested.keys()) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SendWindow } from '../../server/tftp/send-window.js';
 
 /**
- * Drives a SendWindow the way the npm package's Writer does: feed blocks until the window says
+ * Drives a SendWindow the way read-transfer.ts does: feed blocks until the window says
  * wait, go on when it calls back, stop when the last block has been acknowledged.
  */
 function transfer(opts: { blockSize: number; windowSize: number; blocks: number; lastLength?: number }) {
