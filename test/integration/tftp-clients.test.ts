@@ -1,13 +1,11 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { execa } from 'execa';
-import { pino } from 'pino';
 import { makeWorld } from '../support/world.js';
-import { startTftpServer } from '../../server/tftp/tftp-server.js';
+import { serveTftp } from '../support/tftp-serve.js';
 
 /**
  * Real clients against the server on loopback: tftp-hpa (no options, 512-byte blocks), curl
@@ -15,26 +13,6 @@ import { startTftpServer } from '../../server/tftp/tftp-server.js';
  */
 
 const BLKSIZES = [512, 1432, 1468, 8192];
-
-async function serve(t: TestContext, root: string) {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  const requests: Array<{ remoteAddress: string; file: string }> = [];
-  const server = await startTftpServer({
-    root,
-    host: '127.0.0.1',
-    port: 0,
-    logger: pino({ level: 'debug' }, sink),
-    onRequest: (r) => void requests.push({ remoteAddress: r.remoteAddress, file: r.file }),
-  });
-  t.after(() => server.close());
-  return { port: server.address.port, lines, requests };
-}
 
 async function makeRoot(dir: string): Promise<{ root: string; files: Map<string, Buffer> }> {
   const root = join(dir, 'root');
@@ -74,7 +52,7 @@ async function run(file: string, args: string[]): Promise<{ stdout: string; stde
 test('tftp-hpa (no options, lock-step 512-byte blocks) gets every size byte for byte', async (t) => {
   const world = await makeWorld(t, 'lb-tftp');
   const { root, files } = await makeRoot(world.dir);
-  const { port } = await serve(t, root);
+  const { port } = await serveTftp(t, root);
   for (const name of ['empty', 'one-512', 'multi-512', 'r5m', 'undionly.kpxe']) {
     const out = join(world.dir, `hpa-${name}`);
     await run('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'get', name, out]);
@@ -87,7 +65,7 @@ test('tftp-hpa (no options, lock-step 512-byte blocks) gets every size byte for 
 test('curl at blksize 512, 1432, 1468 and 8192 gets every non-empty size byte for byte', async (t) => {
   const world = await makeWorld(t, 'lb-tftp');
   const { root, files } = await makeRoot(world.dir);
-  const { port, lines } = await serve(t, root);
+  const { port, lines } = await serveTftp(t, root);
   for (const b of BLKSIZES) {
     for (const name of [`one-${b}`, `multi-${b}`, 'r5m']) {
       const out = join(world.dir, `curl-${b}-${name}`);
@@ -102,7 +80,7 @@ test('curl at blksize 512, 1432, 1468 and 8192 gets every non-empty size byte fo
 test('atftp with windowsize 1, 4 and 16 at every blksize gets every size byte for byte', async (t) => {
   const world = await makeWorld(t, 'lb-tftp');
   const { root, files } = await makeRoot(world.dir);
-  const { port, lines } = await serve(t, root);
+  const { port, lines } = await serveTftp(t, root);
   for (const b of BLKSIZES) {
     for (const w of [1, 4, 16]) {
       for (const name of ['empty', `one-${b}`, `multi-${b}`, 'r5m']) {
@@ -125,7 +103,7 @@ test('atftp with windowsize 1, 4 and 16 at every blksize gets every size byte fo
 test('the iPXE binaries are served by their names as PXE ROMs ask, leading slash or not, and the wiring hears of each request', async (t) => {
   const world = await makeWorld(t, 'lb-tftp');
   const { root, files } = await makeRoot(world.dir);
-  const { port, requests } = await serve(t, root);
+  const { port, requests } = await serveTftp(t, root);
   const out1 = join(world.dir, 'undionly.kpxe');
   await run('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'get', '/undionly.kpxe', out1]);
   await assertSame(out1, files.get('undionly.kpxe')!, 'tftp-hpa /undionly.kpxe');
@@ -145,7 +123,7 @@ test('a file past 65535 blocks rolls the block number over and still arrives who
   await mkdir(root);
   const big = randomBytes(65535 * 512 + 12345);
   await writeFile(join(root, 'big'), big);
-  const { port } = await serve(t, root);
+  const { port } = await serveTftp(t, root);
   const out1 = join(world.dir, 'big-curl');
   await run('curl', ['-sS', '-o', out1, `tftp://127.0.0.1:${port}/big`]);
   await assertSame(out1, big, 'curl rollover');

@@ -1,31 +1,14 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { execa } from 'execa';
-import { pino } from 'pino';
 import { makeWorld } from '../support/world.js';
-import { startTftpServer, type TftpServerOptions } from '../../server/tftp/tftp-server.js';
+import { serveTftp } from '../support/tftp-serve.js';
 
 /** Many clients at once, and clients on a network that loses packets. */
-
-type Line = Record<string, unknown>;
-
-async function serve(t: TestContext, root: string, extra: Partial<TftpServerOptions> = {}) {
-  const lines: Line[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Line);
-      done();
-    },
-  });
-  const server = await startTftpServer({ root, host: '127.0.0.1', port: 0, logger: pino({ level: 'info' }, sink), ...extra });
-  t.after(() => server.close());
-  return { port: server.address.port, lines };
-}
 
 test('200 simultaneous curl downloads all arrive byte for byte', async (t) => {
   const world = await makeWorld(t, 'lb-tftp');
@@ -34,7 +17,7 @@ test('200 simultaneous curl downloads all arrive byte for byte', async (t) => {
   const files = [randomBytes(1024 * 1024), randomBytes(1024 * 1024 + 777), randomBytes(256 * 1024), randomBytes(1432 * 100)];
   await Promise.all(files.map((bytes, i) => writeFile(join(root, `f${i}`), bytes)));
   // 200 machines, all on loopback's one address here: caps sized for that (tftp-flood.test.ts tests the caps).
-  const { port, lines } = await serve(t, root, { maxTransfers: 200, maxTransfersPerAddress: 200 });
+  const { port, lines } = await serveTftp(t, root, { maxTransfers: 200, maxTransfersPerAddress: 200 }, 'info');
 
   const clients = Array.from({ length: 200 }, (_, i) => ({ i, file: i % files.length, blksize: [1432, 512, 1468, 8192][i % 4]! }));
   // One shell starts all 200 curls: spawning them one by one from this process (which also runs
@@ -144,7 +127,7 @@ test('transfers survive lost DATA, lost and duplicated ACKs at windowsize 1, 4, 
   const bytes = randomBytes(300 * 1024 + 99);
   await writeFile(join(root, 'lossy'), bytes);
   // A short retransmit timeout keeps the test quick; recovery must not depend on it alone.
-  const { port, lines } = await serve(t, root, { timeoutMs: 100, retries: 20 });
+  const { port, lines } = await serveTftp(t, root, { timeoutMs: 100, retries: 20 }, 'info');
   for (const [blksize, windowsize] of [
     [512, 1],
     [1432, 4],
@@ -164,7 +147,7 @@ test('a client that goes away mid-transfer: the transfer fails at once with a lo
   await mkdir(root);
   const bytes = randomBytes(256 * 1024);
   await writeFile(join(root, 'f'), bytes);
-  const { port, lines } = await serve(t, root);
+  const { port, lines } = await serveTftp(t, root, {}, 'info');
   const client = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
   client.send(Buffer.from('\0\x01f\0octet\0blksize\x001432\0'), port, '127.0.0.1');

@@ -1,42 +1,17 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { execa } from 'execa';
-import { pino } from 'pino';
 import { makeWorld } from '../support/world.js';
-import { startTftpServer, type TftpServerOptions } from '../../server/tftp/tftp-server.js';
+import { serveTftp, type LogLine } from '../support/tftp-serve.js';
 
 /**
  * What the server refuses, as a client and an operator see it: an ERROR packet with a code and a
  * message saying why, and a log line naming the client, the file as sent and the reason.
  */
-
-type Line = Record<string, unknown>;
-
-async function serve(t: TestContext, root: string, extra: Partial<TftpServerOptions> = {}) {
-  const lines: Line[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Line);
-      done();
-    },
-  });
-  const requests: string[] = [];
-  const server = await startTftpServer({
-    root,
-    host: '127.0.0.1',
-    port: 0,
-    logger: pino({ level: 'debug' }, sink),
-    onRequest: (r) => void requests.push(r.file),
-    ...extra,
-  });
-  t.after(() => server.close());
-  return { port: server.address.port, lines, requests };
-}
 
 async function makeRoot(dir: string) {
   const root = join(dir, 'root');
@@ -68,7 +43,7 @@ async function ask(port: number, packet: Buffer): Promise<{ opcode: number; code
   }
 }
 
-function refusal(lines: Line[], file: string | undefined): Line {
+function refusal(lines: LogLine[], file: string | undefined): LogLine {
   const line = lines.find((l) => l.msg === 'tftp request refused' && l.file === file);
   assert.ok(line, `no refusal logged for ${JSON.stringify(file)}: ${JSON.stringify(lines)}`);
   return line;
@@ -77,7 +52,7 @@ function refusal(lines: Line[], file: string | undefined): Line {
 test('the traversal suite is refused with an error packet and a log line saying why', async (t) => {
   const world = await makeWorld(t, 'lb-tftp');
   const root = await makeRoot(world.dir);
-  const { port, lines } = await serve(t, root);
+  const { port, lines } = await serveTftp(t, root);
 
   const cases: Array<{ file: string; code: number; says: RegExp }> = [
     { file: '../etc/passwd', code: 2, says: /Access violation: the file name contains a "\.\." segment/ },
@@ -112,7 +87,7 @@ test('the traversal suite is refused with an error packet and a log line saying 
 test('a NUL byte embedded in the name cannot smuggle a path: the request is refused as malformed', async (t) => {
   const world = await makeWorld(t, 'lb-tftp');
   const root = await makeRoot(world.dir);
-  const { port, lines } = await serve(t, root);
+  const { port, lines } = await serveTftp(t, root);
   // "undionly.kpxe\0../../etc/passwd": the name ends at the NUL, the rest is taken as the mode.
   const asMode = await ask(port, request(1, 'undionly.kpxe', '../../etc/passwd'));
   assert.equal(asMode.code, 4);
@@ -129,7 +104,7 @@ test('real clients see the refusals: tftp-hpa and atftp print the reason; "/etc/
   const root = await makeRoot(world.dir);
   await mkdir(join(root, 'etc'));
   await writeFile(join(root, 'etc', 'passwd'), 'the netboot root\'s own etc/passwd\n');
-  const { port, requests } = await serve(t, root);
+  const { port, requests } = await serveTftp(t, root);
 
   const hpa = await execa('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'get', '../etc/passwd', join(world.dir, 'hpa-out')], { reject: false });
   assert.match(hpa.stdout + hpa.stderr, /Error code 2: Access violation: the file name contains a "\.\." segment/);
@@ -143,13 +118,13 @@ test('real clients see the refusals: tftp-hpa and atftp print the reason; "/etc/
   assert.equal(await readFile(abs, 'utf8'), 'the netboot root\'s own etc/passwd\n');
 
   // The wiring hears of every read request, refused ones included.
-  assert.deepEqual(requests, ['../etc/passwd', '..\\..\\etc\\passwd', '/etc/passwd']);
+  assert.deepEqual(requests.map((r) => r.file), ['../etc/passwd', '..\\..\\etc\\passwd', '/etc/passwd']);
 });
 
 test('write requests are refused and nothing is written', async (t) => {
   const world = await makeWorld(t, 'lb-tftp');
   const root = await makeRoot(world.dir);
-  const { port, lines, requests } = await serve(t, root);
+  const { port, lines, requests } = await serveTftp(t, root);
   const before = (await readdir(root)).sort();
 
   const local = join(world.dir, 'upload.bin');
@@ -170,12 +145,12 @@ test('write requests are refused and nothing is written', async (t) => {
 test('netascii is refused with a hint; a failing onRequest hook refuses the request', async (t) => {
   const world = await makeWorld(t, 'lb-tftp');
   const root = await makeRoot(world.dir);
-  const ascii = await serve(t, root);
+  const ascii = await serveTftp(t, root);
   const reply = await ask(ascii.port, request(1, 'undionly.kpxe', 'netascii'));
   assert.equal(reply.code, 4);
   assert.match(reply.message ?? '', /mode "netascii" is not supported; ask for octet \(binary\) mode/);
 
-  const failing = await serve(t, root, {
+  const failing = await serveTftp(t, root, {
     onRequest: () => {
       throw new Error('database is locked');
     },
