@@ -1,5 +1,5 @@
 /**
- * Benchmark, not a test: Lifeboat's TFTP server (npm `tftp` engine) against tftpd-hpa on loopback,
+ * Benchmark, not a test: Lifeboat's TFTP server against tftpd-hpa on loopback,
  * side by side in one run, a 64 MiB file, median of 5.
  *
  *   node dist/bench/tftp.js [--runs 5] [--mib 64]
@@ -270,7 +270,7 @@ function tftpSection(report: {
     '',
     `${new Date().toISOString().slice(0, 10)} — ${machineLine()}. 1-minute load average ${report.loadavg_1min.start.toFixed(2)} when measuring began, ${report.loadavg_1min.end.toFixed(2)} when it ended (2 cores, shared with other work).`,
     '',
-    `A ${(report.file_bytes / 2 ** 20).toFixed(0)} MiB random file on loopback, Lifeboat's TFTP server (npm \`tftp\` engine) and tftpd-hpa (\`in.tftpd -L\`)`,
+    `A ${(report.file_bytes / 2 ** 20).toFixed(0)} MiB random file on loopback, Lifeboat's TFTP server (its own engine, server/tftp/read-transfer.ts) and tftpd-hpa (\`in.tftpd -L\`)`,
     `serving the same directory, ${report.runs} runs per case alternating between the servers, median MB/s (10^6 bytes/s). Target: ratio ≥ 1.0×.`,
     '',
     '| client | blksize | windowsize asked | Lifeboat (MB/s) | tftpd-hpa (MB/s) | ratio | Lifeboat CPU user + sys (s) | tftpd-hpa CPU user + sys (s) |',

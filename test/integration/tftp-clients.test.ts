@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { makeWorld } from '../support/world.js';
@@ -9,7 +10,9 @@ import { serveTftp } from '../support/tftp-serve.js';
 
 /**
  * Real clients against the server on loopback: tftp-hpa (no options, 512-byte blocks), curl
- * (blksize, tsize) and atftp (blksize, windowsize). Every file must arrive byte for byte.
+ * (blksize, tsize), atftp (blksize, windowsize) and the npm `tftp` package's client (blksize,
+ * windowsize, tsize; the server does not use the package, see README.md). Every file must arrive
+ * byte for byte.
  */
 
 const BLKSIZES = [512, 1432, 1468, 8192];
@@ -98,6 +101,29 @@ test('atftp with windowsize 1, 4 and 16 at every blksize gets every size byte fo
     ['512x1', '512x4', '512x16', '1432x1', '1432x4', '1432x16', '1468x1', '1468x4', '1468x16', '8192x1', '8192x4', '8192x12'],
   );
   assert.ok(lines.some((l) => l.msg === 'tftp options adjusted' && JSON.stringify(l.notes).includes('windowsize 16 lowered to 12')));
+});
+
+interface NpmTftpClient {
+  get(remote: string, local: string, cb: (error?: Error) => void): void;
+}
+const npmTftp = createRequire(import.meta.url)('tftp') as {
+  createClient(options: { host: string; port: number; blockSize: number; windowSize: number }): NpmTftpClient;
+};
+
+test('the npm tftp package\'s client at several blksize and windowsize gets every size byte for byte', async (t) => {
+  const world = await makeWorld(t, 'lb-tftp');
+  const { root, files } = await makeRoot(world.dir);
+  const { port, lines } = await serveTftp(t, root);
+  for (const [b, w] of [[512, 1], [1432, 4], [1468, 16], [8192, 12]] as const) {
+    const client = npmTftp.createClient({ host: '127.0.0.1', port, blockSize: b, windowSize: w });
+    for (const name of ['empty', `one-${b}`, `multi-${b}`, 'r5m']) {
+      const out = join(world.dir, `npm-${b}-${w}-${name}`);
+      await new Promise<void>((resolve, reject) => client.get(name, out, (e) => (e ? reject(e) : resolve())));
+      await assertSame(out, files.get(name)!, `npm tftp blksize ${b} windowsize ${w} ${name}`);
+    }
+  }
+  const big = lines.filter((l) => l.msg === 'tftp transfer done' && l.file === 'r5m');
+  assert.deepEqual(big.map((l) => `${l.blksize}x${l.windowsize}`), ['512x1', '1432x4', '1468x16', '8192x12']);
 });
 
 test('the iPXE binaries are served by their names as PXE ROMs ask, leading slash or not, and the wiring hears of each request', async (t) => {
