@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseBlkidExport } from '../../images/layout/parse-blkid.js';
-import { layoutFixture } from '../support/unit-kit.js';
+import { assertFields, layoutFixture } from '../support/unit-kit.js';
 
 test('blkid -p: filesystems, swap, partition entries and the tables themselves', () => {
   const entries = parseBlkidExport(layoutFixture('blkid-p.txt'));
@@ -12,14 +12,10 @@ test('blkid -p: filesystems, swap, partition entries and the tables themselves',
   ]);
   assert.equal(by('/dev/loop0').ptType, 'gpt');
   assert.equal(by('/dev/loop0').ptUuid, '6f1c3a52-8b1e-4d2b-9c55-0e3b1d7a4f10');
-  const root = by('/dev/loop0p3');
-  assert.equal(root.type, 'ext4');
-  assert.equal(root.uuid, '3f1e8a52-1c6d-4b8e-9a71-2d5c0e4b7a13');
-  assert.equal(root.label, 'rootfs');
-  assert.equal(root.partuuid, '0b5e2d1a-3333-4a8b-9c3d-5e6f7a8b9c03');
-  assert.equal(root.parttype, '0fc63daf-8483-4772-8e79-3d69d8477de4');
-  assert.equal(root.partNumber, 3);
-  assert.equal(root.usage, 'filesystem');
+  assertFields(by('/dev/loop0p3'), {
+    type: 'ext4', uuid: '3f1e8a52-1c6d-4b8e-9a71-2d5c0e4b7a13', label: 'rootfs', partuuid: '0b5e2d1a-3333-4a8b-9c3d-5e6f7a8b9c03',
+    parttype: '0fc63daf-8483-4772-8e79-3d69d8477de4', partNumber: 3, usage: 'filesystem',
+  }, '/dev/loop0p3');
   assert.equal(by('/dev/loop0p2').partlabel, 'EFI System', 'backslash escape removed');
   assert.equal(by('/dev/loop0p2').type, 'vfat');
   assert.equal(by('/dev/loop0p2').uuid, '1A2B-3C4D');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFindmnt } from '../../images/layout/parse-findmnt.js';
 import { LifeboatError } from '../../core/errors.js';
-import { layoutFixture } from '../support/unit-kit.js';
+import { assertFields, layoutFixture } from '../support/unit-kit.js';
 
 test('findmnt tree and list forms give the same mounts in the same order', () => {
   const tree = parseFindmnt(layoutFixture('findmnt-tree.json'));
@@ -16,14 +16,10 @@ test('findmnt tree and list forms give the same mounts in the same order', () =>
 test('a mounted ext4 with its size, used bytes, UUID, label and PARTUUID', () => {
   const root = parseFindmnt(layoutFixture('findmnt-list.json')).find((m) => m.device === '/dev/loop0p3')!;
   assert.match(root.target, /\/root$/);
-  assert.equal(root.fstype, 'ext4');
-  assert.equal(root.options, 'rw,relatime');
-  assert.equal(root.uuid, '3f1e8a52-1c6d-4b8e-9a71-2d5c0e4b7a13');
-  assert.equal(root.label, 'rootfs');
-  assert.equal(root.partuuid, '0b5e2d1a-3333-4a8b-9c3d-5e6f7a8b9c03');
-  assert.equal(root.size, 382318592);
-  assert.equal(root.used, 3014656);
-  assert.equal(root.fsroot, '/');
+  assertFields(root, {
+    fstype: 'ext4', options: 'rw,relatime', uuid: '3f1e8a52-1c6d-4b8e-9a71-2d5c0e4b7a13', label: 'rootfs',
+    partuuid: '0b5e2d1a-3333-4a8b-9c3d-5e6f7a8b9c03', size: 382318592, used: 3014656, fsroot: '/',
+  }, 'root mount');
 });
 
 test('a btrfs subvolume mount: device without the bracket, fsroot is the subvolume', () => {

@@ -43,31 +43,30 @@ test('grow-last on a disk twice as big: root takes the rest, the swap after it k
 
 // MBR server (50 GiB): p1 /boot 512 MiB, p2 / 15 GiB, p3 extended, p5 /home 30 GiB, p6 swap 4 GiB.
 // Fixed cost of the layout: the first MiB and one MiB in front of each logical partition (its EBR).
-test('proportional on an MBR disk twice as big: logical partitions keep 1 MiB for their EBR, the extended spans them', () => {
-  const p = plan({ manifest: mbrServer(), targetDisks: [disk('/dev/vda', 100 * GiB)], firmware: 'bios' });
-  // Room 102397 MiB against 51197 on the source: each size × (2 + 3/51197), rounded down.
-  assert.deepEqual(geometry(p), [
-    [1, 2048, 1024 * 2048],
-    [2, 1025 * 2048, 30720 * 2048],
-    [3, 31745 * 2048, (101380 - 31745) * 2048],
-    [5, 31746 * 2048, 61441 * 2048],
-    [6, 93188 * 2048, 8192 * 2048],
-  ]);
-  assert.equal(p.disks[0]!.table!.partitions.find((x) => x.number === 3)!.sizing, 'container');
-  assert.equal(p.disks[0]!.table!.firstLba, undefined, 'an MBR table has no usable-LBA header');
-});
+// Expected geometry as [number, start, size] in MiB (2048 target sectors).
+const mbrTwiceAsBig = [
+  {
+    policy: 'proportional',
+    title: 'proportional on an MBR disk twice as big: logical partitions keep 1 MiB for their EBR, the extended spans them',
+    // Room 102397 MiB against 51197 on the source: each size × (2 + 3/51197), rounded down.
+    mib: [[1, 1, 1024], [2, 1025, 30720], [3, 31745, 101380 - 31745], [5, 31746, 61441], [6, 93188, 8192]],
+  },
+  {
+    policy: 'grow-last',
+    title: 'grow-last on an MBR disk twice as big: /home (the last filesystem) grows, /boot, / and swap keep their size',
+    // 102397 − 512 − 15360 − 4096 = 82429 MiB for /home; the swap ends exactly at the end of the disk.
+    mib: [[1, 1, 512], [2, 513, 15360], [3, 15873, 102400 - 15873], [5, 15874, 82429], [6, 98304, 4096]],
+  },
+] as const;
 
-test('grow-last on an MBR disk twice as big: /home (the last filesystem) grows, /boot, / and swap keep their size', () => {
-  const p = plan({ manifest: mbrServer(), targetDisks: [disk('/dev/vda', 100 * GiB)], firmware: 'bios', policy: 'grow-last' });
-  // 102397 − 512 − 15360 − 4096 = 82429 MiB for /home; the swap ends exactly at the end of the disk.
-  assert.deepEqual(geometry(p), [
-    [1, 2048, 512 * 2048],
-    [2, 513 * 2048, 15360 * 2048],
-    [3, 15873 * 2048, (102400 - 15873) * 2048],
-    [5, 15874 * 2048, 82429 * 2048],
-    [6, 98304 * 2048, 4096 * 2048],
-  ]);
-});
+for (const c of mbrTwiceAsBig) {
+  test(c.title, () => {
+    const p = plan({ manifest: mbrServer(), targetDisks: [disk('/dev/vda', 100 * GiB)], firmware: 'bios', policy: c.policy });
+    assert.deepEqual(geometry(p), c.mib.map(([n, start, size]) => [n, start * 2048, size * 2048]));
+    assert.equal(p.disks[0]!.table!.partitions.find((x) => x.number === 3)!.sizing, 'container');
+    assert.equal(p.disks[0]!.table!.firstLba, undefined, 'an MBR table has no usable-LBA header');
+  });
+}
 
 test('a smaller disk that fits: proportional scales everything down, grow-last shrinks root only', () => {
   const prop = plan({ manifest: debianVm(), targetDisks: [disk('/dev/vda', 10 * GiB)] });
