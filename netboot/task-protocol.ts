@@ -47,6 +47,11 @@ export const TaskOptionsSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /**
+     * nuke: the clone session this task belongs to and the machine's place in it (1…N), so the
+     * session's data path (and an operator reading the task) can find the session.
+     */
+    clone: Type.Optional(Type.Object({ session: Type.Integer({ minimum: 1 }), n: Type.Integer({ minimum: 1 }) }, { additionalProperties: false })),
     /** capture: the image name to publish under. */
     captureImage: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' })),
     /** Reboot when finished (default true). */

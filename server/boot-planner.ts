@@ -3,6 +3,7 @@ import { CMDLINE_KEYS } from '../netboot/task-protocol.js';
 import type { EventLog } from './state/events.js';
 import type { HostRegistry } from './state/hosts.js';
 import type { Task, TaskBoard } from './state/tasks.js';
+import type { CloneSessions } from './state/clone-sessions.js';
 import { decideScript, type ScriptRequest } from './boot-decision.js';
 import type { ClientFirmware } from './boot-files.js';
 import { normalizeMac } from './state/mac.js';
@@ -38,6 +39,7 @@ export class BootPlanner {
     private readonly events: EventLog,
     private readonly log: Logger,
     private readonly registration = new HostRegistrationLimit(),
+    private readonly clones: CloneSessions | null = null,
   ) {
     this.refusedLines = new LogLimiter({
       perWindow: 5,
@@ -65,6 +67,18 @@ export class BootPlanner {
   }
 
   /**
+   * A machine network-boots (DHCP from PXE firmware or iPXE, a TFTP read, a script fetch): a
+   * --count clone session waiting for machines may take it before its boot is decided, so this
+   * same boot goes to the rescue system with the new task. The one place every listener calls,
+   * before it asks what the machine boots; the decision itself stays pure (decideClaim, nextBoot).
+   */
+  claimForBoot(mac: string, networkBoot: boolean): void {
+    if (!this.clones) return;
+    const task = this.clones.claim(mac, networkBoot);
+    if (task) this.log.info({ mac: task.mac, taskId: task.id, session: task.options.clone?.session }, `clone session ${task.options.clone?.session} claimed ${task.mac} as machine ${task.options.clone?.n}`);
+  }
+
+  /**
    * The iPXE script for a machine that asks over HTTP, and what that fetch records: a token minted
    * for the boot of a pending task, or a running task failed because its machine booted again. A
    * fetch registers no machine: only DHCP does (a GET costs no row); a known one is marked seen.
@@ -72,6 +86,7 @@ export class BootPlanner {
   ipxeScript(request: ScriptRequest, urls: { httpBase: string }, rescue: RescueFiles): string {
     const mac = normalizeMac(request.mac);
     this.hosts.touch(mac, 'http', request.address);
+    this.claimForBoot(mac, true);
     const decision = decideScript(this.tasks.openTaskFor(mac), { ...request, mac });
     switch (decision.action) {
       case 'local':

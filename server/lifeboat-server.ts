@@ -18,6 +18,7 @@ import { HostRegistry } from './state/hosts.js';
 import { ImageCatalog } from './state/image-catalog.js';
 import { normalizeMac } from './state/mac.js';
 import { TaskBoard } from './state/tasks.js';
+import { CloneSessions } from './state/clone-sessions.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 
 /**
@@ -95,7 +96,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     catalog.start();
     stops.push(async () => catalog.stop());
     const plannerLog = log.child({ component: 'planner' });
-    const planner = new BootPlanner(hosts, tasks, events, plannerLog, new HostRegistrationLimit(config.registration));
+    const clones = new CloneSessions(db, tasks, hosts, events);
+    const planner = new BootPlanner(hosts, tasks, events, plannerLog, new HostRegistrationLimit(config.registration), clones);
     // Retention: at start and every hour, events beyond the configured age and count are removed.
     const prune = () => {
       try {
@@ -145,6 +147,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       planner,
       hosts,
       tasks,
+      clones,
       events,
       catalog,
       leases: () => (dhcp ? dhcp.leases() : readLeases(db)),
@@ -173,7 +176,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         logger: log,
         onRequest: (info) => {
           const lease = dhcp?.leases().find((l) => l.address === info.remoteAddress);
-          if (lease) planner.recordSighting({ mac: lease.mac, firmware: 'unknown', via: 'tftp', address: info.remoteAddress });
+          if (lease) {
+            planner.recordSighting({ mac: lease.mac, firmware: 'unknown', via: 'tftp', address: info.remoteAddress });
+            planner.claimForBoot(lease.mac, true);
+          }
         },
       });
       const t = tftp;
@@ -197,6 +203,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         logger: log,
         bootFor: async (client) => {
           planner.recordSighting({ mac: client.mac, firmware: client.firmware, arch: client.arch, via: 'dhcp' });
+          planner.claimForBoot(client.mac, client.isPxe || client.isIpxe);
           const boot = nextBoot(client, tasks.openTaskFor(client.mac), { httpBase });
           plannerLog.debug({ mac: client.mac, via: 'dhcp', action: boot.action, bootfile: boot.file.filename, reason: BOOT_FILE_REASONS[boot.file.reason] }, `${BOOT_REASONS[boot.reason]}: ${BOOT_FILE_REASONS[boot.file.reason]}`);
           return boot.file.filename !== null ? { filename: boot.file.filename } : null;

@@ -5,7 +5,7 @@ import { TaskKindSchema, TaskOptionsSchema, TaskStateSchema, type TaskState } fr
 import { MAC_PATTERN, normalizeMac } from '../state/mac.js';
 import type { Task } from '../state/tasks.js';
 import type { HttpContext } from './context.js';
-import { parseImageRef } from './image-ref.js';
+import { parseImageRef, resolveUsableImage } from './image-ref.js';
 import { limitParam, linkNext, PAGE_DEFAULT } from './paging.js';
 import { IMAGE_NAME_RULE, isImageName } from '../../images/store/image-store.js';
 import { requireAdmin, requireReader } from './request-auth.js';
@@ -20,13 +20,13 @@ import { checkTaskIdentities } from '../task-identity.js';
  * /api/v1/openapi.json.
  */
 type Security = Array<Record<string, string[]>>;
-const ADMIN: Security = [{ admin: [] }];
-const READ: Security = [{ read: [] }, { admin: [] }];
-const Mac = Type.String({ pattern: MAC_PATTERN, description: 'MAC address, e.g. 52:54:00:12:34:56 (also 52-54-00-12-34-56, 525400123456, 5254.0012.3456)' });
+export const ADMIN: Security = [{ admin: [] }];
+export const READ: Security = [{ read: [] }, { admin: [] }];
+export const Mac = Type.String({ pattern: MAC_PATTERN, description: 'MAC address, e.g. 52:54:00:12:34:56 (also 52-54-00-12-34-56, 525400123456, 5254.0012.3456)' });
 const ImageName = Type.String({ maxLength: 64, description: 'image name' });
 /** A name for people to read: no control characters (it is shown in logs, the CLI and scripts). */
 const HostName = Type.String({ maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: 'host name, printable characters only' });
-const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) });
+export const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) });
 
 const HostSchema = Type.Object({
   mac: Type.String(),
@@ -148,14 +148,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
       if (identity) checkTaskIdentities([identity], () => 'options.identity', ctx.testbedSubnet);
       let name = ref.name;
       let version: string | null = null;
-      if (kind !== 'capture') {
-        await ctx.catalog.refresh();
-        const entry = ctx.catalog.resolve(image);
-        if (!entry) throw new LifeboatError('LB_NOT_FOUND', `image ${image} is not in the store ${ctx.store}: lifeboat images list shows what is`);
-        if ('error' in entry.summary) throw new LifeboatError('LB_IMAGE_CORRUPT', `image ${entry.name}@${entry.version} cannot be used: ${entry.summary.error}`);
-        name = entry.name;
-        version = entry.version;
-      }
+      if (kind !== 'capture') ({ name, version } = await resolveUsableImage(ctx, image));
       ctx.hosts.ensure(mac);
       const task = ctx.tasks.create({ kind, mac, image: name, version, options: request.body.options ?? {} });
       return reply.code(201).send(view(task));

@@ -4,6 +4,7 @@ import { LIFEBOAT_VERSION } from '../../core/version.js';
 import { agentRoutes } from './agent-routes.js';
 import { apiRoutes } from './api-routes.js';
 import { bootRoutes } from './boot-routes.js';
+import { cloneRoutes } from './clone-routes.js';
 import type { HttpContext } from './context.js';
 import { replyError } from './errors.js';
 import { partValidatorCompiler } from './validators.js';
@@ -41,6 +42,7 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   });
   await bootRoutes(app, ctx);
   await apiRoutes(app, ctx);
+  await cloneRoutes(app, ctx);
   await agentRoutes(app, ctx);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

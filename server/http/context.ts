@@ -4,6 +4,7 @@ import type { EventLog } from '../state/events.js';
 import type { HostRegistry } from '../state/hosts.js';
 import type { ImageCatalog } from '../state/image-catalog.js';
 import type { TaskBoard } from '../state/tasks.js';
+import type { CloneSessions } from '../state/clone-sessions.js';
 import type { Lease } from '../dhcp/address-plan.js';
 
 /** What the HTTP routes need from the rest of the server, handed in by the wiring. */
@@ -11,6 +12,7 @@ export interface HttpContext {
   planner: BootPlanner;
   hosts: HostRegistry;
   tasks: TaskBoard;
+  clones: CloneSessions;
   events: EventLog;
   catalog: ImageCatalog;
   leases: () => Lease[];

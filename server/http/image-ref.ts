@@ -1,6 +1,7 @@
 import { LifeboatError } from '../../core/errors.js';
 import { IMAGE_NAME_RULE, isImageName, VERSION_PATTERN } from '../../images/store/image-store.js';
 import type { TaskKind } from '../../netboot/task-protocol.js';
+import type { HttpContext } from './context.js';
 
 /**
  * The image a task names, checked where it enters: the name ends up in the iPXE script's echo
@@ -26,4 +27,13 @@ export function parseImageRef(text: string, kind: TaskKind): ImageRef {
     }
   }
   return { name, version };
+}
+
+/** The catalog entry a nuke or compare of `image` (NAME or NAME@VERSION) uses: present and readable, or refused. */
+export async function resolveUsableImage(ctx: Pick<HttpContext, 'catalog' | 'store'>, image: string): Promise<{ name: string; version: string }> {
+  await ctx.catalog.refresh();
+  const entry = ctx.catalog.resolve(image);
+  if (!entry) throw new LifeboatError('LB_NOT_FOUND', `image ${image} is not in the store ${ctx.store}: lifeboat images list shows what is`);
+  if ('error' in entry.summary) throw new LifeboatError('LB_IMAGE_CORRUPT', `image ${entry.name}@${entry.version} cannot be used: ${entry.summary.error}`);
+  return { name: entry.name, version: entry.version };
 }

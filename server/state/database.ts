@@ -7,7 +7,7 @@ import { migrateLeases } from '../dhcp/lease-store.js';
 export type Db = Database.Database;
 
 /**
- * The server's state in one SQLite file: hosts, the images catalog, tasks, leases, events. WAL so
+ * The server's state in one SQLite file: hosts, the images catalog, tasks, clone sessions, leases, events. WAL so
  * the API can read while DHCP writes; migrations numbered and applied once, in order, so a newer
  * server opens an older file and an older one refuses a newer file instead of misreading it.
  */
@@ -73,6 +73,42 @@ const migrations: Array<(db: Db) => void> = [
   (db) => migrateLeases(db),
   // The address of the boot a task token was minted for: agent calls from anywhere else are refused.
   (db) => db.exec('ALTER TABLE tasks ADD COLUMN token_address TEXT'),
+  // Clone sessions (issue 13): one nuke task per machine of one image; members are the machines
+  // named (--hosts) or claimed as they network-boot (--count), each with its place n in the session.
+  (db) =>
+    db.exec(`
+      CREATE TABLE clone_sessions (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        image         TEXT NOT NULL,
+        version       TEXT NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'cancelled')),
+        state_reason  TEXT,
+        requested     INTEGER NOT NULL,
+        selection     TEXT NOT NULL CHECK (selection IN ('hosts', 'count')),
+        hostname_pattern TEXT,
+        ipv4_pattern  TEXT,
+        identities    TEXT,
+        options       TEXT NOT NULL DEFAULT '{}',
+        multicast     TEXT NOT NULL CHECK (multicast IN ('auto', 'on', 'off')),
+        min_receivers INTEGER,
+        max_wait      INTEGER,
+        created_at    INTEGER NOT NULL,
+        started_at    INTEGER,
+        ended_at      INTEGER
+      );
+      CREATE TABLE clone_members (
+        session_id  INTEGER NOT NULL REFERENCES clone_sessions(id),
+        n           INTEGER NOT NULL,
+        mac         TEXT NOT NULL REFERENCES hosts(mac),
+        task_id     INTEGER NOT NULL REFERENCES tasks(id),
+        joined_at   INTEGER,
+        dropped_at  INTEGER,
+        PRIMARY KEY (session_id, n),
+        UNIQUE (session_id, mac)
+      );
+      CREATE INDEX clone_members_by_mac ON clone_members (mac);
+      CREATE UNIQUE INDEX clone_members_by_task ON clone_members (task_id);
+    `),
 ];
 
 export function openDatabase(path: string): Db {

@@ -1,0 +1,179 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { makeWorld, type World } from '../support/world.js';
+import { startLocalServer, type LocalServer } from '../support/local-server.js';
+import { lifeboat } from '../support/cli.js';
+import { scratchFilesystem } from '../support/loop-devices.js';
+
+// Clone sessions against a real `lifeboat serve`: tasks and identities of a --hosts session, a
+// --count session claiming machines as they fetch their boot script, the refusals, cancel, the CLI.
+
+interface Member { n: number; mac: string; taskId: number; taskState: string; identity: { hostname?: string; ipv4?: string } | null }
+interface Session { id: number; state: string; stateReason: string | null; requested: number; selection: string; transport: string; members: Member[] }
+interface Task { id: number; mac: string; state: string; image: string; version: string; options: Record<string, unknown> }
+type Refusal = { error: { code: string; message: string } };
+
+const mac = (i: number) => `52:54:00:00:0d:${i.toString(16).padStart(2, '0')}`;
+
+async function serverWithImage(t: Parameters<typeof makeWorld>[0]): Promise<{ world: World; server: LocalServer }> {
+  const world = await makeWorld(t, 'lb-clone');
+  const src = await scratchFilesystem(world, 'src', 'ext4', 64 << 20);
+  await writeFile(join(src.mountpoint, 'etc-hostname'), 'golden\n');
+  const server = await startLocalServer(world);
+  const r = await lifeboat(['archive', '--store', server.store, '--image', 'golden', '--root', src.mountpoint]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  await server.api('POST', '/api/v1/images/rescan');
+  return { world, server };
+}
+
+/** A machine network-boots: iPXE fetches its script, as the firmware would after DHCP. */
+async function boot(server: LocalServer, m: string): Promise<string> {
+  return (await fetch(`${server.url}/boot/${m}.ipxe`)).text();
+}
+
+test('clone sessions over the API: --hosts tasks with their identities, --count claims the first two boots, refusals write nothing, cancel', async (t) => {
+  const { server } = await serverWithImage(t);
+
+  // --hosts: every task at once, machine n the n-th MAC, its identity from the patterns and the session's marker.
+  const hosts = [mac(3), mac(1), mac(2)];
+  const created = await server.api<Session>('POST', '/api/v1/clones', { image: 'golden', hosts: hosts.map((m) => m.toUpperCase()), hostname: 'lab-{n:02}', ipv4: '10.77.0.{n+100}/24', policy: 'grow-last', multicast: 'off' });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const s1 = created.body;
+  assert.equal(s1.state, 'pending');
+  assert.match(s1.transport, /^unicast/);
+  assert.deepEqual(s1.members.map((m) => [m.n, m.mac, m.identity, m.taskState]), [
+    [1, mac(3), { hostname: 'lab-01', ipv4: '10.77.0.101/24' }, 'pending'],
+    [2, mac(1), { hostname: 'lab-02', ipv4: '10.77.0.102/24' }, 'pending'],
+    [3, mac(2), { hostname: 'lab-03', ipv4: '10.77.0.103/24' }, 'pending'],
+  ]);
+  for (const m of s1.members) {
+    const task = (await server.api<Task>('GET', `/api/v1/tasks/${m.taskId}`)).body;
+    assert.equal(task.mac, m.mac);
+    assert.equal(task.image, 'golden');
+    assert.deepEqual(task.options, { policy: 'grow-last', identity: m.identity, clone: { session: s1.id, n: m.n } });
+  }
+  assert.match(await boot(server, mac(1)), /lifeboat\.token=\S+/, 'a --hosts machine boots the rescue system with its token');
+
+  // Refusals: each a 4xx with its reason, before any task or session exists.
+  const before = (await server.api<Task[]>('GET', '/api/v1/tasks')).body.length;
+  const refusals: Array<[unknown, number, RegExp]> = [
+    [{ image: 'golden', hosts: [mac(9)], count: 1 }, 400, /--hosts or --count, not both/],
+    [{ image: 'golden' }, 400, /give --hosts MAC,MAC,… \(these machines\) or --count N/],
+    [{ image: 'golden', count: 0 }, 400, /1 to 256 machines, not 0/],
+    [{ image: 'golden', count: 1000 }, 400, /1 to 256 machines, not 1000/],
+    [{ image: 'golden', count: 3, hostname: 'lab' }, 400, /machine 1 and machine 2 would both get hostname lab/],
+    [{ image: 'golden', hosts: [mac(9), mac(10)], ipv4: '10.77.0.{n:02}' }, 400, /machine 1 \(52:54:00:00:0d:09\) and machine 2 .* both get address|"10\.77\.0\.01" is not/],
+    [{ image: 'golden', count: 2, hostname: 'bad_{n}' }, 400, /machine 1: hostname "bad_1" is not a valid host name/],
+    [{ image: 'golden', hosts: [mac(9), mac(10)], identities: { [mac(9)]: { hostname: 'x' } } }, 400, /identity table has no entry for 52:54:00:00:0d:0a/],
+    [{ image: 'golden', count: 2, minReceivers: 3 }, 400, /--min-receivers 3 is more than the 2 machines/],
+    [{ image: 'golden', hosts: [mac(9), mac(2)] }, 409, /52:54:00:00:0d:02 already has open task \d+/],
+    [{ image: 'golden', hosts: ['52:54:00:00:0d'] }, 400, /hosts\/0/],
+    [{ image: 'nope', count: 1 }, 404, /image nope is not in the store/],
+    [{ image: 'golden', count: 1, multicast: 'sometimes' }, 400, /multicast must be one of auto, on, off/],
+  ];
+  for (const [body, status, message] of refusals) {
+    const r = await server.api<Refusal>('POST', '/api/v1/clones', body);
+    assert.equal(r.status, status, JSON.stringify(body));
+    assert.match(r.body.error.message, message, JSON.stringify(body));
+  }
+  assert.equal((await server.api<Task[]>('GET', '/api/v1/tasks')).body.length, before, 'no refusal created a task');
+  assert.equal((await server.api<Session[]>('GET', '/api/v1/clones')).body.length, 1, 'nor a session');
+
+  // A MAC in an open session is refused even once its own task ended.
+  await server.api('POST', `/api/v1/tasks/${s1.members[2]!.taskId}/cancel`);
+  const inSession = await server.api<Refusal>('POST', '/api/v1/clones', { image: 'golden', hosts: [mac(2)] });
+  assert.equal(inSession.status, 409);
+  assert.match(inSession.body.error.message, new RegExp(`52:54:00:00:0d:02 is already in open clone session ${s1.id}`));
+
+  // --count 2: three machines boot; the first two are claimed in order, the third boots its disk.
+  const counted = await server.api<Session>('POST', '/api/v1/clones', { image: 'golden', count: 2, hostname: 'cnt-{n:02}' });
+  assert.equal(counted.status, 201, JSON.stringify(counted.body));
+  const s2 = counted.body;
+  assert.deepEqual(s2.members, []);
+  assert.match(await boot(server, mac(1)), /lifeboat\.token=/, 'a machine of another session is not claimed (its own task stands)');
+  const scripts = [];
+  for (const m of [mac(20), mac(21), mac(22)]) scripts.push(await boot(server, m));
+  assert.match(scripts[0]!, /lifeboat\.task=\d+ lifeboat\.token=\S+/);
+  assert.match(scripts[1]!, /lifeboat\.task=\d+ lifeboat\.token=\S+/);
+  assert.match(scripts[2]!, /52:54:00:00:0d:16 has no task pending: booting the local disk/);
+  const shown = (await server.api<Session>('GET', `/api/v1/clones/${s2.id}`)).body;
+  assert.deepEqual(shown.members.map((m) => [m.n, m.mac, m.identity?.hostname]), [[1, mac(20), 'cnt-01'], [2, mac(21), 'cnt-02']]);
+  for (const [i, m] of shown.members.entries()) assert.match(scripts[i]!, new RegExp(`lifeboat\\.task=${m.taskId} `));
+  assert.equal((await server.api<Task[]>(`GET`, `/api/v1/tasks?mac=${mac(22)}`)).body.length, 0, 'the third machine got no task');
+  assert.ok((await server.api('GET', `/api/v1/hosts/${mac(20)}`)).status === 200, 'a claimed machine is registered');
+
+  // Cancel: open tasks cancelled, the session says so, and a second cancel is a conflict.
+  const cancelled = await server.api<Session>('POST', `/api/v1/clones/${s1.id}/cancel`);
+  assert.equal(cancelled.status, 200);
+  assert.equal(cancelled.body.state, 'cancelled');
+  assert.deepEqual(cancelled.body.members.map((m) => m.taskState), ['cancelled', 'cancelled', 'cancelled']);
+  assert.match(await boot(server, mac(3)), /has no task pending/);
+  assert.equal((await server.api<Refusal>('POST', `/api/v1/clones/${s1.id}/cancel`)).status, 409);
+  assert.equal((await server.api<Refusal>('GET', '/api/v1/clones/999')).status, 404);
+
+  // Paging like tasks, and the events of both sessions.
+  const page = await fetch(`${server.url}/api/v1/clones?limit=1`, { headers: { authorization: `Bearer ${server.readToken}` } });
+  assert.equal(page.status, 200);
+  assert.deepEqual(((await page.json()) as Session[]).map((s) => s.id), [s2.id]);
+  assert.equal(page.headers.get('link'), `</api/v1/clones?limit=1&before=${s2.id}>; rel="next"`);
+  const kinds = (await server.api<Array<{ kind: string }>>('GET', '/api/v1/events?limit=1000')).body.map((e) => e.kind).filter((k) => k.startsWith('clone.'));
+  assert.deepEqual(kinds, ['clone.created', 'clone.dropped', 'clone.created', 'clone.joined', 'clone.joined', 'clone.dropped', 'clone.dropped', 'clone.cancelled']);
+  const openapi = (await (await fetch(`${server.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, { security: unknown }>> };
+  assert.deepEqual(openapi.paths['/api/v1/clones']!.post!.security, [{ admin: [] }]);
+  assert.deepEqual(openapi.paths['/api/v1/clones']!.get!.security, [{ read: [] }, { admin: [] }]);
+  const readerPost = await fetch(`${server.url}/api/v1/clones`, { method: 'POST', headers: { authorization: `Bearer ${server.readToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ image: 'golden', count: 1 }) });
+  assert.equal(readerPost.status, 403, 'the read-only token cannot create a session');
+});
+
+test('the clone and clones commands: create with --hosts and an identity table, list, show, cancel, refusals with their exit codes', async (t) => {
+  const { world, server } = await serverWithImage(t);
+  const common = ['--server', server.url, '--token-file', join(server.dataDir, 'admin-token')];
+  const table = join(world.dir, 'ids.json');
+  await writeFile(table, JSON.stringify({ [mac(40)]: { hostname: 'db-a', ipv4: '10.77.0.40' }, [mac(41).replaceAll(':', '-')]: { hostname: 'db-b' } }));
+
+  const made = await lifeboat(['clone', 'golden', '--hosts', `${mac(41)},${mac(40)}`, '--identity', table, '--multicast', 'on', '--min-receivers', '2', '--max-wait', '60', '--json', ...common]);
+  assert.equal(made.exitCode, 0, made.stderr);
+  const s = JSON.parse(made.stdout) as Session & { multicast: string; minReceivers: number; maxWait: number };
+  assert.deepEqual(s.members.map((m) => [m.n, m.mac, m.identity]), [[1, mac(41), { hostname: 'db-b' }], [2, mac(40), { hostname: 'db-a', ipv4: '10.77.0.40' }]]);
+  assert.deepEqual([s.multicast, s.minReceivers, s.maxWait], ['on', 2, 60]);
+
+  const list = await lifeboat(['clones', 'list', ...common]);
+  assert.equal(list.exitCode, 0, list.stderr);
+  assert.match(list.stdout, new RegExp(`^${s.id} +golden@\\d{8}T\\d{6}Z +2 +pending`, 'm'));
+  const show = await lifeboat(['clones', 'show', String(s.id), ...common]);
+  assert.equal(show.exitCode, 0, show.stderr);
+  assert.match(show.stdout, /state +pending \(0 of 2 done; 2 open\)/);
+  assert.match(show.stdout, /data +unicast \(HTTP\/NFS per machine\): the multicast data path is not built yet/);
+  assert.match(show.stdout, new RegExp(`^2 +${mac(40)} +db-a +10\\.77\\.0\\.40 +\\d+ +pending`, 'm'));
+
+  const count = await lifeboat(['clone', 'golden', '--count', '3', '--hostname', 'lab-{n}', ...common]);
+  assert.equal(count.exitCode, 0, count.stderr);
+  assert.match(count.stdout, /clone session \d+ created: golden@\S+ onto the next 3 machines that network-boot with no task/);
+
+  const refusals: Array<[string[], number, RegExp]> = [
+    [['clone', 'golden', '--hosts', mac(40), ...common], 4, /52:54:00:00:0d:28 already has open task/],
+    [['clone', 'golden', '--hosts', mac(50), '--count', '1', ...common], 2, /--hosts or --count, not both/],
+    [['clone', 'golden', ...common], 2, /give --hosts MAC,MAC,…/],
+    [['clone', 'golden', '--count', 'many', ...common], 2, /--count many: give a whole number/],
+    [['clone', 'golden', '--count', '2', '--hostname', 'same', ...common], 2, /would both get hostname same/],
+    [['clone', 'golden', '--count', '1', '--identity', join(world.dir, 'missing.json'), ...common], 2, /--identity .*missing\.json: no such file/],
+    [['clone', 'golden', '--count', '1', '--multicast', 'maybe', ...common], 2, /--multicast maybe: use auto, on or off/],
+    [['clones', 'show', 'x', ...common], 2, /"x" is not a clone session id/],
+  ];
+  for (const [argv, code, message] of refusals) {
+    const r = await lifeboat(argv);
+    assert.match(r.stderr, message, argv.join(' '));
+    assert.equal(r.exitCode, code, `${argv.join(' ')}: ${r.stderr}`);
+  }
+
+  const cancel = await lifeboat(['clones', 'cancel', String(s.id), ...common]);
+  assert.equal(cancel.exitCode, 0, cancel.stderr);
+  assert.match(cancel.stdout, new RegExp(`clone session ${s.id} cancelled`));
+  const again = await lifeboat(['clones', 'cancel', String(s.id), ...common]);
+  assert.equal(again.exitCode, 4);
+  assert.match(again.stderr, new RegExp(`clone session ${s.id} is already cancelled`));
+  const json = JSON.parse((await lifeboat(['clones', 'show', String(s.id), '--json', ...common])).stdout) as Session;
+  assert.equal(json.state, 'cancelled');
+});
