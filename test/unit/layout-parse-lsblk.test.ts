@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseLsblk } from '../../images/layout/parse-lsblk.js';
-import { LifeboatError } from '../../core/errors.js';
-import { layoutFixture } from '../support/unit-kit.js';
+import { layoutFixture, refuses } from '../support/unit-kit.js';
 
 test('lsblk of loop disks: every disk with its size and sector sizes, partitions under their disk', () => {
   const { disks, blockDevices, devices } = parseLsblk(layoutFixture('lsblk-loops.json'));
@@ -53,6 +52,6 @@ test('an md array on two disks and an LV on it appear once, with every device th
 test('lsblk: unknown fields are ignored, missing ones absent, a non-lsblk document refused', () => {
   const { disks } = parseLsblk(JSON.stringify({ blockdevices: [{ name: 'vdz', size: '1024', 'new-field': [1, 2] }, { nope: true }] }));
   assert.deepEqual(disks, [{ name: 'vdz', path: '/dev/vdz', size: 1024, logicalSectorSize: 512, physicalSectorSize: 512, table: null }]);
-  assert.throws(() => parseLsblk('{"filesystems": []}'), (e: unknown) => e instanceof LifeboatError && e.code === 'LB_INVALID' && /blockdevices/.test(e.message));
-  assert.throws(() => parseLsblk('lsblk: unknown column'), (e: unknown) => e instanceof LifeboatError && e.code === 'LB_INVALID');
+  refuses(() => parseLsblk('{"filesystems": []}'), 'LB_INVALID', /blockdevices/);
+  refuses(() => parseLsblk('lsblk: unknown column'), 'LB_INVALID');
 });

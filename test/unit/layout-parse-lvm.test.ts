@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseLvmFullreport } from '../../images/layout/parse-lvm.js';
-import { LifeboatError } from '../../core/errors.js';
-import { layoutFixture } from '../support/unit-kit.js';
+import { layoutFixture, refuses } from '../support/unit-kit.js';
 
 test('lvm fullreport captured here: a VG on two PVs, a striped LV and an LV grown onto the second PV', () => {
   const lvm = parseLvmFullreport(layoutFixture('lvm-fullreport.json'));
@@ -37,7 +36,7 @@ test('lvm: an empty report, an lvs-style report, human units refused, non-JSON r
   assert.deepEqual(parseLvmFullreport('  {\n      "report": [\n      ]\n  }\n'), { pvs: [], vgs: [], lvs: [] });
   const lvs = parseLvmFullreport('{"report":[{"lv":[{"lv_name":"x","vg_name":"v","lv_size":"8388608","lv_path":"/dev/v/x","segtype":"linear","stripes":"1"}]}]}');
   assert.deepEqual(lvs.lvs, [{ name: 'x', vg: 'v', uuid: '', size: 8388608, path: '/dev/v/x', segtype: 'linear', stripes: 1 }]);
-  assert.throws(() => parseLvmFullreport('{"report":[{"vg":[{"vg_name":"rhel","vg_size":"<9.00g"}]}]}'), (e: unknown) => e instanceof LifeboatError && e.code === 'LB_INVALID' && /--units b --nosuffix/.test(e.message));
-  assert.throws(() => parseLvmFullreport('  WARNING: locking_type(0) is deprecated\n'), (e: unknown) => e instanceof LifeboatError && /not JSON/.test(e.message));
-  assert.throws(() => parseLvmFullreport('{"vgs": []}'), (e: unknown) => e instanceof LifeboatError && /"report"/.test(e.message));
+  refuses(() => parseLvmFullreport('{"report":[{"vg":[{"vg_name":"rhel","vg_size":"<9.00g"}]}]}'), 'LB_INVALID', /--units b --nosuffix/);
+  refuses(() => parseLvmFullreport('  WARNING: locking_type(0) is deprecated\n'), 'LB_INVALID', /not JSON/);
+  refuses(() => parseLvmFullreport('{"vgs": []}'), 'LB_INVALID', /"report"/);
 });

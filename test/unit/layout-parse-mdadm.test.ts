@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseMdadmDetail, parseMdadmExport } from '../../images/layout/parse-mdadm.js';
 import { parseMdstat } from '../../images/layout/parse-mdstat.js';
-import { LifeboatError } from '../../core/errors.js';
-import { layoutFixture } from '../support/unit-kit.js';
+import { layoutFixture, refuses } from '../support/unit-kit.js';
 
 test('mdadm --detail of a RAID1: size in bytes, name without the host note, members by slot', () => {
   assert.deepEqual(parseMdadmDetail(layoutFixture('mdadm-detail-md0-raid1.txt')), {
@@ -56,9 +55,9 @@ test('mdadm --detail --export: members by role, spares without a slot, size from
 });
 
 test('mdadm: what is not an array is refused with the reason', () => {
-  assert.throws(() => parseMdadmDetail('mdadm: /dev/sda does not appear to be an md device\n'), (e: unknown) => e instanceof LifeboatError && e.code === 'LB_INVALID' && /Raid Level/.test(e.message));
-  assert.throws(() => parseMdadmDetail('Raid Level : raid1\nUUID : a:b:c:d\n'), (e: unknown) => e instanceof LifeboatError && /does not name its array/.test(e.message));
-  assert.throws(() => parseMdadmExport('MD_LEVEL=raid1\n', { size: 0 }), (e: unknown) => e instanceof LifeboatError && /MD_UUID/.test(e.message));
+  refuses(() => parseMdadmDetail('mdadm: /dev/sda does not appear to be an md device\n'), 'LB_INVALID', /Raid Level/);
+  refuses(() => parseMdadmDetail('Raid Level : raid1\nUUID : a:b:c:d\n'), 'LB_INVALID', /does not name its array/);
+  refuses(() => parseMdadmExport('MD_LEVEL=raid1\n', { size: 0 }), 'LB_INVALID', /MD_UUID/);
 });
 
 test('/proc/mdstat: active, auto-read-only and inactive arrays with their members and flags', () => {

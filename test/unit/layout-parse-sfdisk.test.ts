@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSfdisk } from '../../images/layout/parse-sfdisk.js';
-import { LifeboatError } from '../../core/errors.js';
-import { layoutFixture } from '../support/unit-kit.js';
+import { layoutFixture, refuses } from '../support/unit-kit.js';
 
 test('a GPT table: disk GUID, usable LBAs, each partition with type, PARTUUID, name and attributes', () => {
   const t = parseSfdisk(layoutFixture('sfdisk-gpt.json'));
@@ -55,7 +54,7 @@ test('sfdisk: unknown fields ignored; a table that cannot be restored is refused
   assert.equal(t.sectorSize, 512, 'older sfdisk prints no sectorsize');
   assert.deepEqual(t.partitions[0], { number: 1, path: '/dev/sdz1', start: 63, size: 100, type: 'c', bootable: false, kind: 'primary' });
   assert.equal(t.id, '0xabcd0001');
-  const refused = (text: string, pattern: RegExp): void => assert.throws(() => parseSfdisk(text), (e: unknown) => e instanceof LifeboatError && e.code === 'LB_INVALID' && pattern.test(e.message));
+  const refused = (text: string, pattern: RegExp) => refuses(() => parseSfdisk(text), 'LB_INVALID', pattern);
   refused('{"partitiontable": {"label": "sun", "id": "x", "partitions": []}}', /"sun" partition table/);
   refused('{"partitiontable": {"label": "gpt", "id": "X", "partitions": [{"node": "/dev/sdz1", "size": 5}]}}', /without node, start or size/);
   refused('{}', /no "partitiontable"/);

@@ -10,7 +10,7 @@ import { renderSha256Sums, parseSha256Sums } from '../../images/store/checksums.
 import { checkManifest } from '../../images/store/manifest.js';
 import { compareVersions, formatVersion, checkImageName } from '../../images/store/image-store.js';
 import { VolumeHasher, volumeName } from '../../images/archive/volume-hasher.js';
-import { LifeboatError } from '../../core/errors.js';
+import { refuses } from '../support/unit-kit.js';
 
 test('sizes parse the way operators write them', () => {
   assert.equal(parseSize('4096'), 4096);
@@ -41,7 +41,7 @@ test('SHA256SUMS round-trips in sha256sum -c format and rejects damage', () => {
 });
 
 test('a manifest of another format or with a wrong field is refused with the reason', () => {
-  assert.throws(() => checkManifest({ format: 'mondo/2' }, 'm.json'), (e: unknown) => e instanceof LifeboatError && e.code === 'LB_IMAGE_CORRUPT' && /not lifeboat-image\/1/.test(e.message));
+  refuses(() => checkManifest({ format: 'mondo/2' }, 'm.json'), 'LB_IMAGE_CORRUPT', /not lifeboat-image\/1/);
   assert.throws(() => checkManifest({ format: 'lifeboat-image/1', image: 3 }, 'm.json'), /not a valid lifeboat-image\/1 manifest: /);
 });
 
