@@ -1,14 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { makeWorld, type World } from '../support/world.js';
 import { startLocalServer, type LocalServer } from '../support/local-server.js';
 import { lifeboat } from '../support/cli.js';
-import { scratchFilesystem } from '../support/loop-devices.js';
+import { attachLoop, mountFs, scratchFilesystem, sparseFile } from '../support/loop-devices.js';
+import { buildFixtureDisk } from '../support/fixture-disk.js';
+import { runAgent } from '../support/agent.js';
 
 // Clone sessions against a real `lifeboat serve`: tasks and identities of a --hosts session, a
-// --count session claiming machines as they fetch their boot script, the refusals, cancel, the CLI.
+// --count session claiming machines as they fetch their boot script, the refusals, cancel, the CLI,
+// and a --count session's machines restored by the rescue agent onto loop devices.
 
 interface Member { n: number; mac: string; taskId: number; taskState: string; identity: { hostname?: string; ipv4?: string } | null }
 interface Session { id: number; state: string; stateReason: string | null; requested: number; selection: string; transport: string; members: Member[] }
@@ -26,6 +29,21 @@ async function serverWithImage(t: Parameters<typeof makeWorld>[0]): Promise<{ wo
   assert.equal(r.exitCode, 0, r.stderr);
   await server.api('POST', '/api/v1/images/rescan');
   return { world, server };
+}
+
+/**
+ * Mounts a partition the agent has just restored: right after the agent exits the kernel may still
+ * hold the filesystem it unmounted (mount says "already mounted or mount point busy") for a moment.
+ */
+async function mountWhenReleased(world: World, dev: string, at: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      return await mountFs(world, dev, at, 'ro,noload');
+    } catch (e) {
+      if (i >= 20 || !/already mounted or mount point busy/.test((e as Error).message)) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 /** A machine network-boots: iPXE fetches its script, as the firmware would after DHCP. */
@@ -176,4 +194,38 @@ test('the clone and clones commands: create with --hosts and an identity table, 
   assert.match(again.stderr, new RegExp(`clone session ${s.id} is already cancelled`));
   const json = JSON.parse((await lifeboat(['clones', 'show', String(s.id), '--json', ...common])).stdout) as Session;
   assert.equal(json.state, 'cancelled');
+});
+
+test('a --count session restores each claimed machine with its own identity (the agent here, onto loop devices), and ends done', async (t) => {
+  const world = await makeWorld(t, 'lb-clone-nuke');
+  const fixture = await buildFixtureDisk({ dir: world.dir, firmware: 'bios', table: 'gpt', name: 'fixture-bios-gpt' });
+  const server = await startLocalServer(world);
+  const r = await lifeboat(['archive', '--store', server.store, '--image', 'golden', '--disk', fixture.path]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  const created = await server.api<Session>('POST', '/api/v1/clones', { image: 'golden', count: 2, hostname: 'lab-{n:02}' });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const rootPart = fixture.partitions.find((p) => p.role === 'root')!.number;
+  const machineIds: string[] = [];
+  for (const [i, m] of [mac(60), mac(61)].entries()) {
+    // The machine boots: its script claims it and carries its task and token, as iPXE would read them.
+    const script = await boot(server, m);
+    const id = Number(/lifeboat\.task=(\d+)/.exec(script)?.[1]);
+    const token = /lifeboat\.token=(\S+)/.exec(script)?.[1];
+    assert.ok(id && token, script);
+    const dev = await attachLoop(world, await sparseFile(join(world.dir, `clone-${i}.img`), 1536 << 20), { partitions: true });
+    const agent = await runAgent({ server: server.url, task: id, token, disks: [dev], targetRoot: join(world.dir, `target-${i}`) });
+    assert.equal(agent.exitCode, 0, agent.output);
+    const task = (await server.api<Task & { result: { identity?: { machineId: string } }; error: string | null }>('GET', `/api/v1/tasks/${id}`)).body;
+    assert.equal(task.state, 'done', `${task.error}\n${agent.output}`);
+    const root = await mountWhenReleased(world, `${dev}p${rootPart}`, join(world.dir, `root-${i}`));
+    assert.equal(await readFile(join(root, 'etc/hostname'), 'utf8'), `lab-0${i + 1}\n`);
+    machineIds.push((await readFile(join(root, 'etc/machine-id'), 'utf8')).trim());
+    assert.equal(machineIds[i], task.result.identity?.machineId);
+  }
+  assert.notEqual(machineIds[0], machineIds[1], 'each clone has its own machine-id');
+  const done = (await server.api<Session>('GET', `/api/v1/clones/${created.body.id}`)).body;
+  assert.equal(done.state, 'done', done.stateReason ?? '');
+  assert.deepEqual(done.members.map((m) => [m.mac, m.taskState]), [[mac(60), 'done'], [mac(61), 'done']]);
+  const kinds = (await server.api<Array<{ kind: string }>>('GET', '/api/v1/events?limit=1000')).body.map((e) => e.kind).filter((k) => k.startsWith('clone.'));
+  assert.deepEqual(kinds, ['clone.created', 'clone.joined', 'clone.started', 'clone.joined', 'clone.started', 'clone.done']);
 });
