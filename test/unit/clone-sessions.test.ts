@@ -12,18 +12,13 @@ import { EventLog } from '../../server/state/events.js';
 import { HostRegistry } from '../../server/state/hosts.js';
 import { TaskBoard } from '../../server/state/tasks.js';
 import { CloneSessions } from '../../server/state/clone-sessions.js';
+import { refuses } from '../support/unit-kit.js';
 
 const A = '52:54:00:00:0c:01';
 const B = '52:54:00:00:0c:02';
 const C = '52:54:00:00:0c:03';
 
-function refusal(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'LB_INVALID', e.message);
-    assert.match(e.message, message);
-    return true;
-  });
-}
+const refusal = (fn: () => unknown, message: RegExp) => refuses(fn, 'LB_INVALID', message);
 
 test('parseIdentityTable: MACs in any spelling, hostname and/or ipv4; everything else refused with the file named', () => {
   const table = parseIdentityTable(JSON.stringify({ '52-54-00-00-0C-01': { hostname: 'db-a', ipv4: '10.77.0.11' }, '525400000c02': { hostname: 'db-b' } }), 'ids.json');
