@@ -7,6 +7,7 @@ import { sh } from '../support/world.js';
 import { buildMultiDiskFixture } from '../support/multidisk-fixture.js';
 import { sha256Of } from '../support/marker-disks.js';
 import { assertSameSystem, firstSector, stacksBed } from '../support/stacks-bed.js';
+import { captureOn, nukeOntoBlank } from '../support/stacks-tasks.js';
 
 /**
  * Issue 5 on QEMU machines (TCG), BIOS: a machine with an MBR table of logical partitions is
@@ -23,13 +24,8 @@ test('1. BIOS with an MBR of logical partitions: captured over PXE, nuked onto a
     const mbr = await buildMultiDiskFixture({ dir: s.world.dir, firmware: 'bios', variant: 'mbr-logical', name: 'md-mbr-logical', rescueDir: s.rescueDir });
     const source = join(s.world.dir, 'mbr-source.img');
     await cp(mbr.disks[0]!, source);
-    const sourceMachine = await s.bed.addMachine({ name: 'mbrsrc', firmware: 'bios', disks: [source], memoryMiB: 1536 });
-    const c = await s.runTaskBoot(sourceMachine, await s.task('capture', sourceMachine, 'mbr-logical'));
-    assert.equal(c.state, 'done', `capture: ${c.errorCode}: ${c.error}`);
-    const [disk] = await s.blankDisks('mbr-larger', [1024 * MiB]);
-    const machine = await s.bed.addMachine({ name: 'mbr', firmware: 'bios', disks: [disk!], memoryMiB: 1536 });
-    const t = await s.runTaskBoot(machine, await s.task('nuke', machine, 'mbr-logical'));
-    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    await captureOn(s, { name: 'mbrsrc', firmware: 'bios', disks: [source], image: 'mbr-logical' });
+    const { machine, disks: [disk], task: t } = await nukeOntoBlank(s, { name: 'mbr', firmware: 'bios', diskPrefix: 'mbr-larger', sizes: [1024 * MiB], image: 'mbr-logical' });
     assert.equal(t.result?.bootloader, 'grub-pc');
     const table = JSON.parse(await sh('sfdisk', ['--json', disk!])).partitiontable as { label: string; partitions: Array<{ node: string; type: string }> };
     assert.equal(table.label, 'dos');
@@ -44,9 +40,7 @@ test('2. RAID5 and RAID10 as the PVs of a VG with a striped LV (BIOS, three GPT 
     const sources = r5.disks.map((_, i) => join(s.world.dir, `raid5-source-${i}.img`));
     for (const [i, d] of r5.disks.entries()) await cp(d, sources[i]!);
     const before = await Promise.all(sources.map(sha256Of));
-    const sourceMachine = await s.bed.addMachine({ name: 'r5src', firmware: 'bios', disks: sources, memoryMiB: 1536 });
-    const c = await s.runTaskBoot(sourceMachine, await s.task('capture', sourceMachine, 'raid5-stripe'));
-    assert.equal(c.state, 'done', `capture: ${c.errorCode}: ${c.error}`);
+    await captureOn(s, { name: 'r5src', firmware: 'bios', disks: sources, image: 'raid5-stripe' });
     assert.deepEqual(await Promise.all(sources.map(sha256Of)), before, 'capturing wrote nothing to the machine\'s disks');
     const show = JSON.parse((await lifeboat(['images', 'show', 'raid5-stripe', '--store', s.bed.storeDir, '--json'])).stdout) as {
       layout: { md: Array<{ uuid: string; name?: string; level: string; chunkSize?: number; layout?: string; members: unknown[] }>; lvm: { lvs: Array<{ name: string; segtype: string; stripes: number }> } };
@@ -55,10 +49,7 @@ test('2. RAID5 and RAID10 as the PVs of a VG with a striped LV (BIOS, three GPT 
       r5.raid.map((md) => [md.level, md.uuid, md.name, 64 * 1024, 3]).sort(), 'both arrays with their names, UUIDs and chunk sizes');
     assert.deepEqual(show.layout.lvm.lvs.map((lv) => [lv.name, lv.segtype, lv.stripes]).sort(), [['root', 'linear', 1], ['srv', 'striped', 2]]);
 
-    const disks = await s.blankDisks('raid5-larger', [800 * MiB, 700 * MiB, 700 * MiB]);
-    const machine = await s.bed.addMachine({ name: 'r5', firmware: 'bios', disks, memoryMiB: 1536 });
-    const t = await s.runTaskBoot(machine, await s.task('nuke', machine, 'raid5-stripe'));
-    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    const { machine, disks, task: t } = await nukeOntoBlank(s, { name: 'r5', firmware: 'bios', diskPrefix: 'raid5-larger', sizes: [800 * MiB, 700 * MiB, 700 * MiB], image: 'raid5-stripe' });
     assert.equal(t.result?.bootloader, 'grub-pc');
     const m = await s.bootLocal(machine);
     assertSameSystem(m, r5);

@@ -6,6 +6,7 @@ import { lifeboat } from '../support/cli.js';
 import { buildMultiDiskFixture, type MultiDiskFixture, type MultiDiskMarkers } from '../support/multidisk-fixture.js';
 import { sha256Of } from '../support/marker-disks.js';
 import { assertSameSystem, stacksBed } from '../support/stacks-bed.js';
+import { captureOn, nukeOntoBlank } from '../support/stacks-tasks.js';
 
 /**
  * Issue 5 on QEMU machines (TCG), UEFI: a machine with md RAID1 across two disks, LVM on the array
@@ -34,9 +35,7 @@ test('1. capture: the RAID1 + LVM + Btrfs + JFS + ESP machine is archived over P
     await cp(raid.disks[0]!, disks[0]!);
     await cp(raid.disks[1]!, disks[1]!);
     const before = await Promise.all(disks.map(sha256Of));
-    const machine = await s.bed.addMachine({ name: 'stacksrc', firmware: 'uefi', disks, memoryMiB: 1536 });
-    const t = await s.runTaskBoot(machine, await s.task('capture', machine, 'stacks'));
-    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    await captureOn(s, { name: 'stacksrc', firmware: 'uefi', disks, image: 'stacks' });
     const verify = await lifeboat(['images', 'verify', 'stacks', '--store', s.bed.storeDir]);
     assert.equal(verify.exitCode, 0, verify.stdout + verify.stderr);
     const show = await lifeboat(['images', 'show', 'stacks', '--store', s.bed.storeDir, '--json']);
@@ -57,10 +56,7 @@ test('1. capture: the RAID1 + LVM + Btrfs + JFS + ESP machine is archived over P
 test('2. nuke onto two larger blank disks: boots (UEFI) with the same mounts and files, a clean RAID1, the LVs grown', { timeout: 3_600_000 }, async () => {
   await s.bed.explainFailure(async () => {
     assert.ok(captured, 'test 1 captured the image');
-    const disks = await s.blankDisks('larger', [2048 * MiB, 2048 * MiB]);
-    const machine = await s.bed.addMachine({ name: 'larger', firmware: 'uefi', disks, memoryMiB: 1536 });
-    const t = await s.runTaskBoot(machine, await s.task('nuke', machine, 'stacks'));
-    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    const { machine, task: t } = await nukeOntoBlank(s, { name: 'larger', firmware: 'uefi', diskPrefix: 'larger', sizes: [2048 * MiB, 2048 * MiB], image: 'stacks' });
     assert.equal(t.result?.bootloader, 'grub-efi');
     const m = await s.bootLocal(machine);
     assertSameSystem(m, raid);
@@ -72,10 +68,7 @@ test('2. nuke onto two larger blank disks: boots (UEFI) with the same mounts and
 test('3. nuke onto two smaller disks that still fit: boots with the same mounts and files, a clean RAID1, the LVs shrunk', { timeout: 3_600_000 }, async () => {
   await s.bed.explainFailure(async () => {
     assert.ok(captured, 'test 1 captured the image');
-    const disks = await s.blankDisks('smaller', [1000 * MiB, 560 * MiB]);
-    const machine = await s.bed.addMachine({ name: 'smaller', firmware: 'uefi', disks, memoryMiB: 1536 });
-    const t = await s.runTaskBoot(machine, await s.task('nuke', machine, 'stacks'));
-    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    const { machine } = await nukeOntoBlank(s, { name: 'smaller', firmware: 'uefi', diskPrefix: 'smaller', sizes: [1000 * MiB, 560 * MiB], image: 'stacks' });
     const m = await s.bootLocal(machine);
     assertSameSystem(m, raid);
     assert.deepEqual(m.raid.map((r) => [r.name, r.level, r.state, r.members]), [['md0', 'raid1', 'clean', '[UU]']]);
@@ -87,10 +80,7 @@ test('3. nuke onto two smaller disks that still fit: boots with the same mounts 
 test('4. nuke onto one disk, the operator dropping the mirror\'s disk: boots with the same files on a one-device RAID1', { timeout: 3_600_000 }, async () => {
   await s.bed.explainFailure(async () => {
     assert.ok(captured, 'test 1 captured the image');
-    const [disk] = await s.blankDisks('single', [2048 * MiB]);
-    const machine = await s.bed.addMachine({ name: 'single', firmware: 'uefi', disks: [disk!], memoryMiB: 1536 });
-    const t = await s.runTaskBoot(machine, await s.task('nuke', machine, 'stacks', ['--drop-disk', '/dev/vdb']));
-    assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    const { machine } = await nukeOntoBlank(s, { name: 'single', firmware: 'uefi', diskPrefix: 'single', sizes: [2048 * MiB], image: 'stacks', flags: ['--drop-disk', '/dev/vdb'] });
     const m = await s.bootLocal(machine);
     assertSameSystem(m, raid);
     assert.deepEqual(m.raid.map((r) => [r.name, r.level, r.state, r.members, r.degraded]), [['md0', 'raid1', 'clean', '[U]', 0]]);
