@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { makeWorld, type World } from '../support/world.js';
 import { startLocalServer, type LocalServer } from '../support/local-server.js';
@@ -8,10 +9,14 @@ import { lifeboat } from '../support/cli.js';
 import { attachLoop, mountFs, scratchFilesystem, sparseFile } from '../support/loop-devices.js';
 import { buildFixtureDisk } from '../support/fixture-disk.js';
 import { runAgent } from '../support/agent.js';
+import { runInNamespace, serverClientLink } from '../support/netns.js';
+import { rawExchange, serveFullDhcp } from '../support/dhcp-lab.js';
+import { BOOTREQUEST, MessageType, Option, encode, encodePacket, macToBytes } from '../../server/dhcp/packet.js';
 
 // Clone sessions against a real `lifeboat serve`: tasks and identities of a --hosts session, a
 // --count session claiming machines as they fetch their boot script, the refusals, cancel, the CLI,
-// and a --count session's machines restored by the rescue agent onto loop devices.
+// a --count session's machines restored by the rescue agent onto loop devices, and claims over real
+// DHCP in a test namespace.
 
 interface Member { n: number; mac: string; taskId: number; taskState: string; identity: { hostname?: string; ipv4?: string } | null }
 interface Session { id: number; state: string; stateReason: string | null; requested: number; selection: string; transport: string; members: Member[] }
@@ -228,4 +233,47 @@ test('a --count session restores each claimed machine with its own identity (the
   assert.deepEqual(done.members.map((m) => [m.mac, m.taskState]), [[mac(60), 'done'], [mac(61), 'done']]);
   const kinds = (await server.api<Array<{ kind: string }>>('GET', '/api/v1/events?limit=1000')).body.map((e) => e.kind).filter((k) => k.startsWith('clone.'));
   assert.deepEqual(kinds, ['clone.created', 'clone.joined', 'clone.started', 'clone.joined', 'clone.started', 'clone.done']);
+});
+
+test('over real DHCP (full mode): a --count 1 session claims the first PXE DISCOVER, which is offered the rescue boot file; a non-PXE client and a later PXE machine are not claimed; addresses outside the test-bed network are refused', async (t) => {
+  const link = await serverClientLink(t, 'lb-clone-dhcp', { address: '10.75.0.1/24' });
+  const { world, s, c, cIf } = link;
+  const store = join(world.dir, 'store');
+  const src = await scratchFilesystem(world, 'src', 'ext4', 64 << 20);
+  const archived = await lifeboat(['archive', '--store', store, '--image', 'golden', '--root', src.mountpoint]);
+  assert.equal(archived.exitCode, 0, archived.stderr);
+  const { dataDir } = await serveFullDhcp(link, ['--range', '10.75.0.100-10.75.0.199', '--store', store]);
+  const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    const args = ['-sS', '--max-time', '10', '-o', '-', '-w', '\n%{http_code}', '-X', method, '-H', `authorization: Bearer ${token}`, ...(body ? ['-H', 'content-type: application/json', '--data', JSON.stringify(body)] : []), `http://10.75.0.1:8080${path}`];
+    const r = await runInNamespace(s, 'curl', args);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const [text, status] = [String(r.stdout).slice(0, String(r.stdout).lastIndexOf('\n')), String(r.stdout).slice(String(r.stdout).lastIndexOf('\n') + 1)];
+    return { status: Number(status), body: JSON.parse(text) as T };
+  };
+
+  const outside = await call<Refusal>('POST', '/api/v1/clones', { image: 'golden', count: 2, ipv4: '10.76.0.{n}' });
+  assert.equal(outside.status, 400);
+  assert.match(outside.body.error.message, /machine 1: address 10\.76\.0\.1 is outside the test-bed network 10\.75\.0\.0\/24/);
+  const created = await call<Session>('POST', '/api/v1/clones', { image: 'golden', count: 1, hostname: 'lab-{n:02}', ipv4: '10.75.0.{n+10}' });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+
+  const [plain, first, late] = [mac(70), mac(71), mac(72)];
+  const discover = (m: string, i: number, pxe: boolean) => ({
+    to: '255.255.255.255',
+    port: 67,
+    hex: encodePacket({ op: BOOTREQUEST, xid: 0x7500 + i, flags: 0x8000, chaddr: macToBytes(m), options: [[Option.MESSAGE_TYPE, encode.u8(MessageType.DISCOVER)], ...(pxe ? ([[Option.VENDOR_CLASS, encode.text('PXEClient:Arch:00000:UNDI:002001')], [Option.CLIENT_ARCH, Buffer.from([0, 0])]] as Array<[number, Buffer]>) : [])] }).toString('hex'),
+  });
+  // In the order they boot: a running system's DHCP (no PXE), then two PXE machines.
+  const replies = await rawExchange(world, c, { interface: cIf, bindPort: 68, listenMs: 2000, gapMs: 300, sends: [discover(plain, 0, false), discover(first, 1, true), discover(late, 2, true)] });
+  const offer = (m: string) => replies.find((r) => r.type === 'OFFER' && r.mac === m);
+  assert.equal(offer(first)?.file, 'undionly.kpxe', 'the claimed machine is sent to iPXE and the rescue system on this boot');
+  assert.notEqual(offer(late)?.file, 'undionly.kpxe', 'the machine after the session is full boots its disk');
+  assert.ok(offer(late), 'and is answered all the same');
+
+  const shown = (await call<Session>('GET', `/api/v1/clones/${created.body.id}`)).body;
+  assert.deepEqual(shown.members.map((m) => [m.n, m.mac, m.identity]), [[1, first, { hostname: 'lab-01', ipv4: '10.75.0.11' }]]);
+  assert.equal(shown.state, 'pending');
+  const tasks = (await call<Task[]>('GET', '/api/v1/tasks')).body;
+  assert.deepEqual(tasks.map((x) => x.mac), [first], 'only the claimed machine has a task');
 });
