@@ -67,6 +67,39 @@ export const TaskOptionsSchema = Type.Object(
 );
 export type TaskOptions = Type.Static<typeof TaskOptionsSchema>;
 
+/**
+ * nuke in a clone session: the image's volumes also come by multicast (udpcast), one udp-sender
+ * per volume, in `volumes` order, volume i on port base `portBase + 2 * i` (the receiver binds the
+ * base, the sender the base + 1). The agent hashes each volume as it receives it; a volume that
+ * fails (dropped by the sender, silent, a non-zero exit, a sha256 or size other than the
+ * manifest's) is read again over unicast (image.httpUrl / NFS) from its archive's start, and every
+ * later volume comes over unicast too: a machine that left the group never rejoins it, so it never
+ * waits on a transfer that has already begun (udp-sender ignores late joiners).
+ */
+export const MulticastReceiveSchema = Type.Object(
+  {
+    /** Even UDP port base of the first volume. */
+    portBase: Type.Integer({ minimum: 1024, maximum: 65000, multipleOf: 2 }),
+    /**
+     * The server's address on the test-bed link (udp-receiver --mcast-rdv-address): receivers send
+     * their connect requests there directly, so no broadcast address is needed on the rescue side.
+     */
+    rendezvous: Type.String({ minLength: 7, maxLength: 15 }),
+    /** Interface to receive on; without it, the one `ip route get <rendezvous>` names. */
+    interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15 })),
+    /** How long the first volume's receiver waits for the session to start (udp-receiver --start-timeout). */
+    startTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 86400 }),
+    /** The same for every later volume: the sender of the next volume starts once the previous one ended. */
+    nextStartTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+    /** A transfer silent this long is abandoned (udp-receiver --receive-timeout). */
+    receiveTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+    /** Volume paths as in the manifest (data/root.tar.zst.000 …), in the order the server sends them. */
+    volumes: Type.Array(Type.String({ minLength: 1, maxLength: 512 }), { minItems: 1, maxItems: 10000 }),
+  },
+  { additionalProperties: false },
+);
+export type MulticastReceive = Type.Static<typeof MulticastReceiveSchema>;
+
 /** What GET /agent/v1/task returns to the agent. */
 export const AgentTaskSchema = Type.Object({
   id: Type.Integer(),
@@ -84,6 +117,8 @@ export const AgentTaskSchema = Type.Object({
       nfs: Type.Optional(Type.Object({ server: Type.String(), export: Type.String(), path: Type.String() })),
     }),
   ),
+  /** nuke in a clone session: where the image's volumes come by multicast (see MulticastReceiveSchema). */
+  multicast: Type.Optional(MulticastReceiveSchema),
   /** capture: the image name to publish, and the writable NFS capture area it goes to. */
   upload: Type.Optional(Type.Object({ image: Type.String(), nfs: Type.Optional(Type.Object({ server: Type.String(), export: Type.String() })) })),
 });

@@ -8,11 +8,12 @@ profile="${1:-run}"
 
 # Packages the server and archiver call at run time.
 run_packages=(tar zstd gzip util-linux fdisk e2fsprogs xfsprogs btrfs-progs dosfstools jfsutils
-  acl attr libcap2-bin iproute2 nfs-ganesha nfs-ganesha-vfs ipxe)
+  acl attr libcap2-bin iproute2 nfs-ganesha nfs-ganesha-vfs ipxe
+  udpcast)  # udp-sender: one multicast stream of an image's volumes to many machines (clone sessions)
 # What `lifeboat netboot build` puts into the rescue system: a kernel (the cloud one for virtual
 # machines; linux-image-amd64 for hardware), busybox, and the restore tools with their libraries.
 run_packages+=(linux-image-cloud-amd64 busybox kmod lvm2 mdadm nfs-common grub-common grub2-common grub-pc-bin
-  grub-efi-amd64-bin efibootmgr gdisk curl openssh-client)
+  grub-efi-amd64-bin efibootmgr gdisk curl openssh-client udpcast)
 # Extra packages the tests drive as real peers and clients.
 test_packages=(busybox isc-dhcp-client kea-admin dnsmasq-base tftp-hpa atftp curl ethtool libnfs-utils
   qemu-system-x86 qemu-utils ipxe-qemu ovmf debootstrap cpio lvm2

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LifeboatError, oneLineMessage } from '../../core/errors.js';
+import { LifeboatError } from '../../core/errors.js';
 import { runTool } from '../../core/run-tool.js';
 import type { VolumeOpener } from '../archive/tar-read.js';
-import { chainBytes, extractWithChain } from '../archive/archive-chain.js';
 import type { Manifest } from '../store/manifest.js';
+import { extractArchive } from './extract-archive.js';
 import type { RestorePlan } from './plan.js';
 import type { RenderedPlan, RestoreStep } from './render-plan.js';
 
@@ -25,11 +25,10 @@ export interface ExecuteOptions {
   /** Every volume was checked against its sha256 before the plan ran (the agent's verify pass). */
   volumesVerified?: boolean;
   /**
-   * Asked when an extraction fails in tar or the decompressor (not a damaged volume): another
-   * opener to extract that archive again, from its start, or null to fail. The agent answers with
-   * HTTP when it was reading an NFS share that went away. A second extraction over a partial first
-   * one is clean: GNU tar replaces every file it extracts, and an incremental chain's listings
-   * remove what a later layer had added.
+   * Asked when an extraction fails in tar, the decompressor or its source (not a volume of a
+   * verified image found damaged): another opener to extract that archive again, from its start,
+   * or null to fail (extract-archive.ts). The agent answers with HTTP when it was reading an NFS
+   * share that went away, and with unicast when a multicast volume failed.
    */
   reopen?: (archiveId: string, error: LifeboatError) => VolumeOpener | null;
   /**
@@ -74,24 +73,15 @@ export async function executePlan(plan: RestorePlan, rendered: RenderedPlan, opt
         const entry = options.manifest.archives.find((a) => a.id === step.archiveId);
         if (!entry) throw new LifeboatError('LB_IMAGE_CORRUPT', `the plan extracts archive "${step.archiveId}" which the manifest does not have`);
         // An incremental archive is extracted with its chain, oldest first, deletions applied.
-        const entryBytes = chainBytes(entry);
-        const extract = (open: VolumeOpener) =>
-          extractWithChain(open, entry, {
-            target: step.directory,
-            targetFstype: step.fstype,
-            ...(options.volumesVerified ? { verified: true } : {}),
-            onProgress: (bytes) => options.onExtractProgress?.(entry.id, bytes, entryBytes),
-          });
-        let result = await extract(options.open);
-        const other = result.streamError && result.damaged.length === 0 ? options.reopen?.(entry.id, result.streamError) : null;
-        if (other) {
-          options.onNote?.(`extracting ${entry.id} into ${step.directory} again from its start: ${oneLineMessage(result.streamError!.message)}`);
-          result = await extract(other);
-        }
-        const damaged = result.damaged[0];
-        if (damaged) throw new LifeboatError('LB_IMAGE_CORRUPT', `volume ${damaged.path} changed while it was restored (expected ${damaged.expected.slice(0, 12)}…, got ${damaged.actual.slice(0, 12)}…)`);
-        if (result.streamError) throw new LifeboatError('LB_TOOL_FAILED', `extracting ${entry.id} into ${step.directory} failed: ${result.streamError.message}`);
-        extractedBytes += entryBytes;
+        extractedBytes += await extractArchive(entry, {
+          open: options.open,
+          target: step.directory,
+          targetFstype: step.fstype,
+          ...(options.volumesVerified ? { verified: true } : {}),
+          ...(options.reopen ? { reopen: options.reopen } : {}),
+          ...(options.onNote ? { onNote: options.onNote } : {}),
+          onProgress: (bytes, totalBytes) => options.onExtractProgress?.(entry.id, bytes, totalBytes),
+        });
         continue;
       }
       const useFallback = step.fallback !== undefined && !existsSync(step.fallback.whenMissing);

@@ -154,7 +154,15 @@ export function assertVerified(report: VerifyReport): void {
 export async function verifyForRestore(
   readText: (path: string) => Promise<string>,
   open: (path: string) => AsyncIterable<Buffer | Uint8Array> | Promise<AsyncIterable<Buffer | Uint8Array>>,
-  options: { onProgress?: (bytes: number, totalBytes: number, path: string) => void } = {},
+  options: {
+    onProgress?: (bytes: number, totalBytes: number, path: string) => void;
+    /**
+     * false: check the manifest against SHA256SUMS but read no volume (a clone session's volumes
+     * come by multicast, hashed as they are extracted; the server verified the image before the
+     * session started).
+     */
+    readVolumes?: boolean;
+  } = {},
 ): Promise<Manifest> {
   const { createHash } = await import('node:crypto');
   const { checkManifest } = await import('./manifest.js');
@@ -176,6 +184,11 @@ export async function verifyForRestore(
   const volumes = manifest.archives
     .flatMap((a) => archiveLayers(a, open).flatMap((l) => l.volumes.map((v) => ({ ...v, path: layerVolumePath(l, v.path) }))))
     .filter((v) => !seen.has(v.path) && seen.add(v.path));
+  if (options.readVolumes === false) {
+    const disagree = volumes.find((v) => sums.has(v.path) && sums.get(v.path) !== v.sha256);
+    if (disagree) throw new LifeboatError('LB_IMAGE_CORRUPT', `volume ${disagree.path} has one sha256 in manifest.json and another in SHA256SUMS: the image is damaged; restore another version`, { path: disagree.path });
+    return manifest;
+  }
   const total = volumes.reduce((s, v) => s + v.bytes, 0);
   let done = 0;
   for (const v of volumes) {

@@ -12,6 +12,8 @@ import { verifyForRestore } from '../../images/store/verify.js';
 import type { AgentTask } from '../task-protocol.js';
 import { say } from './console.js';
 import { openImageSource } from './image-source.js';
+import { MulticastVolumeError, multicastSource, receiveInterface, type MulticastSource } from './multicast-source.js';
+import type { VolumeOpener } from '../../images/archive/tar-read.js';
 import { listLocalDisks } from './local-disks.js';
 import { benchmarkDataStage } from './data-stage-benchmark.js';
 import type { AgentClient } from './server-client.js';
@@ -42,14 +44,16 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
   const image = task.image;
   const source = await openImageSource(image, (m) => say(m));
   try {
-    say(`verifying ${image.name}@${image.version} from ${source.describe}`);
+    const multicast = task.multicast;
+    say(`verifying ${image.name}@${image.version} from ${source.describe}${multicast ? ' (the manifest: the volumes come by multicast and are hashed as they arrive)' : ''}`);
     await client.progress({ stage: 'verify', message: `verifying ${image.name}@${image.version} over ${source.kind}` }, true);
     const manifest = await verifyForRestore(source.readText, source.open, {
+      ...(multicast ? { readVolumes: false } : {}),
       onProgress: (bytes, totalBytes) => void client.progress({ stage: 'verify', bytes, totalBytes }),
     }).catch((e: unknown) => {
       throw failedDuring('verify', e);
     });
-    say('image verified: manifest and every volume match their checksums');
+    say(multicast ? 'manifest verified: it matches SHA256SUMS' : 'image verified: manifest and every volume match their checksums');
 
     const firmware = existsSync('/sys/firmware/efi') ? 'uefi' : 'bios';
     const targetDisks = await listLocalDisks(options.disks);
@@ -83,13 +87,21 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
     let current = null as RestoreStep | null;
     const identity = task.options.identity;
     let applied: AppliedIdentity | undefined;
+    const group = multicast ? await joinMulticast(multicast, manifest, source.open) : null;
     const { extractedBytes } = await executePlan(plan, rendered, {
       manifest,
-      open: source.open,
+      open: group ? group.open : source.open,
       // verifyForRestore above read and hashed every volume before anything was written; an
       // extraction read again over HTTP is hashed on the way too (tar-read), across resumptions.
-      volumesVerified: true,
-      reopen: (archiveId, error) => source.abandonShare(`extracting ${archiveId}: ${oneLineMessage(error.message)}`),
+      // Multicast volumes are hashed as they arrive instead (multicast-source.ts).
+      volumesVerified: group === null,
+      reopen: (archiveId, error) => {
+        if (group && error instanceof MulticastVolumeError) {
+          void client.progress({ stage: 'restore', message: `${error.message}; reading ${archiveId} over ${source.kind} from its start` }, true);
+          return group.open;
+        }
+        return source.abandonShare(`extracting ${archiveId}: ${oneLineMessage(error.message)}`);
+      },
       onStep: (step, i, total) => {
         current = step;
         endExtract();
@@ -125,11 +137,24 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
       restoredBytes: extractedBytes,
       bootloader: plan.bootloader.kind,
       ...(applied ? { identity: { ...identity, machineId: applied.machineId, sshFingerprints: applied.sshFingerprints } } : {}),
+      ...(group ? { multicast: { left: group.left, volumes: group.receipts.map((r) => ({ path: r.path, via: r.via, bytes: r.bytes, ...(r.note ? { note: r.note } : {}) })) } } : {}),
       seconds: Math.round((Date.now() - started) / 1000),
       ...(benchmark ? { benchmark } : {}),
     };
   } finally {
     await source.close();
+  }
+}
+
+/** The multicast group of a clone session, or null (all unicast) when the interface towards the server cannot be found. */
+async function joinMulticast(multicast: NonNullable<AgentTask['multicast']>, manifest: Manifest, unicast: VolumeOpener): Promise<MulticastSource | null> {
+  try {
+    const iface = await receiveInterface(multicast);
+    say(`multicast: receiving on ${iface} from ${multicast.rendezvous}, ports ${multicast.portBase}…${multicast.portBase + 2 * (multicast.volumes.length - 1)}`);
+    return multicastSource({ multicast, manifest, unicast, iface, note: (m) => say(`multicast: ${m}`) });
+  } catch (e) {
+    say(`multicast: ${oneLineMessage((e as Error).message)}; every volume over unicast`);
+    return null;
   }
 }
 

@@ -44,6 +44,7 @@ export const RESCUE_TOOLS: readonly ToolGroup[] = [
   { purpose: 'boot loader', package: 'grub2-common', tools: ['grub-install'] },
   { purpose: 'UEFI boot entries', package: 'efibootmgr', tools: ['efibootmgr'] },
   { purpose: 'new SSH host keys for a clone (task identity)', package: 'openssh-client', tools: ['ssh-keygen'] },
+  { purpose: 'multicast image volumes (clone sessions)', package: 'udpcast', tools: ['udp-receiver'] },
   { purpose: 'extended attributes', package: 'attr', tools: ['getfattr', 'setfattr'] },
   { purpose: 'ACLs', package: 'acl', tools: ['getfacl', 'setfacl'] },
   { purpose: 'file capabilities', package: 'libcap2-bin', tools: ['getcap', 'setcap'] },
