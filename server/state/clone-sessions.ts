@@ -116,7 +116,7 @@ export class CloneSessions {
     private readonly events: EventLog,
   ) {
     // A member's task changed: the session's state may have too.
-    events.subscribe((e) => this.onTaskEvent(e));
+    events.follow((e) => this.onTaskEvent(e));
   }
 
   private row(id: number): SessionRow | undefined {

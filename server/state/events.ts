@@ -43,7 +43,19 @@ export class EventLog {
     const info = this.insert.run(time, kind, context.mac ?? null, context.taskId ?? null, message, context.data ? JSON.stringify(context.data) : null);
     const event: ServerEvent = { id: Number(info.lastInsertRowid), time, kind, mac: context.mac ?? null, taskId: context.taskId ?? null, message, data: context.data ?? null };
     this.feed.emit('event', event);
+    for (const follower of this.followers) follower(event);
     return event;
+  }
+
+  private readonly followers: Array<(e: ServerEvent) => void> = [];
+
+  /**
+   * Like subscribe, but called after every subscriber got the event: for state kept from other
+   * events (clone sessions follow their tasks), whose own events must reach the live feed after the
+   * event they follow, not before it.
+   */
+  follow(listener: (e: ServerEvent) => void): void {
+    this.followers.push(listener);
   }
 
   /**

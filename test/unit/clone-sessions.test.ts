@@ -134,6 +134,8 @@ const session = (over: Partial<Parameters<CloneSessions['create']>[0]> = {}) => 
 
 test('a --count session claims the next network boots in order, each getting its task and identity; the session follows the tasks to done', (t) => {
   const w = cloneWorld(t);
+  const live: string[] = [];
+  w.events.subscribe((e) => live.push(e.kind));
   const s = w.clones.create(session());
   assert.equal(s.state, 'pending');
   assert.equal(w.clones.claim(A, false), null, 'a DHCP request of a running OS is not a network boot');
@@ -155,6 +157,7 @@ test('a --count session claims the next network boots in order, each getting its
   assert.match(ended.stateReason!, /task 2 \(52:54:00:00:0c:02\) failed/);
   const kinds = w.events.list({ limit: 100 }).map((e) => e.kind).filter((k) => k.startsWith('clone.'));
   assert.deepEqual(kinds, ['clone.created', 'clone.joined', 'clone.joined', 'clone.started', 'clone.started', 'clone.dropped', 'clone.failed']);
+  assert.deepEqual(live.slice(-3), ['task.failed', 'clone.dropped', 'clone.failed'], 'the live feed has a session\'s events after the task event they follow');
   w.tasks.rearm(second.id);
   assert.equal(w.clones.get(s.id).state, 'running', 'a re-armed task opens its session again');
 });
