@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { makeWorld } from '../support/world.js';
-import { serveTftp } from '../support/tftp-serve.js';
+import { serveTftp, tftpRoot } from '../support/tftp-serve.js';
 
 /**
  * Real clients against the server on loopback: tftp-hpa (no options, 512-byte blocks), curl
@@ -144,11 +144,8 @@ test('the iPXE binaries are served by their names as PXE ROMs ask, leading slash
 });
 
 test('a file past 65535 blocks rolls the block number over and still arrives whole (curl 512, tftp-hpa)', async (t) => {
-  const world = await makeWorld(t, 'lb-tftp');
-  const root = join(world.dir, 'root');
-  await mkdir(root);
   const big = randomBytes(65535 * 512 + 12345);
-  await writeFile(join(root, 'big'), big);
+  const { world, root } = await tftpRoot(t, { big });
   const { port } = await serveTftp(t, root);
   const out1 = join(world.dir, 'big-curl');
   await run('curl', ['-sS', '-o', out1, `tftp://127.0.0.1:${port}/big`]);

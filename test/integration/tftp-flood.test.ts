@@ -5,13 +5,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { pino } from 'pino';
 import { makeWorld } from '../support/world.js';
 import { startLocalServer } from '../support/local-server.js';
 import { startTftpServer } from '../../server/tftp/tftp-server.js';
+import { tftpRoot } from '../support/tftp-serve.js';
 
 /**
  * 1,000 TFTP read requests from raw UDP sockets that never acknowledge anything, against a real
@@ -151,10 +151,7 @@ test('1,000 unacknowledged TFTP requests: bounded memory, descriptors and log li
 });
 
 test('a long or odd file name is refused at info with the name clipped; 1,000 malformed packets cost a bounded number of short log lines', async (t) => {
-  const world = await makeWorld(t, 'lb-tflood');
-  const root = join(world.dir, 'root');
-  await mkdir(root);
-  await writeFile(join(root, 'undionly.kpxe'), 'ipxe');
+  const { root } = await tftpRoot(t, { 'undionly.kpxe': 'ipxe' }, 'lb-tflood');
   const raw: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {

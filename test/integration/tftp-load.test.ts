@@ -2,20 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { makeWorld } from '../support/world.js';
-import { serveTftp } from '../support/tftp-serve.js';
+import { serveTftp, tftpRoot } from '../support/tftp-serve.js';
 
 /** Many clients at once, and clients on a network that loses packets. */
 
 test('200 simultaneous curl downloads all arrive byte for byte', async (t) => {
-  const world = await makeWorld(t, 'lb-tftp');
-  const root = join(world.dir, 'root');
-  await mkdir(root);
   const files = [randomBytes(1024 * 1024), randomBytes(1024 * 1024 + 777), randomBytes(256 * 1024), randomBytes(1432 * 100)];
-  await Promise.all(files.map((bytes, i) => writeFile(join(root, `f${i}`), bytes)));
+  const { world, root } = await tftpRoot(t, Object.fromEntries(files.map((bytes, i) => [`f${i}`, bytes])));
   // 200 machines, all on loopback's one address here: caps sized for that (tftp-flood.test.ts tests the caps).
   const { port, lines } = await serveTftp(t, root, { maxTransfers: 200, maxTransfersPerAddress: 200 }, 'info');
 
@@ -121,11 +117,8 @@ async function lossyGet(port: number, file: string, blksize: number, windowsize:
 }
 
 test('transfers survive lost DATA, lost and duplicated ACKs at windowsize 1, 4, 8 and 16', async (t) => {
-  const world = await makeWorld(t, 'lb-tftp');
-  const root = join(world.dir, 'root');
-  await mkdir(root);
   const bytes = randomBytes(300 * 1024 + 99);
-  await writeFile(join(root, 'lossy'), bytes);
+  const { root } = await tftpRoot(t, { lossy: bytes });
   // A short retransmit timeout keeps the test quick; recovery must not depend on it alone.
   const { port, lines } = await serveTftp(t, root, { timeoutMs: 100, retries: 20 }, 'info');
   for (const [blksize, windowsize] of [
@@ -142,11 +135,8 @@ test('transfers survive lost DATA, lost and duplicated ACKs at windowsize 1, 4, 
 });
 
 test('a client that goes away mid-transfer: the transfer fails at once with a log line, and serving goes on', async (t) => {
-  const world = await makeWorld(t, 'lb-tftp');
-  const root = join(world.dir, 'root');
-  await mkdir(root);
   const bytes = randomBytes(256 * 1024);
-  await writeFile(join(root, 'f'), bytes);
+  const { world, root } = await tftpRoot(t, { f: bytes });
   const { port, lines } = await serveTftp(t, root, {}, 'info');
   const client = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));

@@ -2,12 +2,11 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { makeWorld } from '../support/world.js';
-import { serveTftp, type LogLine } from '../support/tftp-serve.js';
+import { serveTftp, tftpRoot, type LogLine } from '../support/tftp-serve.js';
 
 /**
  * The transfer engine (server/tftp/read-transfer.ts) seen from a raw UDP client that says exactly
@@ -72,10 +71,7 @@ const ACK = 4;
 const ERROR = 5;
 
 async function setUp(t: TestContext, files: Record<string, Buffer>, extra: Parameters<typeof serveTftp>[2] = {}) {
-  const world = await makeWorld(t, 'lb-tftp');
-  const root = join(world.dir, 'root');
-  await mkdir(root);
-  for (const [name, bytes] of Object.entries(files)) await writeFile(join(root, name), bytes);
+  const { world, root } = await tftpRoot(t, files);
   const served = await serveTftp(t, root, { maxTransfersPerAddress: 1, ...extra });
   const client = await RawClient.open();
   t.after(() => client.close());

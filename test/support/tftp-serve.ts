@@ -1,6 +1,9 @@
 import type { TestContext } from 'node:test';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { makeWorld, type World } from './world.js';
 import { startTftpServer, type TftpServerOptions } from '../../server/tftp/tftp-server.js';
 
 /** One log line of the server, as JSON. */
@@ -29,4 +32,13 @@ export async function serveTftp(t: TestContext, root: string, extra: Partial<Tft
   });
   t.after(() => server.close());
   return { server, port: server.address.port, lines, requests };
+}
+
+/** A world for the test and, in it, the TFTP root `root` holding `files` (name → bytes). */
+export async function tftpRoot(t: TestContext, files: Record<string, Buffer | string>, prefix = 'lb-tftp'): Promise<{ world: World; root: string }> {
+  const world = await makeWorld(t, prefix);
+  const root = join(world.dir, 'root');
+  await mkdir(root);
+  for (const [name, bytes] of Object.entries(files)) await writeFile(join(root, name), bytes);
+  return { world, root };
 }
