@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
@@ -68,6 +68,22 @@ async function directoryBytes(dir: string): Promise<number> {
   return total;
 }
 
+/** Waits for a QEMU that powers itself off, `timeoutMs` at most; kills it (SIGKILL, by its PID) when it did not. True when it timed out. Call right after spawn. */
+async function exitedWithin(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(-1));
+  });
+  try {
+    return (await within(exited, timeoutMs)) === 'timeout';
+  } finally {
+    if (child.exitCode === null && child.pid) {
+      process.kill(child.pid, 'SIGKILL');
+      await exited;
+    }
+  }
+}
+
 export async function runInGuest(o: GuestRunOptions): Promise<GuestRunResult> {
   const label = o.label ?? 'lbscript';
   const name = o.name ?? 'guest';
@@ -96,10 +112,7 @@ export async function runInGuest(o: GuestRunOptions): Promise<GuestRunResult> {
   const fd = openSync(qemuLog, 'w');
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.once('error', () => resolve(-1));
-  });
+  const timedOut = await exitedWithin(child, o.timeoutMs);
   const serial = () => {
     try {
       return readFileSync(serialLog, 'latin1');
@@ -107,15 +120,6 @@ export async function runInGuest(o: GuestRunOptions): Promise<GuestRunResult> {
       return '';
     }
   };
-  let timedOut = false;
-  try {
-    timedOut = (await within(exited, o.timeoutMs)) === 'timeout';
-  } finally {
-    if (child.exitCode === null && child.pid) {
-      process.kill(child.pid, 'SIGKILL');
-      await exited;
-    }
-  }
   const text = serial();
   const tail = `${text.split('\n').slice(-60).join('\n')}\n--- qemu ---\n${readFileSync(qemuLog, 'utf8').slice(-2000)}`;
   if (timedOut) throw new Error(`guest ${name} did not power off within ${o.timeoutMs} ms (killed)\n--- serial console (last 60 lines) ---\n${tail}`);
@@ -215,19 +219,7 @@ export async function bootDisksOffline(o: { disks: string[]; firmware: 'bios' | 
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.once('error', () => resolve(-1));
-  });
-  let timedOut = false;
-  try {
-    timedOut = (await within(exited, o.timeoutMs)) === 'timeout';
-  } finally {
-    if (child.exitCode === null && child.pid) {
-      process.kill(child.pid, 'SIGKILL');
-      await exited;
-    }
-  }
+  const timedOut = await exitedWithin(child, o.timeoutMs);
   let serial = '';
   try {
     serial = readFileSync(serialLog, 'latin1');
