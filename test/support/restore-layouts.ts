@@ -65,18 +65,12 @@ function emptyLayout(hostname: string): Omit<Layout, 'disks' | 'filesystems' | '
  */
 export function debianVm(options: { rootUsed?: number } = {}): Manifest {
   const rootUsed = options.rootUsed ?? 4 * GiB;
-  const sda: Disk = {
-    name: 'sda', path: '/dev/sda', size: 20 * GiB, logicalSectorSize: 512, physicalSectorSize: 512, model: 'QEMU HARDDISK', serial: 'QM00001',
-    table: {
-      type: 'gpt', id: '6F1C3A52-8B1E-4D2B-9C55-0E3B1D7A4F10', sectorSize: 512, firstLba: 2048, lastLba: 41943006,
-      partitions: [
-        { number: 1, path: '/dev/sda1', start: 2048, size: 2048, type: GPT.biosBoot, uuid: '0B5E2D1A-1111-4A8B-9C3D-5E6F7A8B9C01', name: 'bios_grub' },
-        { number: 2, path: '/dev/sda2', start: 4096, size: 1048576, type: GPT.esp, uuid: '0B5E2D1A-2222-4A8B-9C3D-5E6F7A8B9C02', name: 'EFI System' },
-        { number: 3, path: '/dev/sda3', start: 1052672, size: 37748736, type: GPT.linux, uuid: '0B5E2D1A-3333-4A8B-9C3D-5E6F7A8B9C03', name: 'root', attrs: 'LegacyBIOSBootable' },
-        { number: 4, path: '/dev/sda4', start: 38801408, size: 3139584, type: GPT.swap, uuid: '0B5E2D1A-4444-4A8B-9C3D-5E6F7A8B9C04', name: 'swap' },
-      ],
-    },
-  };
+  const sda: Disk = qemuGptDisk('sda', 20 * GiB, 'QM00001', { id: '6F1C3A52-8B1E-4D2B-9C55-0E3B1D7A4F10', firstLba: 2048, lastLba: 41943006 }, [
+    { number: 1, path: '/dev/sda1', start: 2048, size: 2048, type: GPT.biosBoot, uuid: '0B5E2D1A-1111-4A8B-9C3D-5E6F7A8B9C01', name: 'bios_grub' },
+    { number: 2, path: '/dev/sda2', start: 4096, size: 1048576, type: GPT.esp, uuid: '0B5E2D1A-2222-4A8B-9C3D-5E6F7A8B9C02', name: 'EFI System' },
+    { number: 3, path: '/dev/sda3', start: 1052672, size: 37748736, type: GPT.linux, uuid: '0B5E2D1A-3333-4A8B-9C3D-5E6F7A8B9C03', name: 'root', attrs: 'LegacyBIOSBootable' },
+    { number: 4, path: '/dev/sda4', start: 38801408, size: 3139584, type: GPT.swap, uuid: '0B5E2D1A-4444-4A8B-9C3D-5E6F7A8B9C04', name: 'swap' },
+  ]);
   const filesystems: Filesystem[] = [
     { device: '/dev/sda2', type: 'vfat', uuid: '1A2B-3C4D', label: 'ESP', mountpoint: '/boot/efi', mountOptions: 'rw,relatime,fmask=0077,dmask=0077', size: 535805952, used: 6 * MiB, mounts: [{ mountpoint: '/boot/efi', options: 'rw,relatime,fmask=0077,dmask=0077' }] },
     { device: '/dev/sda3', type: 'ext4', uuid: '3f1e8a52-1c6d-4b8e-9a71-2d5c0e4b7a13', label: 'rootfs', mountpoint: '/', mountOptions: 'rw,relatime,errors=remount-ro', size: 18 * GiB, used: rootUsed, features: EXT4_FEATURES, mounts: [{ mountpoint: '/', options: 'rw,relatime,errors=remount-ro' }] },
@@ -148,17 +142,19 @@ export function mbrServer(): Manifest {
 /** The Debian VM with a second 10 GiB disk holding an xfs /srv (3 GiB used). */
 export function debianVmWithData(): Manifest {
   const m = debianVm();
-  m.layout.disks.push({
-    name: 'sdb', path: '/dev/sdb', size: 10 * GiB, logicalSectorSize: 512, physicalSectorSize: 512, model: 'QEMU HARDDISK', serial: 'QM00002',
-    table: {
-      type: 'gpt', id: 'A3C1E5F7-2B4D-4F6A-8C0E-1D3F5A7B9C2E', sectorSize: 512, firstLba: 2048, lastLba: 20971486,
-      partitions: [{ number: 1, path: '/dev/sdb1', start: 2048, size: 20967424, type: GPT.linux, uuid: 'A3C1E5F7-0001-4F6A-8C0E-1D3F5A7B9C2E', name: 'srv' }],
-    },
-  });
+  m.layout.disks.push(qemuGptDisk('sdb', 10 * GiB, 'QM00002', { id: 'A3C1E5F7-2B4D-4F6A-8C0E-1D3F5A7B9C2E', firstLba: 2048, lastLba: 20971486 }, [{ number: 1, path: '/dev/sdb1', start: 2048, size: 20967424, type: GPT.linux, uuid: 'A3C1E5F7-0001-4F6A-8C0E-1D3F5A7B9C2E', name: 'srv' }]));
   m.layout.filesystems.push({ device: '/dev/sdb1', type: 'xfs', uuid: '77aa88bb-99cc-4ddd-8eee-ff0011223344', label: 'srv', mountpoint: '/srv', size: 10 * GiB, used: 3 * GiB, features: XFS_FEATURES });
   m.layout.fstab.push({ spec: 'UUID=77aa88bb-99cc-4ddd-8eee-ff0011223344', file: '/srv', vfstype: 'xfs', mntops: 'defaults', freq: 0, passno: 2 });
   m.archives.push(archive('srv', '/srv', '/dev/sdb1', 'xfs', 3 * GiB, { uuid: '77aa88bb-99cc-4ddd-8eee-ff0011223344', label: 'srv' }));
   return m;
+}
+
+/** A QEMU disk as the probe records it, with a GPT of 512-byte sectors. */
+function qemuGptDisk(name: string, size: number, serial: string, gpt: { id: string; firstLba: number; lastLba: number }, partitions: NonNullable<Disk['table']>['partitions']): Disk {
+  return {
+    name, path: `/dev/${name}`, size, logicalSectorSize: 512, physicalSectorSize: 512, model: 'QEMU HARDDISK', serial,
+    table: { type: 'gpt', id: gpt.id, sectorSize: 512, firstLba: gpt.firstLba, lastLba: gpt.lastLba, partitions },
+  };
 }
 
 export function disk(path: string, bytes: number, extra: Partial<TargetDisk> = {}): TargetDisk {
@@ -179,26 +175,14 @@ export const GPT_STACK = { raid: 'A19D880F-05FC-4D3B-A006-743F0F84911E', lvm: 'E
  */
 export function raidLvmFixture(options: { rootUsed?: number } = {}): Manifest {
   const rootUsed = options.rootUsed ?? 1200 * MiB;
-  const sda: Disk = {
-    name: 'sda', path: '/dev/sda', size: 10 * GiB, logicalSectorSize: 512, physicalSectorSize: 512, model: 'QEMU HARDDISK', serial: 'QM00001',
-    table: {
-      type: 'gpt', id: 'F1F1F1F1-0000-4000-8000-00000000000A', sectorSize: 512, firstLba: 34, lastLba: 20971486,
-      partitions: [
-        { number: 1, path: '/dev/sda1', start: 2048, size: 256 * 2048, type: GPT.esp, uuid: 'F1F1F1F1-0001-4000-8000-00000000000A', name: 'esp' },
-        { number: 2, path: '/dev/sda2', start: 257 * 2048, size: 6144 * 2048, type: GPT_STACK.raid, uuid: 'F1F1F1F1-0002-4000-8000-00000000000A', name: 'raid-a' },
-        { number: 3, path: '/dev/sda3', start: 6401 * 2048, size: 1536 * 2048, type: GPT.linux, uuid: 'F1F1F1F1-0003-4000-8000-00000000000A', name: 'srv' },
-        { number: 4, path: '/dev/sda4', start: 7937 * 2048, size: 1024 * 2048, type: GPT.linux, uuid: 'F1F1F1F1-0004-4000-8000-00000000000A', name: 'data' },
-        { number: 5, path: '/dev/sda5', start: 8961 * 2048, size: 512 * 2048, type: GPT.swap, uuid: 'F1F1F1F1-0005-4000-8000-00000000000A', name: 'swap' },
-      ],
-    },
-  };
-  const sdb: Disk = {
-    name: 'sdb', path: '/dev/sdb', size: 10 * GiB, logicalSectorSize: 512, physicalSectorSize: 512, model: 'QEMU HARDDISK', serial: 'QM00002',
-    table: {
-      type: 'gpt', id: 'F1F1F1F1-0000-4000-8000-00000000000B', sectorSize: 512, firstLba: 34, lastLba: 20971486,
-      partitions: [{ number: 1, path: '/dev/sdb1', start: 2048, size: 6144 * 2048, type: GPT_STACK.raid, uuid: 'F1F1F1F1-0001-4000-8000-00000000000B', name: 'raid-b' }],
-    },
-  };
+  const sda: Disk = qemuGptDisk('sda', 10 * GiB, 'QM00001', { id: 'F1F1F1F1-0000-4000-8000-00000000000A', firstLba: 34, lastLba: 20971486 }, [
+    { number: 1, path: '/dev/sda1', start: 2048, size: 256 * 2048, type: GPT.esp, uuid: 'F1F1F1F1-0001-4000-8000-00000000000A', name: 'esp' },
+    { number: 2, path: '/dev/sda2', start: 257 * 2048, size: 6144 * 2048, type: GPT_STACK.raid, uuid: 'F1F1F1F1-0002-4000-8000-00000000000A', name: 'raid-a' },
+    { number: 3, path: '/dev/sda3', start: 6401 * 2048, size: 1536 * 2048, type: GPT.linux, uuid: 'F1F1F1F1-0003-4000-8000-00000000000A', name: 'srv' },
+    { number: 4, path: '/dev/sda4', start: 7937 * 2048, size: 1024 * 2048, type: GPT.linux, uuid: 'F1F1F1F1-0004-4000-8000-00000000000A', name: 'data' },
+    { number: 5, path: '/dev/sda5', start: 8961 * 2048, size: 512 * 2048, type: GPT.swap, uuid: 'F1F1F1F1-0005-4000-8000-00000000000A', name: 'swap' },
+  ]);
+  const sdb: Disk = qemuGptDisk('sdb', 10 * GiB, 'QM00002', { id: 'F1F1F1F1-0000-4000-8000-00000000000B', firstLba: 34, lastLba: 20971486 }, [{ number: 1, path: '/dev/sdb1', start: 2048, size: 6144 * 2048, type: GPT_STACK.raid, uuid: 'F1F1F1F1-0001-4000-8000-00000000000B', name: 'raid-b' }]);
   const ids = {
     md: '5f1c0a3e:7b2d4c6e:8a9b0c1d:2e3f4a5b', pv: 'pvFx01-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF01', vg: 'vgFx01-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF02',
     root: 'lvRoot-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF03', home: 'lvHome-AAAA-BBBB-CCCC-DDDD-EEEE-FFFF04',
