@@ -1,16 +1,16 @@
-import { createHash } from 'node:crypto';
-import { chmod, chown, link, lstat, mkdir, readdir, readFile, readlink, rename, symlink, truncate, open } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runTool } from '../../core/run-tool.js';
 import type { TargetFirmware } from '../../images/restore/plan.js';
 import { fixtureCacheDir } from './fixture-cache.js';
-import { buildInitramfs, grubConfig, grubEfiImage, kernelCmdline } from './guest-image/boot.js';
-import { cachedEntry, copyImage, writeRecord } from './guest-image/cache-entry.js';
-import { cacheKey, findHostInputs, type HostInputs } from './guest-image/host.js';
-import { Undo, attachLoop, makeFilesystem, mountAt, waitForNode, type HostFilesystem } from './guest-image/host-disk.js';
+import { buildGuestImage } from './guest-image/builder.js';
+import { copyImage } from './guest-image/cache-entry.js';
+import { FIXTURE_USER, dataTree, identityFiles, rootExamples, seedFile } from './guest-image/fixture-files.js';
+import type { HostFilesystem } from './guest-image/host-disk.js';
 import { fixtureUuid, tableId, vfatVolumeId } from './guest-image/ids.js';
-import { copyInto, installBusybox, put, seededBytes } from './guest-image/staging.js';
+import { MiB, partUuid } from './guest-image/layout.js';
+import type { FilesystemSpec, GuestImageSpec } from './guest-image/spec.js';
+import { hashTrees } from './guest-image/trees.js';
 
 export { fixtureUuid };
 
@@ -21,7 +21,8 @@ export { fixtureUuid };
  * a hash of its files on the serial console; the builder computes the same hash from the files it
  * wrote, so a test compares what the guest prints against `expected`.
  *
- * Built from installed Debian packages only (linux-image-cloud-amd64, busybox, grub-pc-bin,
+ * The fixture is data (fixtureDiskSpec) made by the one builder (guest-image/builder.ts) on this
+ * host, from installed Debian packages only (linux-image-cloud-amd64, busybox, grub-pc-bin,
  * grub-efi-amd64-bin, mtools, dosfstools, xfsprogs), cached by a key of its inputs, and handed out
  * as a private sparse copy so a test may boot, archive or overwrite it freely.
  */
@@ -124,8 +125,6 @@ export function readMarkers(serialLog: string): FixtureMarkers {
 // ---------------------------------------------------------------------------------------------
 // Layout: fixed sizes except /data, which takes the rest; identifiers derived from the name.
 
-const MiB = 1024 * 1024;
-const SECTOR = 512;
 const DEFAULT_SIZE = 1024 * MiB;
 const ROOT_MIB = 192;
 const SWAP_MIB = 64;
@@ -185,7 +184,7 @@ function planPartitions(firmware: Firmware, table: TableType, diskMiB: number): 
   return { fixedMiB, parts };
 }
 
-function describeLayout(o: ResolvedOptions): { diskId: string; partitions: FixturePartition[] } {
+function describeLayout(o: { name: string; firmware: Firmware; table: TableType; sizeBytes: number }): { diskId: string; partitions: FixturePartition[] } {
   const { parts } = planPartitions(o.firmware, o.table, o.sizeBytes / MiB);
   const diskId = tableId('lifeboat-fixture', o.name, o.table, 'disk');
   const partitions = parts.map((p, i): FixturePartition => {
@@ -197,7 +196,7 @@ function describeLayout(o: ResolvedOptions): { diskId: string; partitions: Fixtu
       type: o.table === 'gpt' ? GPT_TYPES[p.role] : MBR_TYPES[p.role as keyof typeof MBR_TYPES],
     };
     if (o.table === 'gpt') {
-      part.partUuid = fixtureUuid(o.name, `part-${p.role}`).toUpperCase();
+      part.partUuid = partUuid(o.name, p.role);
       part.partName = GPT_NAMES[p.role];
     }
     if (p.role !== 'bios-boot') {
@@ -209,223 +208,96 @@ function describeLayout(o: ResolvedOptions): { diskId: string; partitions: Fixtu
   return { diskId, partitions };
 }
 
-function sfdiskScript(o: ResolvedOptions, diskId: string, partitions: FixturePartition[]): string {
-  const lines = [`label: ${o.table}`, `label-id: ${diskId}`, 'unit: sectors', ''];
-  for (const p of partitions) {
-    const fields = [`start=${p.startBytes / SECTOR}`, `size=${p.sizeBytes / SECTOR}`, `type=${p.type}`];
-    if (p.partUuid) fields.push(`uuid=${p.partUuid}`, `name="${p.partName}"`);
-    if (o.table === 'dos' && p.role === 'root') fields.push('bootable');
-    lines.push(fields.join(', '));
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** fstab by UUID for /, the ESP and swap, by LABEL for /data: a restore must bring back both. */
-function renderFstab(name: string, partitions: FixturePartition[]): string {
-  const byRole = (role: PartitionRole) => partitions.find((p) => p.role === role);
-  const lines = [`# /etc/fstab of the Lifeboat test fixture '${name}'`, '# <file system>  <mount point>  <type>  <options>  <dump>  <pass>'];
-  const root = byRole('root')!.fs!;
-  lines.push(`UUID=${root.uuid}  /  ext4  defaults,errors=remount-ro  0  1`);
-  const esp = byRole('esp')?.fs;
-  if (esp) lines.push(`UUID=${esp.uuid}  /boot/efi  vfat  umask=0077  0  2`);
-  lines.push(`LABEL=${byRole('data')!.fs!.label}  /data  xfs  defaults  0  2`);
-  lines.push(`UUID=${byRole('swap')!.fs!.uuid}  none  swap  sw  0  0`);
-  return `${lines.join('\n')}\n`;
-}
-
 function expectedMounts(partitions: FixturePartition[]): FixtureMount[] {
   const order: PartitionRole[] = ['root', 'esp', 'data'];
   return order.flatMap((role) => partitions.filter((p) => p.role === role)).map((p) => ({ mountpoint: p.mountpoint!, fstype: p.fs!.type, uuid: p.fs!.uuid }));
 }
 
 // ---------------------------------------------------------------------------------------------
-// The hash both sides compute. The guest's version is tree_hash in guest-image/init/fixture-lib.sh.
+// The hash both sides compute (tree_hash in guest-image/init/fixture-lib.sh in the guest).
 
-/**
- * sha256 over the sorted lines `F <path> <size> <mode> <uid> <gid> <links> <sha256>` for every
- * regular file and `L <path> <target>` for every symlink of the root filesystem and of /data
- * (each given as the directory it is mounted on here). Left out: /proc /sys /dev /run /tmp, GRUB's
- * files under /boot/grub other than grub.cfg and the boot loaders under /boot/efi/EFI, which every
- * restore rewrites.
- */
+/** The hash FIXTURE-HASH prints: over / and /data together (each given as the directory it is mounted on here); see hashTrees. */
 export async function treeHash(trees: { root: string; data?: string }): Promise<string> {
-  const lines: string[] = [];
-  const walk = async (dir: string, shown: string): Promise<void> => {
-    for (const entry of await readdir(dir)) {
-      const path = join(dir, entry);
-      const guestPath = shown === '/' ? `/${entry}` : `${shown}/${entry}`;
-      if (shown === '/' && ['proc', 'sys', 'dev', 'run', 'tmp'].includes(entry)) continue;
-      const st = await lstat(path);
-      if (st.isDirectory()) await walk(path, guestPath);
-      else if (st.isSymbolicLink()) lines.push(`L ${guestPath} ${await readlink(path)}`);
-      else if (st.isFile()) {
-        if ((guestPath.startsWith('/boot/grub/') && guestPath !== '/boot/grub/grub.cfg') || guestPath.startsWith('/boot/efi/EFI/')) continue;
-        const sum = createHash('sha256').update(await readFile(path)).digest('hex');
-        lines.push(`F ${guestPath} ${st.size} ${(st.mode & 0o7777).toString(8)} ${st.uid} ${st.gid} ${st.nlink} ${sum}`);
-      }
-    }
-  };
-  await walk(trees.root, '/');
-  if (trees.data) await walk(trees.data, '/data');
-  lines.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  return createHash('sha256').update(lines.map((l) => `${l}\n`).join('')).digest('hex');
+  return hashTrees([{ mountpoint: '/', dir: trees.root }, ...(trees.data ? [{ mountpoint: '/data', dir: trees.data }] : [])]);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Host inputs: the cloud kernel, busybox and the scripts baked into the fixture.
+// The fixture as data, and its build.
 
-const initDir = fileURLToPath(new URL('../../../test/support/guest-image/init/', import.meta.url));
 /** Modules the initramfs loads (with their dependencies): disk drivers for virtio, virtio-scsi and PIIX IDE (the cloud kernel has no AHCI), and the filesystems /sbin/init mounts. */
 const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'ata_piix', 'xfs', 'vfat', 'nls_cp437', 'nls_ascii'];
 const INITRAMFS_APPLETS = ['sh', 'mount', 'insmod', 'findfs', 'switch_root', 'poweroff', 'usleep', 'cat', 'ls', 'tr', 'echo'];
 const ROOT_APPLETS = ['sh', 'mount', 'umount', 'swapon', 'findfs', 'blkid', 'poweroff', 'cat', 'echo', 'awk', 'sed', 'grep', 'cut', 'paste',
   'sort', 'find', 'xargs', 'stat', 'sha256sum', 'ls', 'dmesg', 'uname', 'mkdir', 'sleep', 'readlink'];
-const INIT_FILES = ['sbin-init.sh', 'fixture-lib.sh', 'initramfs-init.sh'];
+/** fstab by UUID for /, the ESP and swap, by LABEL for /data: a restore must bring back both. */
+const FSTAB: Record<string, { spec: 'UUID' | 'LABEL'; options: string }> = {
+  root: { spec: 'UUID', options: 'defaults,errors=remount-ro' },
+  esp: { spec: 'UUID', options: 'umask=0077' },
+  data: { spec: 'LABEL', options: 'defaults' },
+  swap: { spec: 'UUID', options: 'sw' },
+};
 
-/** What a cached image depends on: options, the host's kernel, busybox and GRUB, and this builder's own code. */
-async function fixtureKey(o: ResolvedOptions, host: HostInputs): Promise<string> {
-  const grubDir = o.firmware === 'uefi' ? '/usr/lib/grub/x86_64-efi' : '/usr/lib/grub/i386-pc';
-  return cacheKey({ firmware: o.firmware, table: o.table, sizeBytes: o.sizeBytes, name: o.name, kernel: host.kernelVersion },
-    [fileURLToPath(import.meta.url), ...INIT_FILES.map((f) => join(initDir, f))], host, [join(grubDir, 'modinfo.sh')]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Building.
-
-async function populateRoot(root: string, o: ResolvedOptions, host: HostInputs, fstab: string, grubCfg: string, initrd: Buffer): Promise<void> {
-  for (const d of ['proc', 'sys', 'dev', 'run', 'data', 'mnt', 'root', 'boot/grub', 'usr/share/fixture', 'var/lib/fixture', 'home/user']) {
-    await mkdir(join(root, d), { recursive: true });
-  }
-  await mkdir(join(root, 'tmp'));
-  await chmod(join(root, 'tmp'), 0o1777);
-  await chmod(join(root, 'root'), 0o700);
-  if (o.firmware === 'uefi') await mkdir(join(root, 'boot/efi'), { recursive: true });
-
-  await installBusybox(root, host.busyboxClosure, ROOT_APPLETS);
-  await put(join(root, 'sbin/init'), await readFile(join(initDir, 'sbin-init.sh')), 0o755);
-  await put(join(root, 'usr/lib/fixture/fixture-lib.sh'), await readFile(join(initDir, 'fixture-lib.sh')));
-  await put(join(root, 'etc/fstab'), fstab);
-  await put(join(root, 'etc/fixture-name'), `${o.name}\n`);
-  await put(join(root, 'etc/hostname'), `fixture-${o.name}\n`);
-  await put(join(root, 'etc/os-release'), 'PRETTY_NAME="Lifeboat test fixture"\nNAME="Lifeboat fixture"\nID=lifeboat-fixture\nVERSION_ID=1\n');
-  await put(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:fixture user:/home/user:/bin/sh\n');
-  await put(join(root, 'etc/group'), 'root:x:0:\nuser:x:1000:\n');
-  await put(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\nuser:*:19000:0:99999:7:::\n', 0o640);
-
-  await copyInto(root, host.vmlinuz, 0o644); // lands as /boot/vmlinuz-<version>, as on the host
-  await put(join(root, 'boot', `initrd.img-${host.kernelVersion}`), initrd);
-  await put(join(root, 'boot/grub/grub.cfg'), grubCfg);
-  await symlink(`boot/vmlinuz-${host.kernelVersion}`, join(root, 'vmlinuz'));
-  await symlink(`boot/initrd.img-${host.kernelVersion}`, join(root, 'initrd.img'));
-
-  // Things a faithful restore keeps: links, owners, modes, xattrs, a file capability.
-  await put(join(root, 'etc/motd'), `Lifeboat test fixture ${o.name}\n`);
-  await put(join(root, 'usr/share/fixture/readme.txt'), `This disk is the Lifeboat fixture '${o.name}'.\n`);
-  await link(join(root, 'usr/share/fixture/readme.txt'), join(root, 'usr/share/fixture/readme-hardlink.txt'));
-  await symlink('readme.txt', join(root, 'usr/share/fixture/readme-symlink.txt'));
-  await put(join(root, 'usr/share/fixture/with-xattr.txt'), 'carries user.lifeboat.fixture\n');
-  await runTool('setfattr', ['-n', 'user.lifeboat.fixture', '-v', o.name, join(root, 'usr/share/fixture/with-xattr.txt')]);
-  await put(join(root, 'usr/local/bin/setuid-example'), '#!/bin/sh\nid\n', 0o4755);
-  await put(join(root, 'usr/local/bin/capability-example'), '#!/bin/sh\necho raw sockets\n', 0o755);
-  await runTool('setcap', ['cap_net_raw+ep', join(root, 'usr/local/bin/capability-example')]);
-  await put(join(root, 'home/user/notes.txt'), 'private notes of uid 1000\n', 0o600);
-  await chown(join(root, 'home/user/notes.txt'), 1000, 1000);
-  await chown(join(root, 'home/user'), 1000, 1000);
-  await put(join(root, 'var/lib/fixture/seed.bin'), seededBytes(`${o.name}:seed`, 256 * 1024));
-}
-
-async function populateData(data: string, o: ResolvedOptions): Promise<void> {
-  await put(join(data, 'blobs/a.bin'), seededBytes(`${o.name}:a`, 3 * MiB));
-  await put(join(data, 'blobs/b.bin'), seededBytes(`${o.name}:b`, 1 * MiB));
-  await link(join(data, 'blobs/b.bin'), join(data, 'blobs/b-hardlink.bin'));
-  await symlink('blobs/b.bin', join(data, 'latest'));
-  await put(join(data, 'empty'), '');
-  await put(join(data, 'docs/with-xattr.txt'), 'carries user.lifeboat.fixture on XFS\n');
-  await runTool('setfattr', ['-n', 'user.lifeboat.fixture', '-v', `${o.name}-data`, join(data, 'docs/with-xattr.txt')]);
-  await put(join(data, 'docs/owned.txt'), 'group-readable, owned by uid 1000\n', 0o640);
-  await chown(join(data, 'docs/owned.txt'), 1000, 1000);
-}
-
-const mtoolsEnv = { MTOOLS_SKIP_CHECK: '1' };
-
-/** GRUB for UEFI: one EFI binary with the modules built in and a config that finds root by UUID. */
-async function installGrubEfi(work: string, espDev: string, rootUuid: string): Promise<void> {
-  const efi = join(work, 'grubx64.efi');
-  await grubEfiImage(work, efi, rootUuid);
-  const i = ['-i', espDev];
-  await runTool('mmd', [...i, '::/EFI', '::/EFI/BOOT', '::/EFI/debian'], { env: mtoolsEnv, purpose: 'make the ESP directories' });
-  await runTool('mcopy', [...i, efi, '::/EFI/BOOT/BOOTX64.EFI'], { env: mtoolsEnv, purpose: 'copy GRUB to the removable path of the ESP' });
-  await runTool('mcopy', [...i, efi, '::/EFI/debian/grubx64.efi'], { env: mtoolsEnv, purpose: 'copy GRUB to the ESP' });
-}
-
-async function installGrubBios(rootMount: string, loop: string): Promise<void> {
-  await runTool('grub-install', ['--target=i386-pc', `--boot-directory=${join(rootMount, 'boot')}`,
-    '--modules=part_gpt part_msdos ext2 search_fs_uuid', '--locales=', '--fonts=', '--themes=', loop], { purpose: 'install GRUB for BIOS on the fixture' });
+/** The single-disk fixture as a guest-image spec, made on the host. */
+export function fixtureDiskSpec(o: { name: string; firmware: Firmware; table: TableType; sizeBytes: number }): GuestImageSpec {
+  const { diskId, partitions } = describeLayout(o);
+  const filesystems = (['root', 'esp', 'data', 'swap'] as const).flatMap((role): FilesystemSpec[] => {
+    const p = partitions.find((x) => x.role === role);
+    if (!p?.fs) return [];
+    const fstab = FSTAB[role]!;
+    return [{ role, ...p.fs, device: `/dev/vda${p.number}`, mountpoint: p.mountpoint!, fstabSpec: `${fstab.spec}=${fstab.spec === 'UUID' ? p.fs.uuid : p.fs.label}`, options: fstab.options }];
+  });
+  const n = o.name;
+  return {
+    name: n, description: 'test fixture', firmware: o.firmware, build: 'host',
+    disks: [{
+      device: 'vda', sizeMiB: o.sizeBytes / MiB, table: o.table, id: diskId,
+      parts: partitions.map((p) => ({ role: p.role, startMiB: p.startBytes / MiB, sizeMiB: p.sizeBytes / MiB, type: p.type, ...(p.partName ? { name: p.partName } : {}), ...(o.table === 'dos' && p.role === 'root' ? { bootable: true } : {}) })),
+    }],
+    raid: [], lvm: null, btrfs: null,
+    filesystems,
+    trees: [
+      {
+        mountpoint: '/',
+        files: [
+          ...identityFiles(n, 'Lifeboat test fixture', [FIXTURE_USER]),
+          { path: 'etc/motd', text: `Lifeboat test fixture ${n}\n` },
+          ...rootExamples(n, `This disk is the Lifeboat fixture '${n}'.\n`),
+          { path: 'home/user/notes.txt', text: 'private notes of uid 1000\n', mode: 0o600, owner: 1000 },
+          { path: 'home/user', dir: true, owner: 1000 },
+          seedFile(n),
+        ],
+      },
+      { mountpoint: '/data', files: dataTree(n, 'carries user.lifeboat.fixture on XFS\n') },
+    ],
+    hashes: [['/', '/data']],
+    boot: {
+      init: 'sbin-init.sh', kernel: 'cloud', storageTools: false,
+      initramfsModules: INITRAMFS_MODULES, initramfsApplets: INITRAMFS_APPLETS, rootApplets: ROOT_APPLETS,
+      grub: { comment: 'GRUB configuration of the Lifeboat test fixture: finds the root filesystem by UUID, as a restore must keep it.', title: 'Lifeboat fixture', insmod: [], efiModules: [], pcModules: [] },
+    },
+  };
 }
 
 interface CacheRecord {
   disk: Omit<FixtureDisk, 'path' | 'cached'>;
 }
 
-async function buildInto(o: ResolvedOptions, host: HostInputs, work: string, entry: string): Promise<void> {
-  const undo = new Undo();
-  try {
-    const { diskId, partitions } = describeLayout(o);
-    const fstab = renderFstab(o.name, partitions);
-    const rootFs = partitions.find((p) => p.role === 'root')!.fs!;
-    const cmdline = kernelCmdline(rootFs.uuid);
-
-    const image = join(work, 'disk.img');
-    await (await open(image, 'w')).close();
-    await truncate(image, o.sizeBytes);
-    await runTool('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', image], { input: sfdiskScript(o, diskId, partitions), purpose: 'partition the fixture image' });
-
-    const loop = await attachLoop(image, undo);
-    const node = (p: FixturePartition) => `${loop}p${p.number}`;
-    for (const p of partitions) await waitForNode(node(p));
-    for (const p of partitions) if (p.fs) await makeFilesystem(node(p), p.fs);
-
-    const rootMount = join(work, 'root');
-    const dataMount = join(work, 'data');
-    await mountAt(node(partitions.find((p) => p.role === 'root')!), rootMount, undo);
-    await mountAt(node(partitions.find((p) => p.role === 'data')!), dataMount, undo);
-
-    const initrd = await buildInitramfs(work, {
-      busyboxClosure: host.busyboxClosure, applets: INITRAMFS_APPLETS, modules: host.modules, init: await readFile(join(initDir, 'initramfs-init.sh')),
-    });
-    const grubCfg = grubConfig({
-      comment: 'GRUB configuration of the Lifeboat test fixture: finds the root filesystem by UUID, as a restore must keep it.',
-      title: 'Lifeboat fixture', insmod: [], rootUuid: rootFs.uuid, kernelVersion: host.kernelVersion, cmdline,
-    });
-    await populateRoot(rootMount, o, host, fstab, grubCfg, initrd);
-    await populateData(dataMount, o);
-    if (o.firmware === 'uefi') await installGrubEfi(work, node(partitions.find((p) => p.role === 'esp')!), rootFs.uuid);
-    else await installGrubBios(rootMount, loop);
-
-    const hash = await treeHash({ root: rootMount, data: dataMount });
-    await undo.run();
-
-    const record: CacheRecord = {
-      disk: {
-        name: o.name, firmware: o.firmware, table: o.table, sizeBytes: o.sizeBytes, diskId, partitions, fstab,
-        kernel: { version: host.kernelVersion, cmdline },
-        expected: { marker: `FIXTURE-BOOTED name=${o.name}`, hash, mounts: expectedMounts(partitions), swap: partitions.find((p) => p.role === 'swap')!.fs!.uuid },
-      },
-    };
-    await rename(image, join(entry, 'disk.img'));
-    await writeRecord(entry, record);
-  } finally {
-    await undo.run();
-  }
-}
-
 /** Builds (or takes from the cache) a bootable fixture disk and copies it, sparse, into options.dir. */
 export async function buildFixtureDisk(options: FixtureOptions): Promise<FixtureDisk> {
   const o = resolveOptions(options);
-  const host = await findHostInputs({ kernel: 'cloud', modules: INITRAMFS_MODULES, storageTools: false });
-  const family = `${o.name}-${o.firmware}-${o.table}-`;
-  const { dir, record, cached } = await cachedEntry<CacheRecord>(o.cacheDir, family, await fixtureKey(o, host), (work, entry) => buildInto(o, host, work, entry));
+  const { diskId, partitions } = describeLayout(o);
+  const { dir, record, cached } = await buildGuestImage<CacheRecord>(fixtureDiskSpec(o), {
+    cacheDir: o.cacheDir,
+    family: `${o.name}-${o.firmware}-${o.table}-`,
+    sources: [fileURLToPath(import.meta.url)],
+    record: (b) => ({
+      disk: {
+        name: o.name, firmware: o.firmware, table: o.table, sizeBytes: o.sizeBytes, diskId, partitions, fstab: b.fstab, kernel: b.kernel,
+        expected: { marker: `FIXTURE-BOOTED name=${o.name}`, hash: b.hashes['/']!, mounts: expectedMounts(partitions), swap: partitions.find((p) => p.role === 'swap')!.fs!.uuid },
+      },
+    }),
+  });
   await mkdir(o.dir, { recursive: true });
-  const path = await copyImage(join(dir, 'disk.img'), join(o.dir, `${o.name}.img`));
+  const path = await copyImage(join(dir, 'vda.img'), join(o.dir, `${o.name}.img`));
   return { ...record.disk, path, cached };
 }

@@ -50,9 +50,10 @@ export async function waitForNode(node: string): Promise<void> {
   if (!existsSync(node)) throw new Error(`fixture disk: partition node ${node} did not appear after partx -a`);
 }
 
-export async function mountAt(dev: string, dir: string, undo: Undo): Promise<void> {
+/** `options`: mount's own (-t xfs, -o ro,noload); undone by unmounting, lazily when busy. */
+export async function mountAt(dev: string, dir: string, undo: Undo, options: string[] = []): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await runTool('mount', [dev, dir], { purpose: `mount ${dev} to populate it` });
+  await runTool('mount', [...options, dev, dir], { purpose: `mount ${dev} on ${dir}` });
   undo.push(`unmount ${dir}`, async () => {
     const r = await execa('umount', [dir], { reject: false });
     if (r.exitCode !== 0) await execa('umount', ['-l', dir], { reject: false });

@@ -1,4 +1,4 @@
-# Helpers for the multi-disk fixture's build script (run.sh, written by multidisk-fixture.ts), which
+# Helpers for a fixture's build script in a guest (run.sh, written by guest-image/in-guest.ts), which
 # runs in the rescue system inside a QEMU guest whose kernel has md, device-mapper, vfat and JFS.
 # run.sh sources this file from the script disk, then runs its own steps with set -eu.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C
@@ -47,7 +47,8 @@ extract_fat() {
   tar -x -f "$HERE/trees/$1" -C "$TARGET$2" --no-same-owner --no-same-permissions
 }
 
-# hash_mount MOUNTPOINT: tree_hash (fixture-lib.sh) chrooted into the fixture, exactly as its /sbin/init runs it.
+# hash_mount MOUNTPOINT...: tree_hash (fixture-lib.sh) over those filesystems together, chrooted
+# into the fixture, exactly as its /sbin/init runs it; named by the first.
 hash_mount() {
-  echo "$1 $(chroot "$TARGET" /bin/sh -c '. /usr/lib/fixture/fixture-lib.sh && tree_hash "$1"' tree-hash "$1")" >> "$OUT/hashes.txt"
+  echo "$1 $(chroot "$TARGET" /bin/sh -c '. /usr/lib/fixture/fixture-lib.sh && tree_hash "$@"' tree-hash "$@")" >> "$OUT/hashes.txt"
 }
