@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { treeHash, type FixtureDisk } from '../../test/support/fixture-disk.js';
+import { Undo, attachLoop, mountAt, waitForNode } from '../../test/support/guest-image/host-disk.js';
 
 /**
  * Grows a fixture disk's /data (XFS) with a payload of files for the restore benchmark, on the
@@ -43,19 +43,17 @@ function content(bytes: number, text: Buffer): Buffer {
 }
 
 export async function addPayload(fixture: FixtureDisk, workDir: string, spec = { large: 100, largeBytes: 1 << 20, small: 2000, smallBytes: 48 << 10 }): Promise<Payload> {
-  const dev = (await execa('losetup', ['--find', '--show', '--partscan', fixture.path])).stdout.trim();
-  const rootDir = join(workDir, 'payload-root');
-  const dataDir = join(workDir, 'payload-data');
-  const mounted: string[] = [];
+  const undo = new Undo();
   try {
-    // No udev here: partx makes the partition nodes.
-    await execa('partx', ['-u', dev], { reject: false });
-    await execa('partx', ['-a', dev], { reject: false });
-    const node = (role: string) => `${dev}p${fixture.partitions.find((p) => p.role === role)!.number}`;
-    await mkdir(rootDir, { recursive: true });
-    await mkdir(dataDir, { recursive: true });
-    await execa('mount', ['-t', 'xfs', node('data'), dataDir]);
-    mounted.push(dataDir);
+    const loop = await attachLoop(fixture.path, undo);
+    const node = async (role: string) => {
+      const dev = `${loop}p${fixture.partitions.find((p) => p.role === role)!.number}`;
+      await waitForNode(dev);
+      return dev;
+    };
+    const rootDir = join(workDir, 'payload-root');
+    const dataDir = join(workDir, 'payload-data');
+    await mountAt(await node('data'), dataDir, undo, ['-t', 'xfs']);
     const text = await corpus();
     let files = 0;
     let bytes = 0;
@@ -67,13 +65,11 @@ export async function addPayload(fixture: FixtureDisk, workDir: string, spec = {
     };
     for (let i = 0; i < spec.large; i++) await put('large', `l${String(i).padStart(4, '0')}.bin`, spec.largeBytes);
     for (let i = 0; i < spec.small; i++) await put(`small/d${String(i % 40).padStart(2, '0')}`, `s${String(i).padStart(5, '0')}.dat`, spec.smallBytes);
-    await execa('mount', ['-t', 'ext4', '-o', 'ro,noload', node('root'), rootDir]);
-    mounted.push(rootDir);
+    // Root read-only without journal replay: the hash must not change the fixture.
+    await mountAt(await node('root'), rootDir, undo, ['-t', 'ext4', '-o', 'ro,noload']);
     const hash = await treeHash({ root: rootDir, data: dataDir });
     return { files, bytes, hash };
   } finally {
-    for (const m of mounted.reverse()) await execa('umount', [m]);
-    await execa('partx', ['-d', dev], { reject: false });
-    await execa('losetup', ['-d', dev], { reject: false });
+    await undo.run();
   }
 }
