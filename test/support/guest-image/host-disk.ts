@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { runTool } from '../../../core/run-tool.js';
+import { mkfsCommands } from './mkfs.js';
 
 /**
  * Making a fixture's disk on the host itself (loop devices, mkfs, mount), for the filesystems this
@@ -61,20 +62,5 @@ export async function mountAt(dev: string, dir: string, undo: Undo, options: str
 }
 
 export async function makeFilesystem(dev: string, fs: HostFilesystem): Promise<void> {
-  const purpose = `make the fixture's ${fs.type} filesystem`;
-  switch (fs.type) {
-    case 'ext4':
-      // Inode tables initialised now, so no ext4lazyinit thread writes behind the builder's back.
-      await runTool('mkfs.ext4', ['-q', '-F', '-U', fs.uuid, '-L', fs.label, '-E', 'lazy_itable_init=0,lazy_journal_init=0', dev], { purpose });
-      break;
-    case 'xfs':
-      await runTool('mkfs.xfs', ['-q', '-f', '-m', `uuid=${fs.uuid}`, '-L', fs.label, dev], { purpose });
-      break;
-    case 'vfat':
-      await runTool('mkfs.vfat', ['-F', '32', '-i', fs.uuid.replace('-', ''), '-n', fs.label, dev], { purpose });
-      break;
-    case 'swap':
-      await runTool('mkswap', ['-U', fs.uuid, '-L', fs.label, dev], { purpose });
-      break;
-  }
+  for (const c of mkfsCommands(fs, dev)) await runTool(c.argv[0]!, c.argv.slice(1), { purpose: `make the fixture's ${fs.type} filesystem` });
 }

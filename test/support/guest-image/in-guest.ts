@@ -6,6 +6,7 @@ import { sparseFile } from '../loop-devices.js';
 import { grubEfiImage } from './boot.js';
 import type { HostInputs } from './host.js';
 import { MiB, partitionNumber, sfdiskScript } from './layout.js';
+import { mkfsCommands } from './mkfs.js';
 import type { FilesystemSpec, GuestImageSpec } from './spec.js';
 import { put } from './staging.js';
 import { tarTree } from './trees.js';
@@ -73,25 +74,8 @@ export async function buildInGuest(spec: GuestImageSpec, work: string, entry: st
 
 const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
-function mkfsCommand(f: FilesystemSpec): string[] {
-  switch (f.type) {
-    case 'ext2':
-    case 'ext3':
-    case 'ext4':
-      // Inode tables written now, so no lazy-init thread writes behind the build's back.
-      return [`mkfs.${f.type} -q -F -U ${f.uuid} -L ${f.label} -E lazy_itable_init=0${f.type === 'ext2' ? '' : ',lazy_journal_init=0'} ${f.device}`];
-    case 'xfs':
-      return [`mkfs.xfs -q -f -m uuid=${f.uuid} -L ${f.label} ${f.device}`];
-    case 'btrfs':
-      return [`mkfs.btrfs -q -f -U ${f.uuid} -L ${f.label} ${f.device}`];
-    case 'vfat':
-      return [`mkfs.vfat -F 32 -i ${f.uuid.replace('-', '')} -n ${f.label} ${f.device} >/dev/null`];
-    case 'jfs':
-      // mkfs.jfs has no UUID option; jfs_tune sets it.
-      return [`mkfs.jfs -q -L ${f.label} ${f.device} >/dev/null`, `jfs_tune -U ${f.uuid} ${f.device} >/dev/null`];
-    case 'swap':
-      return [`mkswap -U ${f.uuid} -L ${f.label} ${f.device} >/dev/null`];
-  }
+function mkfsLines(f: FilesystemSpec): string[] {
+  return mkfsCommands(f, f.device).map((c) => `${c.argv.join(' ')}${c.chatty ? ' >/dev/null' : ''}`);
 }
 
 function buildScript(s: GuestImageSpec): string {
@@ -130,7 +114,7 @@ function buildScript(s: GuestImageSpec): string {
   for (const f of s.filesystems) {
     if (made.has(f.device)) continue;
     made.add(f.device);
-    L.push(`step "mkfs ${f.type} on ${f.device}"`, ...mkfsCommand(f));
+    L.push(`step "mkfs ${f.type} on ${f.device}"`, ...mkfsLines(f));
   }
   if (s.btrfs) {
     const b = s.btrfs;
