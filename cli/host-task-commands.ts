@@ -26,6 +26,8 @@ function describeTask(t: Task & { files?: string[] }): string {
     `  state     ${t.state}`,
     `  created   ${when(t.createdAt)}   started ${when(t.startedAt)}   ended ${when(t.endedAt)}`,
   ];
+  if (t.options.clone) lines.push(`  clone     session ${t.options.clone.session}, machine ${t.options.clone.n} (lifeboat clones show ${t.options.clone.session})`);
+  if (t.options.identity?.hostname || t.options.identity?.ipv4) lines.push(`  identity  ${[t.options.identity.hostname, t.options.identity.ipv4].filter(Boolean).join(' ')}`);
   if (t.progress) lines.push(`  progress  ${t.progress.stage}${t.progress.message ? `: ${t.progress.message}` : ''}${t.progress.bytes !== undefined ? ` (${t.progress.bytes}${t.progress.totalBytes ? `/${t.progress.totalBytes}` : ''} bytes)` : ''}`);
   if (t.error) lines.push(`  error     ${t.errorCode ?? ''} ${t.error}`);
   if (t.result) lines.push(`  result    ${JSON.stringify(t.result)}`);

@@ -171,6 +171,11 @@ test('the clone and clones commands: create with --hosts and an identity table, 
   assert.match(show.stdout, /data +unicast \(HTTP\/NFS per machine\): the multicast data path is not built yet/);
   assert.match(show.stdout, new RegExp(`^2 +${mac(40)} +db-a +10\\.77\\.0\\.40 +\\d+ +pending`, 'm'));
 
+  const task = await lifeboat(['tasks', 'show', String(s.members[1]!.taskId), ...common]);
+  assert.equal(task.exitCode, 0, task.stderr);
+  assert.match(task.stdout, new RegExp(`^  clone +session ${s.id}, machine 2 \\(lifeboat clones show ${s.id}\\)$`, 'm'));
+  assert.match(task.stdout, /^ {2}identity +db-a 10\.77\.0\.40$/m);
+
   const count = await lifeboat(['clone', 'golden', '--count', '3', '--hostname', 'lab-{n}', ...common]);
   assert.equal(count.exitCode, 0, count.stderr);
   assert.match(count.stdout, /clone session \d+ created: golden@\S+ onto the next 3 machines that network-boot with no task/);
