@@ -76,16 +76,21 @@ export type TaskOptions = Type.Static<typeof TaskOptionsSchema>;
  * later volume comes over unicast too: a machine that left the group never rejoins it, so it never
  * waits on a transfer that has already begun (udp-sender ignores late joiners).
  */
+export const MULTICAST_RENDEZVOUS = '224.0.0.1';
+
 export const MulticastReceiveSchema = Type.Object(
   {
     /** Even UDP port base of the first volume. */
     portBase: Type.Integer({ minimum: 1024, maximum: 65000, multipleOf: 2 }),
     /**
-     * The server's address on the test-bed link (udp-receiver --mcast-rdv-address): receivers send
-     * their connect requests there directly, so no broadcast address is needed on the rescue side.
+     * Where sender and receivers meet (--mcast-rdv-address on both sides): MULTICAST_RENDEZVOUS,
+     * 224.0.0.1, unless the server says otherwise. Measured: it connects whichever starts first and
+     * needs no broadcast address on the interface; udpcast's default (broadcast) needs one, and a
+     * unicast rendezvous (the server's address, as FOG does) never connects a receiver that started
+     * before its sender.
      */
     rendezvous: Type.String({ minLength: 7, maxLength: 15 }),
-    /** Interface to receive on; without it, the one `ip route get <rendezvous>` names. */
+    /** Interface to receive on; without it, the one the agent's route to the server goes through. */
     interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15 })),
     /** How long the first volume's receiver waits for the session to start (udp-receiver --start-timeout). */
     startTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 86400 }),

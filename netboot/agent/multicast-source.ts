@@ -57,12 +57,12 @@ export function receiverFailure(exitCode: number | null, signal: string | undefi
   return 'exit';
 }
 
-/** The interface that reaches the server: the hint, or the one the routing table names. */
-export async function receiveInterface(m: MulticastReceive): Promise<string> {
+/** The interface to receive on: the hint, or the one the routing table names towards the server (`serverHost`). */
+export async function receiveInterface(m: MulticastReceive, serverHost: string): Promise<string> {
   if (m.interface) return m.interface;
-  const { stdout } = await runTool('ip', ['route', 'get', m.rendezvous], { purpose: `find the interface towards ${m.rendezvous}` });
+  const { stdout } = await runTool('ip', ['route', 'get', serverHost], { purpose: `find the interface towards the server ${serverHost}` });
   const dev = /\bdev (\S+)/.exec(stdout)?.[1];
-  if (!dev) throw new LifeboatError('LB_UNREACHABLE', `no route to the multicast rendezvous ${m.rendezvous}: ${stdout.trim()}`);
+  if (!dev) throw new LifeboatError('LB_UNREACHABLE', `no route to the server ${serverHost}: ${stdout.trim()}`);
   return dev;
 }
 

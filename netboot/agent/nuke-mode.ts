@@ -87,7 +87,7 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
     let current = null as RestoreStep | null;
     const identity = task.options.identity;
     let applied: AppliedIdentity | undefined;
-    const group = multicast ? await joinMulticast(multicast, manifest, source.open) : null;
+    const group = multicast ? await joinMulticast(multicast, manifest, source.open, new URL(image.httpUrl).hostname) : null;
     const { extractedBytes } = await executePlan(plan, rendered, {
       manifest,
       open: group ? group.open : source.open,
@@ -147,9 +147,9 @@ export async function runNuke(task: AgentTask, client: AgentClient, options: { d
 }
 
 /** The multicast group of a clone session, or null (all unicast) when the interface towards the server cannot be found. */
-async function joinMulticast(multicast: NonNullable<AgentTask['multicast']>, manifest: Manifest, unicast: VolumeOpener): Promise<MulticastSource | null> {
+async function joinMulticast(multicast: NonNullable<AgentTask['multicast']>, manifest: Manifest, unicast: VolumeOpener, serverHost: string): Promise<MulticastSource | null> {
   try {
-    const iface = await receiveInterface(multicast);
+    const iface = await receiveInterface(multicast, serverHost);
     say(`multicast: receiving on ${iface} from ${multicast.rendezvous}, ports ${multicast.portBase}…${multicast.portBase + 2 * (multicast.volumes.length - 1)}`);
     return multicastSource({ multicast, manifest, unicast, iface, note: (m) => say(`multicast: ${m}`) });
   } catch (e) {

@@ -11,7 +11,7 @@ export interface SenderSettings {
   interface: string;
   /** Even port base of the first volume; volume i uses portBase + 2 * i. */
   portBase: number;
-  /** Where receivers send their connect requests: the server's own address on `interface`. */
+  /** --mcast-rdv-address, the same as the receivers': MULTICAST_RENDEZVOUS (224.0.0.1) unless a site needs another. */
   rendezvous: string;
   /** Start a volume as soon as this many receivers have connected. */
   minReceivers: number;

@@ -1,18 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { copyFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { makeWorld, sh, type World } from '../support/world.js';
-import { scratchFilesystem } from '../support/loop-devices.js';
-import { lifeboat, jsonLines } from '../support/cli.js';
-import { attachToBridge, createNamespace, createVethPair, startInNamespace, waitFor, type Background } from '../support/netns.js';
-import { startTestbed, type Testbed } from '../support/testbed.js';
+import { copyFile, open } from 'node:fs/promises';
+import { makeWorld, sh } from '../support/world.js';
+import { waitFor } from '../support/netns.js';
 import { snapshotTree, diffSnapshots } from '../support/tree-snapshot.js';
-import type { Manifest } from '../../images/store/manifest.js';
-import type { MulticastReceive } from '../../netboot/task-protocol.js';
-import type { SenderSettings, VolumeSendOutcome } from '../../server/multicast/udp-sender.js';
+import { addMachine, makeMulticastBed, receivePlan, receiverResult, senderLines, senderOutcome, startReceiver, startSender, txBytes, type Machine, type MulticastBed, type ReceiverResult } from '../support/multicast-bed.js';
+import type { SenderSettings } from '../../server/multicast/udp-sender.js';
+import { MULTICAST_RENDEZVOUS } from '../../netboot/task-protocol.js';
 import type { VolumeReceipt } from '../../netboot/agent/multicast-source.js';
 
 // Real udp-sender and udp-receivers on a test-bed bridge: Lifeboat's multicast transfer (one
@@ -20,48 +15,19 @@ import type { VolumeReceipt } from '../../netboot/agent/multicast-source.js';
 // agent's multicast opener with the HTTP fallback through extractArchive's reopen), each receiver
 // a node process in its own namespace, the fallback served by `lifeboat serve`.
 
-const SENDER = fileURLToPath(new URL('../support/multicast-sender-entry.js', import.meta.url));
-const RECEIVER = fileURLToPath(new URL('../support/multicast-receiver-entry.js', import.meta.url));
 
-interface Bed {
-  world: World;
-  bed: Testbed;
-  src: string;
-  dir: string;
-  manifest: Manifest;
-  httpUrl: string;
-  volumes: Array<{ path: string; file: string; bytes: number; sha256: string }>;
-  imageBytes: number;
-}
-
-let shared: Bed;
+let shared: MulticastBed;
 // One bed for the file (server, image, bridge); each test adds its own machines. The world's
 // cleanups run after the last test, failing or not, and after a failed setup too.
 const world = await makeWorld({ after }, 'lb-mcast');
 before(async () => {
-  shared = await makeBed(world);
+  shared = await makeMulticastBed(world);
+  assert.ok(shared.volumes.length >= 5, `the image has several volumes (${shared.volumes.length})`);
 });
 
-async function makeBed(world: World): Promise<Bed> {
-  const bed = await startTestbed(world, { routerAdvertisement: false });
-  const src = await scratchFilesystem(world, 'src', 'ext4', 96 << 20);
-  // Incompressible, so the volumes are as large as the data: six volumes of 4 MiB.
-  for (const [i, size] of [9 << 20, 7 << 20, 5 << 20, 3 << 20].entries()) await writeFile(join(src.mountpoint, `random-${i}.bin`), randomBytes(size));
-  await mkdir(join(src.mountpoint, 'etc'));
-  await writeFile(join(src.mountpoint, 'etc', 'hostname'), 'golden\n');
-  const r = await lifeboat(['archive', '--store', bed.storeDir, '--image', 'golden', '--root', src.mountpoint, '--volume-size', '4M', '--json']);
-  assert.equal(r.exitCode, 0, r.stderr);
-  const dir = String(jsonLines(r.stdout).find((e) => e.type === 'published')!.dir);
-  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
-  const volumes = manifest.archives.flatMap((a) => a.volumes.map((v) => ({ ...v, file: join(dir, v.path) })));
-  assert.ok(volumes.length >= 5, `the image has several volumes (${volumes.length})`);
-  const version = dir.split('/').at(-1)!;
-  return { world, bed, src: src.mountpoint, dir, manifest, httpUrl: `${bed.httpBase}/store/golden/${version}/`, volumes, imageBytes: volumes.reduce((s, v) => s + v.bytes, 0) };
-}
-
-function senderSettings(b: Bed, portBase: number, minReceivers: number): SenderSettings {
+function senderSettings(b: MulticastBed, portBase: number, minReceivers: number): SenderSettings {
   return {
-    interface: b.bed.bridge, portBase, rendezvous: b.bed.serverAddress, minReceivers,
+    interface: b.bed.bridge, portBase, rendezvous: MULTICAST_RENDEZVOUS, minReceivers,
     maxWaitSeconds: 15, nextMaxWaitSeconds: 5, startTimeoutSeconds: 60, nextStartTimeoutSeconds: 20,
     // A few retries: a silent machine stalls the others seconds, not minutes.
     retriesUntilDrop: 15, duplex: 'full',
@@ -70,72 +36,8 @@ function senderSettings(b: Bed, portBase: number, minReceivers: number): SenderS
   };
 }
 
-function receivePlan(b: Bed, portBase: number, startTimeoutSeconds = 60): MulticastReceive {
-  return { portBase, rendezvous: b.bed.serverAddress, startTimeoutSeconds, nextStartTimeoutSeconds: 20, receiveTimeoutSeconds: 8, volumes: b.volumes.map((v) => v.path) };
-}
-
-interface Machine {
-  ns: string;
-  address: string;
-  bridgePort: string;
-  target: string;
-}
-
-/** A machine: its own namespace on the bed's bridge, an address in the bed's subnet with no broadcast address. */
-async function addMachine(b: Bed, tag: string, host: number): Promise<Machine> {
-  const ns = await createNamespace(b.world, tag);
-  const bridgePort = `lbv${tag}${b.world.id}`;
-  const address = `${b.bed.prefix}.${host}`;
-  await createVethPair(b.world, { ns: b.bed.ns, name: bridgePort }, { ns, name: 'eth0', address: `${address}/24` });
-  await attachToBridge(b.bed.ns, bridgePort, b.bed.bridge);
-  return { ns, address, bridgePort, target: join(b.world.dir, `${ns}-root`) };
-}
-
-function startSender(b: Bed, settings: SenderSettings, volumes: Array<{ path: string; file: string }>, name: string): Background {
-  return startInNamespace(b.world, b.bed.ns, process.execPath, ['--enable-source-maps', SENDER, JSON.stringify({ settings, volumes })], join(b.world.dir, `${name}.log`));
-}
-
-function startReceiver(b: Bed, m: Machine, plan: MulticastReceive): Background {
-  return startInNamespace(b.world, m.ns, process.execPath, ['--enable-source-maps', RECEIVER, JSON.stringify({ httpUrl: b.httpUrl, multicast: plan, iface: 'eth0', target: m.target })], join(b.world.dir, `${m.ns}.log`));
-}
-
-type SenderLine = { type: 'event'; volume: string; index: number; event: { kind: string }; at: number } | ({ type: 'volume'; at: number } & VolumeSendOutcome) | { type: 'outcome'; volumes: VolumeSendOutcome[]; complete: boolean; seconds: number; at: number };
-
-function senderLines(bg: Background): SenderLine[] {
-  return jsonLines(bg.log()) as unknown as SenderLine[];
-}
-
-interface ReceiverResult {
-  ok: boolean;
-  error: string | null;
-  left: string | null;
-  receipts: VolumeReceipt[];
-  notes: string[];
-  seconds: number;
-}
-
-async function receiverResult(bg: Background, limitMs: number): Promise<ReceiverResult> {
-  await waitFor(`receiver ${bg.logFile} to finish`, async () => ((await Promise.race([bg.exited, new Promise((r) => setTimeout(() => r('running'), 20))])) === 'running' ? undefined : true), limitMs).catch((e: Error) => {
-    throw new Error(`${e.message}\n${bg.log()}`);
-  });
-  const line = bg.log().split('\n').find((l) => l.startsWith('{"ok"'));
-  assert.ok(line, `the receiver printed its result:\n${bg.log()}`);
-  return JSON.parse(line) as ReceiverResult;
-}
-
-async function senderOutcome(bg: Background, limitMs: number): Promise<Extract<SenderLine, { type: 'outcome' }>> {
-  return waitFor('the multicast transfer to end', () => senderLines(bg).find((l): l is Extract<SenderLine, { type: 'outcome' }> => l.type === 'outcome'), limitMs).catch((e: Error) => {
-    throw new Error(`${e.message}\n${bg.log()}`);
-  });
-}
-
-async function txBytes(ns: string, dev: string): Promise<number> {
-  const [link] = JSON.parse(await sh('ip', ['-n', ns, '-j', '-s', 'link', 'show', 'dev', dev])) as Array<{ stats64: { tx: { bytes: number } } }>;
-  return link!.stats64.tx.bytes;
-}
-
 /** Every volume's bytes as the manifest has them, and the extracted tree the same as the source. */
-async function assertRestored(b: Bed, m: Machine, r: ReceiverResult): Promise<void> {
+async function assertRestored(b: MulticastBed, m: Machine, r: ReceiverResult): Promise<void> {
   assert.equal(r.ok, true, `${m.ns}: ${r.error}\n${r.notes.join('\n')}`);
   const good = new Map<string, VolumeReceipt>();
   for (const receipt of r.receipts) if (receipt.note === undefined || receipt.via === 'unicast') good.set(receipt.path, receipt);
