@@ -7,7 +7,8 @@ import { lifeboat, jsonLines } from '../support/cli.js';
 import { flipByte } from '../support/damage.js';
 import { makeWorld, sh, type World } from '../support/world.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
-import { buildFixtureDisk, readMarkers, type FixtureDisk } from '../support/fixture-disk.js';
+import { buildFixtureDisk, type FixtureDisk } from '../support/fixture-disk.js';
+import { bootsRestoredFixture } from '../support/restored-boot.js';
 import { sparseFile } from '../support/loop-devices.js';
 import { cachedRescueSystem } from '../support/guest-run.js';
 import { fixtureCacheDir } from '../support/fixture-cache.js';
@@ -60,20 +61,6 @@ async function runTaskBoot(machine: QemuMachine, id: number): Promise<Task> {
   return taskState(id);
 }
 
-/** Boots the machine's own disk (no task: DHCP gives no boot file) and reads the fixture's markers. */
-async function bootLocal(machine: QemuMachine, fixture: FixtureDisk) {
-  const run = await machine.boot();
-  await run.waitForSerial(/FIXTURE-HASH|FIXTURE-ERROR/, 600_000, { failOn: ['LIFEBOAT-RESCUE-UP', 'Kernel panic'] });
-  await run.waitForExit(120_000).catch(() => run.stop());
-  const markers = readMarkers(run.serial());
-  assert.deepEqual(markers.errors, []);
-  assert.equal(markers.booted, fixture.name);
-  assert.equal(markers.hash, fixture.expected.hash, 'the restored system hashes its files to the source\'s hash');
-  assert.deepEqual(markers.mounts, fixture.expected.mounts, 'every fstab filesystem mounted, by its original UUID');
-  assert.equal(markers.swap, fixture.expected.swap);
-  return { ...markers, serial: run.serial() };
-}
-
 async function blankDisk(name: string, bytes: number, noise = false): Promise<string> {
   const file = await sparseFile(join(shared.dir, `${name}.img`), bytes);
   if (noise) await sh('bash', ['-c', `head -c 4194304 /dev/urandom | dd of=${file} conv=notrunc status=none`]);
@@ -123,7 +110,7 @@ test('2. nuke onto a larger blank disk: the restored machine boots its own disk 
     const rootIndex = biosFixture.partitions.findIndex((p) => p.role === 'root');
     const dataIndex = biosFixture.partitions.findIndex((p) => p.role === 'data');
     assert.ok(sizes[rootIndex]! > source[rootIndex]! && sizes[dataIndex]! > source[dataIndex]!, `root and /data grew: ${sizes} vs ${source}`);
-    await bootLocal(machine, biosFixture);
+    await bootsRestoredFixture(machine, biosFixture);
     restoredB = { machine, disk };
   });
 });
@@ -137,7 +124,7 @@ test('3. nuke onto a smaller disk that still fits: boots with the same files, pa
     const sizes = partitionSizes(await sh('sfdisk', ['--json', disk]));
     const dataIndex = biosFixture.partitions.findIndex((p) => p.role === 'data');
     assert.ok(sizes[dataIndex]! < biosFixture.partitions[dataIndex]!.sizeBytes / 512, '/data shrank');
-    await bootLocal(machine, biosFixture);
+    await bootsRestoredFixture(machine, biosFixture);
   });
 });
 
@@ -176,7 +163,7 @@ test('6. no task pending: the machine boots its local disk and the disk is byte-
   await bed.explainFailure(async () => {
     assert.ok(restoredB, 'test 2 restored a machine');
     const before = await sha256Of(restoredB.disk);
-    await bootLocal(restoredB.machine, biosFixture);
+    await bootsRestoredFixture(restoredB.machine, biosFixture);
     assert.equal(await sha256Of(restoredB.disk), before);
     const events = await bed.api<Array<{ kind: string }>>(`/api/v1/events?mac=${restoredB.machine.mac}`);
     assert.equal(events.filter((e) => e.kind === 'boot.rescue').length, 1, 'only the nuke boot went to the rescue system');
@@ -195,7 +182,7 @@ test('7. UEFI: capture, then nuke onto a larger blank disk; the restored machine
     const t = await runTaskBoot(machine, await task('nuke', machine, 'golden-uefi'));
     assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
     assert.equal(t.result?.bootloader, 'grub-efi');
-    const restored = await bootLocal(machine, uefiFixture);
+    const restored = await bootsRestoredFixture(machine, uefiFixture);
     // The agent left BootNext on the new entry: the first boot of the restored system goes straight
     // to its disk, with no network attempt to wait out first (the entry itself sits after the network in BootOrder).
     const loads = [...restored.serial.matchAll(/BdsDxe: loading Boot\S+ "([^"]*)"/g)].map((m) => m[1]);

@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { lifeboat } from '../support/cli.js';
 import { makeWorld, sh, type World } from '../support/world.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
-import { buildFixtureDisk, readMarkers, type FixtureDisk } from '../support/fixture-disk.js';
+import { buildFixtureDisk, type FixtureDisk } from '../support/fixture-disk.js';
+import { bootsRestoredFixture } from '../support/restored-boot.js';
 import { sparseFile } from '../support/loop-devices.js';
 import { cachedRescueSystem } from '../support/guest-run.js';
 import { fixtureCacheDir } from '../support/fixture-cache.js';
@@ -81,15 +82,7 @@ async function doneOrCleanRetry(first: Task): Promise<{ task: Task; retried: boo
 
 /** Boots the machine's own disk and checks the fixture's markers, as nuke-restore does. */
 async function bootsRestoredSystem({ machine }: Rig = main()): Promise<void> {
-  const run = await machine.boot();
-  await run.waitForSerial(/FIXTURE-HASH|FIXTURE-ERROR/, 600_000, { failOn: ['LIFEBOAT-RESCUE-UP', 'Kernel panic'] });
-  await run.waitForExit(120_000).catch(() => run.stop());
-  const markers = readMarkers(run.serial());
-  assert.deepEqual(markers.errors, []);
-  assert.equal(markers.booted, fixture.name);
-  assert.equal(markers.hash, fixture.expected.hash, 'the restored system hashes its files to the source\'s hash');
-  assert.deepEqual(markers.mounts, fixture.expected.mounts);
-  assert.equal(markers.swap, fixture.expected.swap);
+  await bootsRestoredFixture(machine, fixture);
 }
 
 const tc = (args: string[]) => sh('ip', ['netns', 'exec', bed.ns, 'tc', ...args]);
