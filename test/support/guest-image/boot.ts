@@ -1,5 +1,6 @@
 import { copyFile, lutimes, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { runTool } from '../../../core/run-tool.js';
@@ -9,6 +10,9 @@ import { FIXED_MTIME, copyInto, installBusybox, put } from './staging.js';
  * What boots a fixture: its own small initramfs (busybox, the kernel modules it needs, its /init)
  * and GRUB (the configuration, and the EFI image for UEFI), the same way for every fixture.
  */
+
+/** The fixtures' init scripts (init/ beside this file's source: the compiled file finds them in the checkout). */
+export const INIT_DIR = fileURLToPath(new URL('../../../../test/support/guest-image/init/', import.meta.url));
 
 export interface InitramfsSpec {
   /** busybox and its libraries, and the applets linked in /bin. */

@@ -1,7 +1,6 @@
 import { chmod, mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { buildInitramfs, grubConfig, kernelCmdline } from './boot.js';
+import { INIT_DIR, buildInitramfs, grubConfig, kernelCmdline } from './boot.js';
 import { cachedEntry, writeRecord, type CachedEntry } from './cache-entry.js';
 import { cacheKey, findHostInputs, type HostInputs } from './host.js';
 import { buildInGuest } from './in-guest.js';
@@ -41,7 +40,6 @@ export interface BuildOptions<R> {
   record: (outcome: BuildOutcome) => Promise<R> | R;
 }
 
-export const INIT_DIR = fileURLToPath(new URL('../../../../test/support/guest-image/init/', import.meta.url));
 const GRUB_MODINFO = ['/usr/lib/grub/x86_64-efi/modinfo.sh', '/usr/lib/grub/i386-pc/modinfo.sh'];
 
 /** Builds (or finds in the cache) the disks of `spec`: the entry holds <device>.img for each disk and fixture.json. */

@@ -3,7 +3,7 @@ import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { cachedRescueSystem, runInGuest } from '../guest-run.js';
 import { sparseFile } from '../loop-devices.js';
-import { grubEfiImage } from './boot.js';
+import { INIT_DIR, grubEfiImage } from './boot.js';
 import type { HostInputs } from './host.js';
 import { MiB, partitionNumber, sfdiskScript } from './layout.js';
 import { mkfsCommands } from './mkfs.js';
@@ -22,7 +22,6 @@ import { tarTree } from './trees.js';
  */
 
 const BIOS_BOOT = '21686148-6449-6E6F-744E-656564454649';
-const INIT_DIR = new URL('../../../../test/support/guest-image/init/', import.meta.url);
 
 /** The name of the tree mounted at `mountpoint`: its tar in the payload's trees/ is <name>.tar. */
 function treeName(mountpoint: string): string {
@@ -50,7 +49,7 @@ export async function buildInGuest(spec: GuestImageSpec, work: string, entry: st
     await mkdir(join(payload, 'grub'));
     await grubEfiImage(work, join(payload, 'grub', 'grubx64.efi'), spec.filesystems.find((f) => f.mountpoint === '/')!.uuid, spec.boot.grub.efiModules);
   }
-  await copyFile(new URL('build-lib.sh', INIT_DIR), join(payload, 'build-lib.sh'));
+  await copyFile(join(INIT_DIR, 'build-lib.sh'), join(payload, 'build-lib.sh'));
   await put(join(payload, 'run.sh'), buildScript(spec), 0o755);
   await rm(staged, { recursive: true, force: true });
 
