@@ -34,9 +34,10 @@ export interface MulticastBed {
 
 /**
  * `lifeboat serve` on a bridge in its own namespace (the unicast fallback: GET /store/…) and an
- * image of incompressible files of `sizes` bytes, archived in volumes of `volumeSize`, in its store.
+ * image of incompressible files of `sizes` bytes, archived in volumes of `volumeSize` (null: one
+ * volume, the archive's default), in its store.
  */
-export async function makeMulticastBed(world: World, options: { sizes?: number[]; volumeSize?: string } = {}): Promise<MulticastBed> {
+export async function makeMulticastBed(world: World, options: { sizes?: number[]; volumeSize?: string | null } = {}): Promise<MulticastBed> {
   const bed = await startTestbed(world, { routerAdvertisement: false });
   // Incompressible, so the volumes are as large as the data (the default: six volumes of 4 MiB).
   const sizes = options.sizes ?? [9 << 20, 7 << 20, 5 << 20, 3 << 20];
@@ -44,7 +45,7 @@ export async function makeMulticastBed(world: World, options: { sizes?: number[]
   for (const [i, size] of sizes.entries()) await writeFile(join(src.mountpoint, `random-${i}.bin`), randomBytes(size));
   await mkdir(join(src.mountpoint, 'etc'));
   await writeFile(join(src.mountpoint, 'etc', 'hostname'), 'golden\n');
-  const r = await lifeboat(['archive', '--store', bed.storeDir, '--image', 'golden', '--root', src.mountpoint, '--volume-size', options.volumeSize ?? '4M', '--json']);
+  const r = await lifeboat(['archive', '--store', bed.storeDir, '--image', 'golden', '--root', src.mountpoint, ...(options.volumeSize === null ? [] : ['--volume-size', options.volumeSize ?? '4M']), '--json']);
   if (r.exitCode !== 0) throw new Error(`lifeboat archive failed (${r.exitCode}): ${r.stderr}`);
   const dir = String(jsonLines(r.stdout).find((e) => e.type === 'published')!.dir);
   const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
