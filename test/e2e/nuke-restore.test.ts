@@ -42,8 +42,8 @@ before(async () => {
   assert.equal(r.exitCode, 0, r.stderr);
 }, { timeout: 900_000 });
 
-async function task(kind: string, machine: QemuMachine, image: string): Promise<number> {
-  const r = await bed.lifeboat(['task', kind, '--host', machine.mac, '--image', image, '--json']);
+async function task(kind: string, machine: QemuMachine, image: string, extra: string[] = []): Promise<number> {
+  const r = await bed.lifeboat(['task', kind, '--host', machine.mac, '--image', image, ...extra, '--json']);
   assert.equal(r.exitCode, 0, `lifeboat task ${kind}: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { id: number }).id;
 }
@@ -115,16 +115,25 @@ test('2. nuke onto a larger blank disk: the restored machine boots its own disk 
   });
 });
 
-test('3. nuke onto a smaller disk that still fits: boots with the same files, partitions shrunk', { timeout: 2_400_000 }, async () => {
+test('3. a clone onto a smaller disk that still fits: boots with the same files, partitions shrunk, and its own hostname, machine-id and SSH host key', { timeout: 2_400_000 }, async () => {
   await bed.explainFailure(async () => {
     const disk = await blankDisk('smaller', 800 << 20);
     const machine = await bed.addMachine({ name: 'smaller', firmware: 'bios', disks: [disk] });
-    const t = await runTaskBoot(machine, await task('nuke', machine, 'golden-bios'));
+    const t = await runTaskBoot(machine, await task('nuke', machine, 'golden-bios', ['--hostname', 'lab-03']));
     assert.equal(t.state, 'done', `${t.errorCode}: ${t.error}`);
+    assert.ok(t.files.includes('identity.txt'), `files: ${t.files}`);
     const sizes = partitionSizes(await sh('sfdisk', ['--json', disk]));
     const dataIndex = biosFixture.partitions.findIndex((p) => p.role === 'data');
     assert.ok(sizes[dataIndex]! < biosFixture.partitions[dataIndex]!.sizeBytes / 512, '/data shrank');
-    await bootsRestoredFixture(machine, biosFixture);
+    const given = t.result!.identity as { machineId: string; sshFingerprints: string[] };
+    const source = biosFixture.expected.identity;
+    const clone = (await bootsRestoredFixture(machine, biosFixture, null)).identity!;
+    assert.equal(clone.hostname, 'lab-03');
+    assert.equal(clone.machineId, given.machineId, 'the machine-id the agent reported');
+    assert.notEqual(clone.machineId, source.machineId, 'not the source\'s machine-id');
+    assert.match(clone.sshKey, /^[0-9a-f]{16}$/, 'a new ed25519 host key');
+    assert.notEqual(clone.sshKey, source.sshKey, 'not the source\'s host key');
+    assert.ok(given.sshFingerprints.some((f) => f.includes('(ED25519)')), given.sshFingerprints.join('\n'));
   });
 });
 

@@ -232,6 +232,7 @@ test('readMarkers reads a serial log with firmware noise, CR/LF and escape seque
     'FIXTURE-MOUNT /boot/efi vfat E8CE-FC53',
     'FIXTURE-ERROR mount LABEL=fxdata on /data failed',
     'FIXTURE-SWAP 871df699-f605-4bbe-a991-7bdd2d0f0042',
+    'FIXTURE-IDENTITY hostname=lab-03 machine-id=0123456789abcdef0123456789abcdef sshkey=9f86d081884c7d65\r',
     `FIXTURE-HASH ${'ab'.repeat(32)}`,
     '[   10.25] reboot: Power down',
   ].join('\n');
@@ -243,7 +244,8 @@ test('readMarkers reads a serial log with firmware noise, CR/LF and escape seque
     ],
     hash: 'ab'.repeat(32),
     swap: '871df699-f605-4bbe-a991-7bdd2d0f0042',
+    identity: { hostname: 'lab-03', machineId: '0123456789abcdef0123456789abcdef', sshKey: '9f86d081884c7d65' },
     errors: ['mount LABEL=fxdata on /data failed'],
   });
-  assert.deepEqual(readMarkers('SeaBIOS (version 1.16)\nBooting from Hard Disk...\n'), { booted: null, mounts: [], hash: null, swap: null, errors: [] });
+  assert.deepEqual(readMarkers('SeaBIOS (version 1.16)\nBooting from Hard Disk...\n'), { booted: null, mounts: [], hash: null, swap: null, identity: null, errors: [] });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, open, readFile } from 'node:fs/promises';
+import { cp, open, readFile, stat } from 'node:fs/promises';
 import { flipByte } from '../support/damage.js';
 import { makeWorld, sh, type World } from '../support/world.js';
 import { attachLoop, sparseFile, mountFs } from '../support/loop-devices.js';
@@ -148,7 +148,8 @@ test('a clone nuke: the restored system gets its own hostname and machine-id bef
   const report = await (await fetch(`${server.url}/api/v1/tasks/${id}/files/identity.txt`, { headers: { authorization: `Bearer ${server.token}` } })).text();
   assert.match(report, new RegExp(`^machine-id ${machineId}$`, 'm'));
   assert.match(report, new RegExp(`^write {2}/etc/hostname: hostname fixture-fixture-bios-gpt → lab-01$`, 'm'));
-  assert.match(report, /^note {3}no SSH host keys in the image: none generated$/m);
+  assert.match(report, /^delete \/etc\/ssh\/ssh_host_ed25519_key\.pub: the source machine's SSH host key$/m);
+  assert.match(report, /^ssh {4}256 SHA256:\S+ .*\(ED25519\)$/m);
   assert.match(report, /^hook {3}exit 0\nhook > hook ran in lab-01\n/m);
 
   const rootPart = fixture.partitions.find((p) => p.role === 'root')!.number;
@@ -157,8 +158,11 @@ test('a clone nuke: the restored system gets its own hostname and machine-id bef
   const b = await mountFs(world, `${dev}p${rootPart}`, join(world.dir, 'b'), 'ro,noload');
   assert.equal(await readFile(join(b, 'etc/hostname'), 'utf8'), 'lab-01\n');
   assert.equal(await readFile(join(b, 'etc/machine-id'), 'utf8'), `${machineId}\n`);
+  assert.notEqual(machineId, fixture.expected.identity.machineId);
   assert.equal(await readFile(join(b, 'etc/lifeboat-hook'), 'utf8'), `lab-01 52:54:00:aa:00:04 ${machineId} golden@${version}\n`);
-  const changed = ['boot/grub', 'etc/hostname', 'etc/machine-id', 'etc/lifeboat-hook'];
+  assert.notEqual(await readFile(join(b, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8'), await readFile(join(a, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8'), 'a new host key');
+  assert.equal((await stat(join(b, 'etc/ssh/ssh_host_ed25519_key'))).mode & 0o777, 0o600);
+  const changed = ['boot/grub', 'etc/hostname', 'etc/machine-id', 'etc/lifeboat-hook', 'etc/ssh'];
   const diffs = diffSnapshots(await snapshotTree(a, { ignore: changed }), await snapshotTree(b, { ignore: changed }), { skipAllocation: true });
   // /etc itself was written into (machine-id is new, hostname replaced): its mtime is the only other change.
   assert.deepEqual(diffs.filter((d) => !/^etc: mtimeNs /.test(d)), []);

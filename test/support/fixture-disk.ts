@@ -5,7 +5,7 @@ import type { TargetFirmware } from '../../images/restore/plan.js';
 import { fixtureCacheDir } from './fixture-cache.js';
 import { buildGuestImage } from './guest-image/builder.js';
 import { copyImage } from './guest-image/cache-entry.js';
-import { FIXTURE_USER, dataTree, identityFiles, rootExamples, seedFile } from './guest-image/fixture-files.js';
+import { FIXTURE_USER, dataTree, identityFiles, identityMarker, machineIdentity, rootExamples, seedFile } from './guest-image/fixture-files.js';
 import type { HostFilesystem } from './guest-image/host-disk.js';
 import { fixtureUuid, tableId, vfatVolumeId } from './guest-image/ids.js';
 import { MiB, partUuid } from './guest-image/layout.js';
@@ -94,7 +94,16 @@ export interface FixtureDisk {
     mounts: FixtureMount[];
     /** What FIXTURE-SWAP must say. */
     swap: string;
+    /** What FIXTURE-IDENTITY says of the source machine (a plain restore keeps it, a clone must not). */
+    identity: FixtureIdentity;
   };
+}
+
+export interface FixtureIdentity {
+  hostname: string;
+  machineId: string;
+  /** The first 16 hex digits of the sha256 of the ed25519 host public key, or "none". */
+  sshKey: string;
 }
 
 export interface FixtureMarkers {
@@ -103,13 +112,14 @@ export interface FixtureMarkers {
   mounts: FixtureMount[];
   hash: string | null;
   swap: string | null;
+  identity: FixtureIdentity | null;
   /** FIXTURE-ERROR lines: what the initramfs or init could not do. */
   errors: string[];
 }
 
 /** Parses the fixture's serial console output (firmware and kernel noise, CR/LF line ends, escape sequences allowed). */
 export function readMarkers(serialLog: string): FixtureMarkers {
-  const markers: FixtureMarkers = { booted: null, mounts: [], hash: null, swap: null, errors: [] };
+  const markers: FixtureMarkers = { booted: null, mounts: [], hash: null, swap: null, identity: null, errors: [] };
   for (const raw of serialLog.split(/\r?\n|\r/)) {
     const line = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
     let m: RegExpMatchArray | null;
@@ -117,6 +127,7 @@ export function readMarkers(serialLog: string): FixtureMarkers {
     else if ((m = line.match(/FIXTURE-MOUNT (\S+) (\S+) (\S*)/))) markers.mounts.push({ mountpoint: m[1]!, fstype: m[2]!, uuid: m[3]! });
     else if ((m = line.match(/FIXTURE-HASH ([0-9a-f]{64})/))) markers.hash = m[1]!;
     else if ((m = line.match(/FIXTURE-SWAP (\S+)/))) markers.swap = m[1]!;
+    else if ((m = line.match(/FIXTURE-IDENTITY hostname=(\S*) machine-id=(\S*) sshkey=(\S+)/))) markers.identity = { hostname: m[1]!, machineId: m[2]!, sshKey: m[3]! };
     else if ((m = line.match(/FIXTURE-ERROR (.*)$/))) markers.errors.push(m[1]!.trim());
   }
   return markers;
@@ -293,7 +304,7 @@ export async function buildFixtureDisk(options: FixtureOptions): Promise<Fixture
     record: (b) => ({
       disk: {
         name: o.name, firmware: o.firmware, table: o.table, sizeBytes: o.sizeBytes, diskId, partitions, fstab: b.fstab, kernel: b.kernel,
-        expected: { marker: `FIXTURE-BOOTED name=${o.name}`, hash: b.hashes['/']!, mounts: expectedMounts(partitions), swap: partitions.find((p) => p.role === 'swap')!.fs!.uuid },
+        expected: { marker: `FIXTURE-BOOTED name=${o.name}`, hash: b.hashes['/']!, mounts: expectedMounts(partitions), swap: partitions.find((p) => p.role === 'swap')!.fs!.uuid, identity: identityMarker(machineIdentity(o.name)) },
       },
     }),
   });

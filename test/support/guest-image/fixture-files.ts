@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FileEntry } from './trees.js';
 
 /**
@@ -8,11 +9,37 @@ import type { FileEntry } from './trees.js';
 
 const MiB = 1024 * 1024;
 
+/**
+ * What makes the fixture one machine and not another (a clone must get its own): hostname,
+ * machine-id and an SSH host key. Only the public half is shipped — the fixture runs no sshd, and
+ * a private key has no place in a repository; a restore treats the pair the same way.
+ */
+export function machineIdentity(name: string): { hostname: string; machineId: string; sshHostKey: string; files: FileEntry[] } {
+  const hostname = `fixture-${name}`;
+  const machineId = createHash('sha256').update(`${name}:machine-id`).digest('hex').slice(0, 32);
+  const sshHostKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPf068Zo8awt1KdMLy+1wUSeIRk1yOPRmlCkZJJNfmd2 root@fixture\n';
+  return {
+    hostname,
+    machineId,
+    sshHostKey,
+    files: [
+      { path: 'etc/hostname', text: `${hostname}\n` },
+      { path: 'etc/machine-id', text: `${machineId}\n`, mode: 0o444 },
+      { path: 'etc/ssh/ssh_host_ed25519_key.pub', text: sshHostKey },
+    ],
+  };
+}
+
+/** What FIXTURE-IDENTITY prints for a machine of this identity: the host key as the first 16 hex digits of its sha256. */
+export function identityMarker(identity: { hostname: string; machineId: string; sshHostKey: string }): { hostname: string; machineId: string; sshKey: string } {
+  return { hostname: identity.hostname, machineId: identity.machineId, sshKey: createHash('sha256').update(identity.sshHostKey).digest('hex').slice(0, 16) };
+}
+
 /** The identity files under /etc; `users` beyond root, each with uid = gid. */
 export function identityFiles(name: string, prettyName: string, users: Array<{ name: string; id: number; gecos: string; home: string }>): FileEntry[] {
   const all = [{ name: 'root', id: 0, gecos: 'root', home: '/root' }, ...users];
   return [
-    { path: 'etc/hostname', text: `fixture-${name}\n` },
+    ...machineIdentity(name).files,
     { path: 'etc/os-release', text: `PRETTY_NAME="${prettyName}"\nNAME="Lifeboat fixture"\nID=lifeboat-fixture\nVERSION_ID=1\n` },
     { path: 'etc/passwd', text: all.map((u) => `${u.name}:x:${u.id}:${u.id}:${u.gecos}:${u.home}:/bin/sh\n`).join('') },
     { path: 'etc/group', text: all.map((u) => `${u.name}:x:${u.id}:\n`).join('') },

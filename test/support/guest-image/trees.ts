@@ -47,7 +47,8 @@ export async function tarTree(dir: string, file: string): Promise<void> {
  * regular file and `L <path> <target>` for every symlink of the given filesystems together (each
  * a directory here, shown as its mountpoint in the guest). Left out: /proc /sys /dev /run /tmp,
  * GRUB's files under /boot/grub other than grub.cfg and the boot loaders under /boot/efi/EFI,
- * which every restore rewrites.
+ * which every restore rewrites, and the machine's identity (hostname, machine-id, SSH host keys),
+ * which a clone's restore rewrites: FIXTURE-IDENTITY shows those.
  */
 export async function hashTrees(trees: ReadonlyArray<{ mountpoint: string; dir: string }>): Promise<string> {
   const lines: string[] = [];
@@ -61,6 +62,7 @@ export async function hashTrees(trees: ReadonlyArray<{ mountpoint: string; dir: 
       else if (st.isSymbolicLink()) lines.push(`L ${guestPath} ${await readlink(path)}`);
       else if (st.isFile()) {
         if ((guestPath.startsWith('/boot/grub/') && guestPath !== '/boot/grub/grub.cfg') || guestPath.startsWith('/boot/efi/EFI/')) continue;
+        if (guestPath === '/etc/hostname' || guestPath === '/etc/machine-id' || guestPath.startsWith('/etc/ssh/ssh_host_')) continue;
         const sum = createHash('sha256').update(await readFile(path)).digest('hex');
         lines.push(`F ${guestPath} ${st.size} ${(st.mode & 0o7777).toString(8)} ${st.uid} ${st.gid} ${st.nlink} ${sum}`);
       }

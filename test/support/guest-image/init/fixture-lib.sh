@@ -60,15 +60,24 @@ mount_fstab() {
 #   F <path> <size> <octal mode> <uid> <gid> <links> <sha256 of the content>
 #   L <path> <target>
 # Left out, because every restore rewrites them: GRUB's files under /boot/grub other than
-# grub.cfg, and the boot loaders under /boot/efi/EFI. Needs a writable /tmp that is a mount of its
+# grub.cfg, and the boot loaders under /boot/efi/EFI; and what a clone's restore rewrites (hostname,
+# machine-id, SSH host keys), which identity_line shows instead. Needs a writable /tmp that is a mount of its
 # own (else its scratch files would be hashed). treeHash() in fixture-disk.ts computes the same.
 tree_hash() {
   for mp in "$@"; do
     [ -d "$mp" ] || continue
-    find "$mp" -xdev -type f | awk '(!/^\/boot\/grub\// || $0 == "/boot/grub/grub.cfg") && !/^\/boot\/efi\/EFI\//' > /tmp/tree-hash.files
+    find "$mp" -xdev -type f | awk '(!/^\/boot\/grub\// || $0 == "/boot/grub/grub.cfg") && !/^\/boot\/efi\/EFI\// && $0 != "/etc/hostname" && $0 != "/etc/machine-id" && !/^\/etc\/ssh\/ssh_host_/' > /tmp/tree-hash.files
     xargs -r stat -c '%n %s %a %u %g %h' < /tmp/tree-hash.files > /tmp/tree-hash.stats
     xargs -r sha256sum < /tmp/tree-hash.files | cut -d' ' -f1 > /tmp/tree-hash.sums
     paste -d' ' /tmp/tree-hash.stats /tmp/tree-hash.sums | sed 's/^/F /'
     find "$mp" -xdev -type l | xargs -r stat -c '%N' | sed "s/^'\(.*\)' -> '\(.*\)'\$/L \1 \2/"
   done | sort | sha256sum | cut -d' ' -f1
+}
+
+# FIXTURE-IDENTITY: who this machine is — hostname, machine-id, and its ed25519 host key as the
+# first 16 hex digits of the sha256 of the public key ("none" when it has none).
+identity_line() {
+  key=none
+  [ -f /etc/ssh/ssh_host_ed25519_key.pub ] && key=$(sha256sum < /etc/ssh/ssh_host_ed25519_key.pub | cut -c1-16)
+  echo "FIXTURE-IDENTITY hostname=$(cat /etc/hostname) machine-id=$(cat /etc/machine-id 2>/dev/null) sshkey=$key"
 }
