@@ -1,17 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { cloneSessionState, decideClaim, type MemberFacts } from '../../server/clone-decision.js';
 import { checkCloneRequest, cloneIdentity, parseIdentityTable } from '../../server/clone-request.js';
-import { BootPlanner } from '../../server/boot-planner.js';
-import { openDatabase } from '../../server/state/database.js';
-import { EventLog } from '../../server/state/events.js';
-import { HostRegistry } from '../../server/state/hosts.js';
-import { TaskBoard } from '../../server/state/tasks.js';
 import { CloneSessions } from '../../server/state/clone-sessions.js';
+import { stateWorld } from '../support/state-world.js';
 import { refuses } from '../support/unit-kit.js';
 
 const A = '52:54:00:00:0c:01';
@@ -112,20 +104,6 @@ test('decideClaim: only a network boot with no open task and in no open session,
   no({ sessions: [s(4, 1, [B])] }, /not in its identity table/);
 });
 
-function cloneWorld(t: { after: (fn: () => void) => void }) {
-  const dir = mkdtempSync(join(tmpdir(), 'lb-clone-'));
-  const db = openDatabase(join(dir, 'state.sqlite'));
-  t.after(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const events = new EventLog(db);
-  const tasks = new TaskBoard(db, events);
-  const hosts = new HostRegistry(db);
-  const clones = new CloneSessions(db, tasks, hosts, events);
-  const planner = new BootPlanner(hosts, tasks, events, pino({ level: 'silent' }), undefined, clones);
-  return { db, events, tasks, hosts, clones, planner };
-}
 
 const session = (over: Partial<Parameters<CloneSessions['create']>[0]> = {}) => ({
   image: 'web', version: '20261205T100000Z', macs: null, count: 2, hostnamePattern: 'lab-{n:02}', ipv4Pattern: null, identities: null,
@@ -133,7 +111,7 @@ const session = (over: Partial<Parameters<CloneSessions['create']>[0]> = {}) => 
 });
 
 test('a --count session claims the next network boots in order, each getting its task and identity; the session follows the tasks to done', (t) => {
-  const w = cloneWorld(t);
+  const w = stateWorld(t);
   const live: string[] = [];
   w.events.subscribe((e) => live.push(e.kind));
   const s = w.clones.create(session());
@@ -163,7 +141,7 @@ test('a --count session claims the next network boots in order, each getting its
 });
 
 test('the planner claims in the boot-script path: the claimed machine gets a rescue script with a token on that same fetch', (t) => {
-  const w = cloneWorld(t);
+  const w = stateWorld(t);
   w.clones.create(session({ count: 1 }));
   const urls = { httpBase: 'http://10.9.0.1:8080' };
   const rescue = { kernelPath: '/boot/rescue/vmlinuz', initrdPath: '/boot/rescue/initrd.img', cmdline: '' };
@@ -174,7 +152,7 @@ test('the planner claims in the boot-script path: the claimed machine gets a res
 });
 
 test('a --hosts session: all tasks at once in the given order; a MAC with an open task or in an open session is refused with nothing written; cancel ends it', (t) => {
-  const w = cloneWorld(t);
+  const w = stateWorld(t);
   const s = w.clones.create(session({ macs: [B, A], count: 2 }));
   assert.deepEqual(w.clones.members(s.id).map((m) => [m.n, m.mac, m.identity?.hostname]), [[1, B, 'lab-01'], [2, A, 'lab-02']]);
   assert.throws(() => w.clones.create(session({ macs: [C, A], count: 2 })), /52:54:00:00:0c:01 already has open task/);

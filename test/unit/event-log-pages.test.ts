@@ -1,18 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openDatabase } from '../../server/state/database.js';
+import { testDatabase } from '../support/state-world.js';
 import { EventLog } from '../../server/state/events.js';
 
 function log(t: { after: (fn: () => void) => void }) {
-  const dir = mkdtempSync(join(tmpdir(), 'lb-events-'));
-  const db = openDatabase(join(dir, 'state.sqlite'));
-  t.after(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const db = testDatabase(t);
   return { db, events: new EventLog(db) };
 }
 
