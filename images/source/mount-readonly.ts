@@ -19,7 +19,9 @@ export function readOnlyOptions(fstype: string): string[] {
     case 'ext4':
       return ['ro,noload'];
     case 'xfs':
-      return ['ro,norecovery'];
+      // nouuid: a disk image cloned from a filesystem this host has mounted shares its UUID, and
+      // XFS refuses a second mount of one UUID; the check only guards writes, which ro never makes.
+      return ['ro,norecovery,nouuid'];
     case 'btrfs':
       return ['ro,rescue=nologreplay', 'ro,nologreplay'];
     default:

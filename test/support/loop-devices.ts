@@ -55,7 +55,10 @@ export async function makeFilesystem(dev: string, type: FsType, label?: string, 
 /** Mounts and registers the unmount (lazy, so a busy mount cannot wedge cleanup). */
 export async function mountFs(world: World, dev: string, target: string, options?: string): Promise<string> {
   await sh('mkdir', ['-p', target]);
-  await sh('mount', [...(options ? ['-o', options] : []), dev, target]);
+  // Every copy of a fixture has the same XFS UUID, and tests in other lanes mount copies at once.
+  const xfs = (await execa('blkid', ['-o', 'value', '-s', 'TYPE', dev], { reject: false })).stdout.trim() === 'xfs';
+  const all = [options, xfs ? 'nouuid' : undefined].filter(Boolean).join(',');
+  await sh('mount', [...(all ? ['-o', all] : []), dev, target]);
   world.defer(async () => {
     const r = await execa('umount', [target], { reject: false });
     if (r.exitCode !== 0) await execa('umount', ['-l', target], { reject: false });
