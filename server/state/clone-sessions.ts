@@ -16,14 +16,10 @@ import type { Task, TaskBoard } from './tasks.js';
  * recomputed from its members' tasks whenever one of them changes (the event feed says when), and
  * stored with the reason, so a list needs no joins and `show` says why it is where it is.
  */
-export interface CloneSession {
-  id: number;
+/** What a session is asked to do, as created and as stored. */
+interface CloneSettings {
   image: string;
   version: string;
-  state: CloneState;
-  stateReason: string | null;
-  requested: number;
-  selection: 'hosts' | 'count';
   hostnamePattern: string | null;
   ipv4Pattern: string | null;
   identities: Record<string, IdentityRow> | null;
@@ -32,6 +28,14 @@ export interface CloneSession {
   multicast: MulticastMode;
   minReceivers: number | null;
   maxWait: number | null;
+}
+
+export interface CloneSession extends CloneSettings {
+  id: number;
+  state: CloneState;
+  stateReason: string | null;
+  requested: number;
+  selection: 'hosts' | 'count';
   createdAt: number;
   startedAt: number | null;
   endedAt: number | null;
@@ -91,19 +95,10 @@ function fromRow(r: SessionRow): CloneSession {
   };
 }
 
-export interface NewCloneSession {
-  image: string;
-  version: string;
+export interface NewCloneSession extends CloneSettings {
   /** The machines (--hosts), or null for --count. */
   macs: string[] | null;
   count: number;
-  hostnamePattern: string | null;
-  ipv4Pattern: string | null;
-  identities: Record<string, IdentityRow> | null;
-  options: TaskOptions;
-  multicast: MulticastMode;
-  minReceivers: number | null;
-  maxWait: number | null;
 }
 
 const OPEN = "('pending', 'running')";
