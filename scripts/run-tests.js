@@ -33,6 +33,23 @@ if (!['all', 'unit', 'integration', 'e2e'].includes(which) || !Number.isInteger(
   process.exit(2);
 }
 
+// The suite runs in a mount namespace of its own whose / is shared. `ip netns exec` (QEMU, dnsmasq,
+// servers in test namespaces) gives each process a copy of every mount there is at that moment; with
+// a private / (as in containers) those copies never see the later unmount, so they keep the
+// filesystem's superblock alive: a disk the agent had mounted rw then refuses a ro mount
+// ('already mounted or mount point busy') and a second copy of an XFS fixture refuses to mount
+// ('duplicate UUID'). Under a shared /, `ip netns exec` makes its copies slaves and unmounts reach
+// them. The host's own propagation is left as it is.
+if (!process.env.LIFEBOAT_TEST_MOUNT_NS) {
+  const child = spawn('unshare', ['--mount', '--propagation', 'shared', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, LIFEBOAT_TEST_MOUNT_NS: '1' },
+  });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  await new Promise(() => {});
+}
+
 function findTests(dir) {
   let out = [];
   let entries = [];
