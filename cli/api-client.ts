@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { LifeboatError, type ErrorCode, errorCodes } from '../core/errors.js';
+import { cliDefaults, readSettings } from '../server/config-file.js';
 import { nextFromLink } from '../server/http/paging.js';
 import { stringOption, type Parsed } from './args.js';
 
@@ -8,8 +9,9 @@ import { stringOption, type Parsed } from './args.js';
  * and server errors turned back into LifeboatErrors so they exit with the same statuses.
  */
 export const serverOptions = {
-  server: { type: 'string' as const, value: 'URL', description: 'server URL (or $LIFEBOAT_SERVER)', default: 'http://127.0.0.1:8080' },
-  'token-file': { type: 'string' as const, value: 'FILE', description: 'admin token file (or $LIFEBOAT_ADMIN_TOKEN holding the token); for list and show the read-token file is enough', default: '/var/lib/lifeboat/admin-token' },
+  // No `default:` here: a default would look like a flag and hide $LIFEBOAT_SERVER and the config file.
+  server: { type: 'string' as const, value: 'URL', description: 'server URL (or $LIFEBOAT_SERVER; else the config file\'s server or http; else http://127.0.0.1:8080)' },
+  'token-file': { type: 'string' as const, value: 'FILE', description: 'admin token file (or $LIFEBOAT_ADMIN_TOKEN holding the token; else the config file\'s adminTokenFile or <data>/admin-token); for list and show the read-token file is enough' },
   json: { type: 'boolean' as const, description: 'print the API\'s JSON' },
 };
 
@@ -23,12 +25,14 @@ export interface ApiClient {
 }
 
 export async function apiClient(p: Parsed): Promise<ApiClient> {
-  const base = (stringOption(p, 'server') ?? process.env.LIFEBOAT_SERVER ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  // flag > environment > config file > default, as every setting (README, Settings).
+  const fromFile = cliDefaults((await readSettings(undefined)).file);
+  const base = (stringOption(p, 'server') ?? process.env.LIFEBOAT_SERVER ?? fromFile.server).replace(/\/+$/, '');
   let token = process.env.LIFEBOAT_ADMIN_TOKEN;
   const tokenFile = stringOption(p, 'token-file');
-  if (!token || (tokenFile && p.values['token-file'] !== '/var/lib/lifeboat/admin-token')) {
+  if (!token || tokenFile) {
     try {
-      token = (await readFile(tokenFile ?? '/var/lib/lifeboat/admin-token', 'utf8')).trim();
+      token = (await readFile(tokenFile ?? fromFile.tokenFile, 'utf8')).trim();
     } catch {
       token = undefined; // the server's 401 says which token is missing
     }

@@ -1,11 +1,13 @@
 import { rootLogger } from '../core/log.js';
 import { LifeboatError } from '../core/errors.js';
-import { DEFAULT_EVENT_RETENTION, loadConfigFile, resolveConfig, type ServerConfigFile } from '../server/config.js';
+import { DEFAULT_EVENT_RETENTION, resolveConfig } from '../server/config.js';
+import { readSettings } from '../server/config-file.js';
 import { DEFAULT_REGISTRATION_LIMITS } from '../server/host-registration.js';
 import { startServer } from '../server/lifeboat-server.js';
 import { TFTP_DEFAULT_LIMITS } from '../server/tftp/tftp-server.js';
 import { listOption, stringOption, type CommandSpec } from './args.js';
 import { parseOrHelp } from './command-group.js';
+import { renderBanner } from './serve-banner.js';
 
 export const serveSpec: CommandSpec = {
   name: 'serve',
@@ -15,11 +17,11 @@ export const serveSpec: CommandSpec = {
     'With no options it runs with embedded defaults: state and store under /var/lib/lifeboat, HTTP on',
     '0.0.0.0:8080 (on the --interface\'s address when one is given), TFTP on 0.0.0.0:69, DHCP off, NFS',
     'off. State files (lifeboat.sqlite, its -wal and -shm, the token files) are mode 0600. Flags',
-    'override the config file, which overrides the defaults. DHCP answers only on --interface; a',
-    'machine with no task boots its disk.',
+    'override the environment, which overrides the config file, which overrides the defaults. DHCP',
+    'answers only on --interface; a machine with no task boots its disk.',
   ].join('\n'),
   options: {
-    config: { type: 'string', value: 'FILE', description: 'JSON config file (keys as in the README)' },
+    config: { type: 'string', value: 'FILE', description: 'JSON config file (keys as in the README); else $LIFEBOAT_CONFIG, else /etc/lifeboat/config.json if it exists' },
     data: { type: 'string', value: 'DIR', description: 'state directory (or $LIFEBOAT_DATA)', default: '/var/lib/lifeboat' },
     store: { type: 'string', value: 'DIR', description: 'image store (or $LIFEBOAT_STORE)', default: '<data>/store' },
     http: { type: 'string', value: 'ADDR:PORT', description: 'HTTP listen address (ADDR:PORT, or PORT: on the default address)', default: "the --interface's address, else 0.0.0.0; port 8080" },
@@ -52,8 +54,8 @@ export const serveSpec: CommandSpec = {
 export async function runServe(argv: string[]): Promise<number> {
   const p = parseOrHelp(serveSpec, argv);
   if (!p) return 0;
-  const configPath = stringOption(p, 'config');
-  const file: ServerConfigFile = configPath ? await loadConfigFile(configPath) : {};
+  // flag > environment > file > default: the file and environment first, then each flag given.
+  const { file, path: configPath } = await readSettings(stringOption(p, 'config'));
   const given = (name: string) => (argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`)) ? stringOption(p, name) : undefined);
   const set = <T>(value: T | undefined, apply: (v: T) => void) => value !== undefined && apply(value);
   set(given('data'), (v) => (file.data = v));
@@ -107,10 +109,12 @@ export async function runServe(argv: string[]): Promise<number> {
     if (!['off', 'auto', 'ganesha', 'kernel'].includes(v)) throw new LifeboatError('LB_USAGE', `--nfs ${v}: use off, auto, ganesha or kernel`);
     nfs.mode = v as 'off';
   });
-  // Logs go to stderr as JSON lines (pino); LIFEBOAT_LOG_LEVEL=debug shows every packet and command.
+  // Logs go to stderr: pretty on a terminal, JSON lines otherwise (core/log.ts); LIFEBOAT_LOG_LEVEL=debug
+  // shows every packet and command.
   const log = rootLogger();
   const config = resolveConfig(file);
   const server = await startServer(config, log);
+  process.stdout.write(await renderBanner({ server, configPath }));
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping');

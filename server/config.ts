@@ -1,87 +1,18 @@
-import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
-import Type from 'typebox';
-import Value from 'typebox/value';
 import { LifeboatError } from '../core/errors.js';
+import { DEFAULT_DATA_DIR } from './config-file.js';
 import type { DhcpServerOptions } from './dhcp/server.js';
 import { TFTP_DEFAULT_LIMITS } from './tftp/tftp-server.js';
 import { DEFAULT_REGISTRATION_LIMITS, type RegistrationLimits } from './host-registration.js';
 import { formatIpv4, parseIpv4 } from './ipv4.js';
+import type { ServerConfigFile } from './config-file.js';
+
+export { ServerConfigSchema, loadConfigFile, type ServerConfigFile } from './config-file.js';
 
 /** Events kept: 90 days, and at most 100,000 of them (a few tens of MB of SQLite). */
 export const DEFAULT_EVENT_RETENTION = { keepDays: 90, keepRows: 100_000 } as const;
 
-/**
- * The server's settings: embedded defaults, then a JSON config file, then command-line flags.
- * Every key is documented in the README's settings table.
- */
-export const ServerConfigSchema = Type.Object(
-  {
-    data: Type.Optional(Type.String({ description: 'state directory: SQLite, netboot root, admin token' })),
-    store: Type.Optional(Type.String({ description: 'image store; default <data>/store' })),
-    http: Type.Optional(Type.String({ description: 'ADDR:PORT for HTTP' })),
-    tftp: Type.Optional(Type.String({ description: 'ADDR:PORT for TFTP, or "off"' })),
-    tftpLimits: Type.Optional(
-      Type.Object(
-        {
-          maxTransfers: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'TFTP transfers at once, all clients' })),
-          maxTransfersPerAddress: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, description: 'TFTP transfers at once from one address' })),
-          firstAckSeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 600, description: 'a transfer whose first packet is not acknowledged in this time is dropped' })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    publicAddress: Type.Optional(Type.String({ description: 'the address machines reach this server at' })),
-    hosts: Type.Optional(
-      Type.Object(
-        {
-          registerPerMinute: Type.Optional(Type.Integer({ minimum: 1, description: 'new machines DHCP and TFTP register per minute, at most' })),
-          maxUnknown: Type.Optional(Type.Integer({ minimum: 1, description: 'registered machines with no name and no task, at most' })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    events: Type.Optional(
-      Type.Object(
-        {
-          keepDays: Type.Optional(Type.Number({ minimum: 0.01, description: 'events older than this are pruned' })),
-          keepRows: Type.Optional(Type.Integer({ minimum: 100, description: 'at most this many events are kept' })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    adminTokenFile: Type.Optional(Type.String()),
-    rescueDir: Type.Optional(Type.String({ description: 'directory with vmlinuz and initrd.img of the rescue system' })),
-    rescueCmdline: Type.Optional(Type.String()),
-    dhcp: Type.Optional(
-      Type.Object(
-        {
-          mode: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('proxy'), Type.Literal('full')])),
-          interface: Type.Optional(Type.String()),
-          range: Type.Optional(Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+\\.\\d+-\\d+\\.\\d+\\.\\d+\\.\\d+$' })),
-          router: Type.Optional(Type.String()),
-          dns: Type.Optional(Type.Array(Type.String())),
-          leaseSeconds: Type.Optional(Type.Integer({ minimum: 60 })),
-          reservations: Type.Optional(Type.Array(Type.Object({ mac: Type.String(), address: Type.String() }))),
-          port: Type.Optional(Type.Integer()),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    nfs: Type.Optional(
-      Type.Object(
-        {
-          mode: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('auto'), Type.Literal('ganesha'), Type.Literal('kernel')])),
-          clients: Type.Optional(Type.Array(Type.String())),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-  },
-  { additionalProperties: false },
-);
-export type ServerConfigFile = Type.Static<typeof ServerConfigSchema>;
 
 export interface ServerConfig {
   dataDir: string;
@@ -125,23 +56,9 @@ function firstExternalAddress(): string {
   return '127.0.0.1';
 }
 
-export async function loadConfigFile(path: string): Promise<ServerConfigFile> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    throw new LifeboatError('LB_USAGE', `config file ${path} cannot be read as JSON: ${(e as Error).message}`);
-  }
-  if (!Value.Check(ServerConfigSchema, parsed)) {
-    const problems = [...Value.Errors(ServerConfigSchema, parsed)].slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`);
-    throw new LifeboatError('LB_USAGE', `config file ${path} is invalid: ${problems.join('; ')}`);
-  }
-  return parsed;
-}
-
-/** Merges file settings and flags over the defaults and checks what depends on what. */
+/** Merges the settings (flags over environment over file: see config-file.ts) over the defaults and checks what depends on what. */
 export function resolveConfig(file: ServerConfigFile): ServerConfig {
-  const dataDir = resolve(file.data ?? process.env.LIFEBOAT_DATA ?? '/var/lib/lifeboat');
+  const dataDir = resolve(file.data ?? DEFAULT_DATA_DIR);
   const dhcpMode = file.dhcp?.mode ?? 'off';
   const iface = file.dhcp?.interface;
   const ifaceInfo = iface ? interfaceAddress(iface) : null;
@@ -164,7 +81,7 @@ export function resolveConfig(file: ServerConfigFile): ServerConfig {
   const netbootRoot = join(dataDir, 'netboot');
   return {
     dataDir,
-    store: resolve(file.store ?? process.env.LIFEBOAT_STORE ?? join(dataDir, 'store')),
+    store: resolve(file.store ?? join(dataDir, 'store')),
     http,
     tftp,
     tftpLimits: {

@@ -28,6 +28,8 @@ import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 export interface RunningServer {
   httpBase: string;
   config: ServerConfig;
+  /** The NFS share as started (`auto` resolved to the kind it chose), or null when off. */
+  nfs: { kind: string; urls: string[] } | null;
   close(): Promise<void>;
 }
 
@@ -215,7 +217,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
 
     log.info({ http: httpBase, tftp: tftp?.address ?? 'off', dhcp: config.dhcp.mode, interface: config.dhcp.interface, nfs: nfs?.urls ?? 'off', store: config.store, data: config.dataDir }, 'lifeboat serving');
     events.record('server.started', `server started: HTTP ${httpBase}, TFTP ${config.tftp ? `${config.tftp.host}:${config.tftp.port}` : 'off'}, DHCP ${config.dhcp.mode}`);
-    return { httpBase, config, close: closeAll };
+    return { httpBase, config, nfs: nfs ? { kind: nfs.kind, urls: nfs.urls } : null, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;
