@@ -17,6 +17,7 @@ const lazy = (load: () => Promise<(argv: string[]) => Promise<number>>) => async
 const commands: Record<string, Command> = {
   archive: { summary: 'Archive a whole Linux system (layout + every filesystem) as a new image version in a store.', run: lazy(async () => (await import('./archive-command.js')).runArchive) },
   images: { summary: 'Manage the image store: list, show, verify, prune.', run: lazy(async () => (await import('./images-command.js')).runImages) },
+  init: { summary: 'Write the configuration file, check the ports, print DHCP settings for the site; --systemd installs the service.', run: lazy(async () => (await import('./init-command.js')).runInit) },
   serve: { summary: 'Run the restore server: HTTP (boot files, store, API), TFTP, DHCP (off, proxy or full) and the NFS share.', run: lazy(async () => (await import('./serve-command.js')).runServe) },
   hosts: { summary: 'List and show the machines the server knows, and preview their boot script (via the API).', run: lazy(async () => (await import('./host-task-commands.js')).runHosts) },
   task: { summary: 'Give a machine a nuke, capture or compare task (via the API).', run: lazy(async () => (await import('./host-task-commands.js')).runTask) },

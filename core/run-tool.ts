@@ -17,7 +17,7 @@ const packageOf: Record<string, string> = {
   'mkfs.jfs': 'jfsutils', tar: 'tar', zstd: 'zstd', gzip: 'gzip', getfattr: 'attr', setfattr: 'attr',
   getfacl: 'acl', setfacl: 'acl', setcap: 'libcap2-bin', getcap: 'libcap2-bin', lvm: 'lvm2', mdadm: 'mdadm',
   flock: 'util-linux', systemctl: 'systemd', 'ssh-keygen': 'openssh-client', exportfs: 'nfs-kernel-server', 'ganesha.nfsd': 'nfs-ganesha', ip: 'iproute2', 'qemu-system-x86_64': 'qemu-system-x86',
-  'udp-sender': 'udpcast', 'udp-receiver': 'udpcast',
+  'udp-sender': 'udpcast', 'udp-receiver': 'udpcast', ss: 'iproute2',
 };
 
 export interface ToolResult {
