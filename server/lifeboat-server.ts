@@ -215,7 +215,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       stops.push(() => running.close());
     }
 
-    log.info({ http: httpBase, tftp: tftp?.address ?? 'off', dhcp: config.dhcp.mode, interface: config.dhcp.interface, nfs: nfs?.urls ?? 'off', store: config.store, data: config.dataDir }, 'lifeboat serving');
+    // The NFS server's kind and why (what --nfs asked for, what this host has) is what an operator checks first when a share does not mount.
+    const nfsState = nfs ? { nfs: nfs.urls, nfsServer: nfs.kind, nfsReason: nfs.reason } : { nfs: 'off' };
+    log.info({ http: httpBase, tftp: tftp?.address ?? 'off', dhcp: config.dhcp.mode, interface: config.dhcp.interface, ...nfsState, store: config.store, data: config.dataDir }, 'lifeboat serving');
     events.record('server.started', `server started: HTTP ${httpBase}, TFTP ${config.tftp ? `${config.tftp.host}:${config.tftp.port}` : 'off'}, DHCP ${config.dhcp.mode}`);
     return { httpBase, config, nfs: nfs ? { kind: nfs.kind, urls: nfs.urls } : null, close: closeAll };
   } catch (e) {

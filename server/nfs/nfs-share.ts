@@ -1,4 +1,4 @@
-import { access, lstat, mkdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasErrno, LifeboatError } from '../../core/errors.js';
 import { componentLogger, type Logger } from '../../core/log.js';
@@ -8,6 +8,7 @@ import { checkBindAddress } from './bind-address.js';
 import { renderGaneshaConfig } from './ganesha-config.js';
 import { GaneshaSupervisor } from './ganesha-supervisor.js';
 import { renderKernelExports } from './kernel-exports.js';
+import { collectKernelNfs, judgeKernelNfs, type KernelNfsFacts } from './kernel-nfs.js';
 import { validateShareSpec, type NfsExport, type NfsShareSpec } from './share-spec.js';
 
 /**
@@ -33,6 +34,8 @@ export interface StartNfsShareOptions extends NfsShareSpec {
 
 export interface NfsShare {
   kind: NfsServerKind;
+  /** Why this kind serves (what --nfs asked for and what the host has), for the start-up log line. */
+  reason: string;
   /** One libnfs-style URL per export, in the order given: nfs://ADDR/pseudo?version=4. */
   urls: string[];
   /** PID of the ganesha.nfsd serving now (ganesha only). */
@@ -42,27 +45,13 @@ export interface NfsShare {
   close(): Promise<void>;
 }
 
-export interface KernelNfsFacts {
-  available: boolean;
-  /** Why not, in words an operator can act on. */
+/** Which server serves and why: the kernel's where one works, ganesha otherwise or inside a namespace. */
+export interface NfsServerChoice {
+  kind: NfsServerKind;
   reason: string;
 }
 
-/** A kernel NFS server is usable when nfsd's filesystem is there, or exportfs is and nfsd is loaded. */
-export async function detectKernelNfs(): Promise<KernelNfsFacts> {
-  const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
-  if (await exists('/proc/fs/nfsd')) return { available: true, reason: '/proc/fs/nfsd exists' };
-  const exportfs = await hasTool('exportfs');
-  const module = (await exists('/sys/module/nfsd')) || (await readFile('/proc/modules', 'utf8').catch(() => '')).split('\n').some((l) => l.startsWith('nfsd '));
-  if (exportfs && module) return { available: true, reason: 'exportfs is installed and the nfsd module is loaded' };
-  return {
-    available: false,
-    reason: `${exportfs ? 'exportfs is installed' : 'exportfs is not installed'} and ${module ? 'nfsd is loaded' : 'the nfsd module is not loaded'} (no /proc/fs/nfsd)`,
-  };
-}
-
-/** Which server serves: the kernel's where there is one, ganesha otherwise or inside a namespace. */
-export function chooseServerKind(requested: StartNfsShareOptions['kind'], kernel: KernelNfsFacts, netns?: string): NfsServerKind {
+export function chooseServerKind(requested: StartNfsShareOptions['kind'], kernel: KernelNfsFacts, netns?: string): NfsServerChoice {
   if (requested === 'kernel') {
     if (netns) {
       throw new LifeboatError('LB_USAGE', `the kernel NFS server serves the whole host and cannot be started in network namespace ${netns}: use kind 'ganesha' there`);
@@ -70,13 +59,14 @@ export function chooseServerKind(requested: StartNfsShareOptions['kind'], kernel
     if (!kernel.available) {
       throw new LifeboatError(
         'LB_TOOL_MISSING',
-        `no kernel NFS server on this host: ${kernel.reason}. Use kind 'ganesha' or 'auto', or install nfs-kernel-server and load nfsd (modprobe nfsd)`,
+        `no kernel NFS server on this host: ${kernel.reason}. Use --nfs ganesha or auto, or install nfs-kernel-server and load nfsd (modprobe nfsd)`,
       );
     }
-    return 'kernel';
+    return { kind: 'kernel', reason: `asked for the kernel server: ${kernel.reason}` };
   }
-  if (requested === 'ganesha') return 'ganesha';
-  return kernel.available && !netns ? 'kernel' : 'ganesha';
+  if (requested === 'ganesha') return { kind: 'ganesha', reason: 'asked for nfs-ganesha' };
+  if (netns) return { kind: 'ganesha', reason: `auto: the kernel server cannot serve inside network namespace ${netns}` };
+  return kernel.available ? { kind: 'kernel', reason: `auto: ${kernel.reason}` } : { kind: 'ganesha', reason: `auto: ${kernel.reason}` };
 }
 
 function shareUrl(bindAddress: string, path: string): string {
@@ -96,15 +86,16 @@ async function checkExportDirs(exports: NfsExport[]): Promise<void> {
 export async function startNfsShare(options: StartNfsShareOptions): Promise<NfsShare> {
   const spec = validateShareSpec(options);
   const log = options.logger ? options.logger.child({ component: 'nfs' }) : componentLogger('nfs');
-  const kind = chooseServerKind(options.kind, options.kind === 'ganesha' ? { available: false, reason: 'not asked' } : await detectKernelNfs(), options.netns);
+  const kernel = options.kind === 'ganesha' || options.netns ? { available: false, reason: 'not asked' } : judgeKernelNfs(await collectKernelNfs());
+  const choice = chooseServerKind(options.kind, kernel, options.netns);
   await checkExportDirs(spec.exports);
   await mkdir(options.stateDir, { recursive: true });
-  return kind === 'kernel' ? startKernelShare(spec, options, log) : startGaneshaShare(spec, options, log);
+  return choice.kind === 'kernel' ? startKernelShare(spec, options, log, choice.reason) : startGaneshaShare(spec, options, log, choice.reason);
 }
 
 const GANESHA_LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 
-async function startGaneshaShare(spec: NfsShareSpec, options: StartNfsShareOptions, log: Logger): Promise<NfsShare> {
+async function startGaneshaShare(spec: NfsShareSpec, options: StartNfsShareOptions, log: Logger, reason: string): Promise<NfsShare> {
   if (!(await hasTool('ganesha.nfsd'))) {
     throw new LifeboatError('LB_TOOL_MISSING', 'nfs-ganesha is not installed: install the Debian packages nfs-ganesha and nfs-ganesha-vfs (npm run setup does)', {
       tool: 'ganesha.nfsd',
@@ -133,10 +124,11 @@ async function startGaneshaShare(spec: NfsShareSpec, options: StartNfsShareOptio
   });
   const { ms } = await supervisor.start();
   const urls = spec.exports.map((e) => shareUrl(spec.bindAddress, e.pseudo));
-  log.info({ kind: 'ganesha', ganeshaPid: supervisor.pid, ms, urls, clients: spec.clients, ...(options.netns ? { netns: options.netns } : {}) }, 'NFS share serving');
+  log.info({ kind: 'ganesha', reason, ganeshaPid: supervisor.pid, ms, urls, clients: spec.clients, ...(options.netns ? { netns: options.netns } : {}) }, 'NFS share serving');
   let closed: Promise<void> | undefined;
   return {
     kind: 'ganesha',
+    reason,
     urls,
     get pid() {
       return supervisor.pid;
@@ -168,7 +160,7 @@ async function refuseRunningGanesha(pidFile: string, configFile: string): Promis
   }
 }
 
-async function startKernelShare(spec: NfsShareSpec, options: StartNfsShareOptions, log: Logger): Promise<NfsShare> {
+async function startKernelShare(spec: NfsShareSpec, options: StartNfsShareOptions, log: Logger, reason: string): Promise<NfsShare> {
   await checkBindAddress(spec.bindAddress);
   const exportsFile = join(options.stateDir, 'lifeboat.exports');
   const exportsDir = options.exportsDir ?? '/etc/exports.d';
@@ -187,10 +179,11 @@ async function startKernelShare(spec: NfsShareSpec, options: StartNfsShareOption
   await symlinkAtomic(exportsFile, link);
   await runTool('exportfs', ['-ra'], { purpose: 'export the image store through the kernel NFS server' });
   const urls = spec.exports.map((e) => shareUrl(spec.bindAddress, e.path));
-  log.info({ kind: 'kernel', urls, clients: spec.clients, exportsFile: link }, 'NFS share serving');
+  log.info({ kind: 'kernel', reason, urls, clients: spec.clients, exportsFile: link }, 'NFS share serving');
   let closed: Promise<void> | undefined;
   return {
     kind: 'kernel',
+    reason,
     urls,
     pid: undefined,
     restarts: 0,

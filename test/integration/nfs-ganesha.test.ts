@@ -11,6 +11,9 @@ import { makeWorld, sh, type World } from '../support/world.js';
 import { startNfsShare, type NfsShare, type StartNfsShareOptions } from '../../server/nfs/nfs-share.js';
 import type { NfsExport } from '../../server/nfs/share-spec.js';
 import { isLifeboatError } from '../../core/errors.js';
+import { nfsdRegistered } from '../../server/nfs/kernel-nfs.js';
+import { startTestbed } from '../support/testbed.js';
+import { readFileSync } from 'node:fs';
 
 /**
  * The share as a rescue agent sees it: ganesha runs in a server namespace; a client namespace on
@@ -285,4 +288,24 @@ test('an export ganesha cannot serve fails the start with its reason instead of 
     },
   );
   assert.deepEqual(await processesNaming(join(stateDir, 'ganesha.conf')), [], 'the half-configured ganesha was stopped');
+});
+
+test('serve --nfs auto on a kernel without nfsd starts nfs-ganesha, says why in its start-up line, and the store lists over NFS', async (t) => {
+  // The README's first example: an empty /proc/fs/nfsd must not pass for a kernel server here.
+  const kernelHasNfsd = nfsdRegistered(await readFile('/proc/filesystems', 'utf8'));
+  assert.equal(kernelHasNfsd, false, 'this test is about a kernel without nfsd, as on this machine');
+  const world = await makeWorld(t, 'lbnfsauto');
+  const bed = await startTestbed(world, { nfs: 'auto', routerAdvertisement: false });
+  await mkdir(join(bed.storeDir, 'web01'), { recursive: true });
+  const serving = readFileSync(join(world.dir, 'lifeboat-serve.log'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"lifeboat serving"'))
+    .map((l) => JSON.parse(l) as { nfsServer?: string; nfsReason?: string; nfs?: string[] })[0];
+  assert.ok(serving, bed.logs());
+  assert.equal(serving.nfsServer, 'ganesha', bed.logs());
+  assert.equal(serving.nfsReason, 'auto: the kernel has no NFS server (nfsd is not in /proc/filesystems; modprobe nfsd where it is a module)');
+  assert.deepEqual(serving.nfs, [`nfs://${bed.serverAddress}/store?version=4`, `nfs://${bed.serverAddress}/captures?version=4`]);
+  const listing = await execa('ip', ['netns', 'exec', bed.ns, 'nfs-ls', `nfs://${bed.serverAddress}/store?version=4`], { reject: false, all: true, timeout: 60_000 });
+  assert.equal(listing.exitCode, 0, String(listing.all));
+  assert.match(String(listing.all), /web01/);
 });

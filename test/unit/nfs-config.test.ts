@@ -52,14 +52,37 @@ test('a share description that would open too much or cannot be rendered is refu
   );
 });
 
-test('auto picks the kernel server where one exists and ganesha elsewhere or inside a namespace', async () => {
+test('auto picks the kernel server where one works and ganesha elsewhere or inside a namespace, and says why', async () => {
   const { chooseServerKind } = await import('../../server/nfs/nfs-share.js');
-  const kernel = { available: true, reason: '/proc/fs/nfsd exists' };
-  const none = { available: false, reason: 'exportfs is not installed and the nfsd module is not loaded (no /proc/fs/nfsd)' };
-  assert.equal(chooseServerKind('auto', kernel), 'kernel');
-  assert.equal(chooseServerKind('auto', none), 'ganesha');
-  assert.equal(chooseServerKind('auto', kernel, 'lb-ns'), 'ganesha');
-  assert.equal(chooseServerKind('ganesha', kernel), 'ganesha');
-  assert.throws(() => chooseServerKind('kernel', none), /no kernel NFS server on this host: exportfs is not installed .*Use kind 'ganesha' or 'auto'/);
+  const kernel = { available: true, reason: 'nfsd is in /proc/filesystems, its filesystem is mounted at /proc/fs/nfsd and exportfs is installed' };
+  const none = { available: false, reason: 'the kernel has no NFS server (nfsd is not in /proc/filesystems; modprobe nfsd where it is a module)' };
+  assert.deepEqual(chooseServerKind('auto', kernel), { kind: 'kernel', reason: `auto: ${kernel.reason}` });
+  assert.deepEqual(chooseServerKind('auto', none), { kind: 'ganesha', reason: `auto: ${none.reason}` });
+  assert.deepEqual(chooseServerKind('auto', kernel, 'lb-ns'), { kind: 'ganesha', reason: 'auto: the kernel server cannot serve inside network namespace lb-ns' });
+  assert.equal(chooseServerKind('ganesha', kernel).kind, 'ganesha');
+  assert.throws(() => chooseServerKind('kernel', none), /no kernel NFS server on this host: the kernel has no NFS server .*Use --nfs ganesha or auto/);
   assert.throws(() => chooseServerKind('kernel', kernel, 'lb-ns'), /cannot be started in network namespace lb-ns: use kind 'ganesha' there/);
+});
+
+test('a kernel NFS server counts only with nfsd registered, its filesystem mountable and exportfs installed', async () => {
+  const { judgeKernelNfs, nfsdRegistered } = await import('../../server/nfs/kernel-nfs.js');
+  // /proc/filesystems of this machine's kind (no nfsd) and of one with the nfsd module loaded.
+  const without = 'nodev\tsysfs\nnodev\tproc\n\text4\nnodev\tnfs\nnodev\tnfs4\n';
+  const withNfsd = `${without}nodev\tnfsd\n`;
+  assert.equal(nfsdRegistered(without), false, 'nfs and nfs4 (the client) are not nfsd');
+  assert.equal(nfsdRegistered(withNfsd), true);
+  const cases: Array<[Parameters<typeof judgeKernelNfs>[0], boolean, RegExp]> = [
+    // The case of issue 14: an empty /proc/fs/nfsd and no exportfs, nfsd not in the kernel.
+    [{ filesystems: without, exportfs: false, nfsdMount: 'not tried' }, false, /nfsd is not in \/proc\/filesystems/],
+    [{ filesystems: without, exportfs: true, nfsdMount: 'not tried' }, false, /nfsd is not in \/proc\/filesystems/],
+    [{ filesystems: withNfsd, exportfs: false, nfsdMount: 'not tried' }, false, /exportfs is not installed \(Debian package nfs-kernel-server\)/],
+    [{ filesystems: withNfsd, exportfs: true, nfsdMount: { failed: 'mount: permission denied' } }, false, /cannot be mounted at \/proc\/fs\/nfsd: mount: permission denied/],
+    [{ filesystems: withNfsd, exportfs: true, nfsdMount: 'mounted' }, true, /is mounted at \/proc\/fs\/nfsd and exportfs is installed/],
+    [{ filesystems: withNfsd, exportfs: true, nfsdMount: 'mounted now' }, true, /now mounted/],
+  ];
+  for (const [evidence, available, reason] of cases) {
+    const facts = judgeKernelNfs(evidence);
+    assert.equal(facts.available, available, JSON.stringify(evidence));
+    assert.match(facts.reason, reason);
+  }
 });
