@@ -18,6 +18,8 @@ import { HostRegistry } from './state/hosts.js';
 import { ImageCatalog } from './state/image-catalog.js';
 import { normalizeMac } from './state/mac.js';
 import { TaskBoard } from './state/tasks.js';
+import { checkHealth } from './health.js';
+import { ServerMetrics } from './metrics.js';
 import { CloneSessions } from './state/clone-sessions.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 
@@ -29,7 +31,7 @@ export interface RunningServer {
   httpBase: string;
   config: ServerConfig;
   /** The NFS share as started (`auto` resolved to the kind it chose), or null when off. */
-  nfs: { kind: string; urls: string[] } | null;
+  nfs: { kind: string; reason: string; urls: string[] } | null;
   close(): Promise<void>;
 }
 
@@ -145,7 +147,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     }
 
     let dhcp: DhcpServer | null = null;
+    const metrics = new ServerMetrics({ tasks, events, leases: () => (dhcp ? dhcp.leases() : readLeases(db)) });
+    stops.push(async () => metrics.close());
     const app = await buildHttpApp({
+      health: () => checkHealth({ db, store: config.store }),
+      metrics,
       planner,
       hosts,
       tasks,
@@ -176,6 +182,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         port: config.tftp.port,
         ...config.tftpLimits,
         logger: log,
+        onTransferDone: (bytes) => metrics.served('tftp', bytes),
         onRequest: (info) => {
           const lease = dhcp?.leases().find((l) => l.address === info.remoteAddress);
           if (lease) {
@@ -203,6 +210,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         ...(d.port ? { port: d.port } : {}),
         db,
         logger: log,
+        onPacket: (type, outcome) => metrics.dhcpPacket(type, outcome),
         bootFor: async (client) => {
           planner.recordSighting({ mac: client.mac, firmware: client.firmware, arch: client.arch, via: 'dhcp' });
           planner.claimForBoot(client.mac, client.isPxe || client.isIpxe);
@@ -219,7 +227,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const nfsState = nfs ? { nfs: nfs.urls, nfsServer: nfs.kind, nfsReason: nfs.reason } : { nfs: 'off' };
     log.info({ http: httpBase, tftp: tftp?.address ?? 'off', dhcp: config.dhcp.mode, interface: config.dhcp.interface, ...nfsState, store: config.store, data: config.dataDir }, 'lifeboat serving');
     events.record('server.started', `server started: HTTP ${httpBase}, TFTP ${config.tftp ? `${config.tftp.host}:${config.tftp.port}` : 'off'}, DHCP ${config.dhcp.mode}`);
-    return { httpBase, config, nfs: nfs ? { kind: nfs.kind, urls: nfs.urls } : null, close: closeAll };
+    return { httpBase, config, nfs: nfs ? { kind: nfs.kind, reason: nfs.reason, urls: nfs.urls } : null, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

@@ -6,7 +6,7 @@ import type { Lease } from './address-plan.js';
 import { DhcpHandler, type DhcpHandlerOptions, type DhcpOutcome } from './handler.js';
 import { type InterfaceSocket, interfaceIndex, openInterfaceSocket } from './interface-socket.js';
 import { watchOtherInterfaces } from './other-interfaces.js';
-import { type DhcpPacket, type PacketFields, encodePacket, parsePacket } from './packet.js';
+import { type DhcpPacket, type PacketFields, encodePacket, messageTypeName, messageTypeOf, parsePacket } from './packet.js';
 import type { Destination } from './replies.js';
 
 export interface DhcpServerOptions extends Omit<DhcpHandlerOptions, 'ports' | 'log' | 'now'> {
@@ -20,6 +20,8 @@ export interface DhcpServerOptions extends Omit<DhcpHandlerOptions, 'ports' | 'l
    * on this host from binding the port later, so it is off unless asked for.
    */
   logOtherInterfaces?: boolean;
+  /** Told of every packet received on the served interface: its message type and what was done with it (for /metrics). */
+  onPacket?: (type: string, outcome: 'answered' | 'handled' | 'ignored' | 'malformed') => void;
 }
 
 export interface DhcpServer {
@@ -128,9 +130,12 @@ export async function startDhcpServer(options: DhcpServerOptions): Promise<DhcpS
     try {
       packet = parsePacket(buf);
     } catch (e) {
+      options.onPacket?.('unparsable', 'malformed');
       return ignore(log, 'info', (e as Error).message, { from: source, bytes: buf.length, packet: packetHead(buf) }, malformedLines);
     }
-    carryOut(await handler.handle({ packet, from: { address: from.address, port: from.port }, viaPxePort }));
+    const outcome = await handler.handle({ packet, from: { address: from.address, port: from.port }, viaPxePort });
+    options.onPacket?.(messageTypeName(messageTypeOf(packet)), outcome.kind === 'ignore' ? (outcome.malformed ? 'malformed' : 'ignored') : outcome.reply ? 'answered' : 'handled');
+    carryOut(outcome);
   }
 
   const listen = (bound: InterfaceSocket, viaPxePort: boolean) => {

@@ -5,6 +5,7 @@ import { agentRoutes } from './agent-routes.js';
 import { apiRoutes } from './api-routes.js';
 import { bootRoutes } from './boot-routes.js';
 import { cloneRoutes } from './clone-routes.js';
+import { healthRoutes } from './health-routes.js';
 import type { HttpContext } from './context.js';
 import { replyError } from './errors.js';
 import { partValidatorCompiler } from './validators.js';
@@ -25,6 +26,15 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   app.addContentTypeParser(['text/plain', 'application/octet-stream'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.setErrorHandler(replyError);
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: { code: 'LB_NOT_FOUND', message: `${request.method} ${request.url} does not exist` } }));
+  // Bytes served count bodies of responses that completed; file downloads write their own headers
+  // (file-stream.ts), whose Content-Length fastify's reply still holds.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'HEAD') return;
+    reply.raw.once('finish', () => {
+      const length = Number(reply.getHeader('content-length'));
+      if (Number.isFinite(length) && length > 0) ctx.metrics.served('http', length);
+    });
+  });
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug({ method: request.method, url: request.url.replace(/token=[^&]+/, 'token=…'), status: reply.statusCode, ip: request.ip, ms: Math.round(reply.elapsedTime) }, 'http');
   });
@@ -44,6 +54,7 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   await apiRoutes(app, ctx);
   await cloneRoutes(app, ctx);
   await agentRoutes(app, ctx);
+  await healthRoutes(app, ctx);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

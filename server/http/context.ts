@@ -6,6 +6,8 @@ import type { ImageCatalog } from '../state/image-catalog.js';
 import type { TaskBoard } from '../state/tasks.js';
 import type { CloneSessions } from '../state/clone-sessions.js';
 import type { Lease } from '../dhcp/address-plan.js';
+import type { HealthReport } from '../health.js';
+import type { ServerMetrics } from '../metrics.js';
 
 /** What the HTTP routes need from the rest of the server, handed in by the wiring. */
 export interface HttpContext {
@@ -37,5 +39,8 @@ export interface HttpContext {
   testbedSubnet: string | null;
   /** The NFS share, when the server exports one: the read-only store and the writable capture area. */
   nfs: () => { server: string; storeExport: string; capturesExport: string } | null;
+  /** Whether the server serves now: database open, store readable (GET /healthz). */
+  health: () => Promise<HealthReport>;
+  metrics: ServerMetrics;
   log: Logger;
 }

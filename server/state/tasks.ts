@@ -110,6 +110,12 @@ export class TaskBoard {
     return (this.db.prepare(`SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`).all(...args) as TaskRow[]).map(fromRow);
   }
 
+  /** How many tasks are in each state now (states with none are absent). */
+  countByState(): Partial<Record<TaskState, number>> {
+    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state').all() as Array<{ state: TaskState; n: number }>;
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
   openTaskFor(mac: string): Task | undefined {
     const r = this.db.prepare(`SELECT * FROM tasks WHERE mac = ? AND state IN ${OPEN}`).get(normalizeMac(mac)) as TaskRow | undefined;
     return r ? fromRow(r) : undefined;

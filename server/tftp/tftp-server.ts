@@ -43,6 +43,8 @@ export interface TftpServerOptions {
    * before it). If it throws or rejects, the request is refused with "server error".
    */
   onRequest?: (info: TftpRequestInfo) => void | Promise<void>;
+  /** Told the size of every transfer that completed (for /metrics). */
+  onTransferDone?: (bytes: number) => void;
   /** Largest blksize granted (RFC 2348); default 65464, the protocol's maximum. */
   maxBlksize?: number;
   /** Largest windowsize granted (RFC 7440); default 64. */
@@ -262,7 +264,10 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       void opened.handle.close().catch(() => {});
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const fields = { bytes: opened.size, blksize: negotiated.blksize, windowsize: negotiated.windowsize, ms: Math.round(ms) };
-      if (end.kind === 'done') tlog.info(fields, 'tftp transfer done');
+      if (end.kind === 'done') {
+        tlog.info(fields, 'tftp transfer done');
+        options.onTransferDone?.(opened.size);
+      }
       // Anyone can send requests and never answer: those are counted, not each logged.
       else if (unanswered && end.kind === 'aborted') {
         const reason = `the client did not acknowledge the first packet within ${firstAckTimeoutMs / 1000} s`;

@@ -297,7 +297,9 @@ test('serve --nfs auto on a kernel without nfsd starts nfs-ganesha, says why in 
   const world = await makeWorld(t, 'lbnfsauto');
   const bed = await startTestbed(world, { nfs: 'auto', routerAdvertisement: false });
   await mkdir(join(bed.storeDir, 'web01'), { recursive: true });
-  const serving = readFileSync(join(world.dir, 'lifeboat-serve.log'), 'utf8')
+  const log = readFileSync(join(world.dir, 'lifeboat-serve.log'), 'utf8');
+  assert.match(log, /NFS +ganesha \(auto: the kernel has no NFS server \(nfsd is not in \/proc\/filesystems/, 'the banner says which and why');
+  const serving = log
     .split('\n')
     .filter((l) => l.includes('"lifeboat serving"'))
     .map((l) => JSON.parse(l) as { nfsServer?: string; nfsReason?: string; nfs?: string[] })[0];

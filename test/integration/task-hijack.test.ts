@@ -277,6 +277,7 @@ test('reads need a token; the read-only token reads everything and changes nothi
     for (const [method, op] of Object.entries(operations)) {
       const expected = path.startsWith('/agent/v1/') ? [{ task: [] }]
         : path.startsWith('/api/v1/') ? (method === 'get' && !path.endsWith('/boot-script') ? [{ read: [] }, { admin: [] }] : [{ admin: [] }])
+        : path === '/metrics' ? [{ read: [] }, { admin: [] }]
         : [];
       assert.deepEqual(op.security, expected, `${method.toUpperCase()} ${path}`);
       checked++;
