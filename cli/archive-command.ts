@@ -14,12 +14,14 @@ export const DEFAULT_FULL_EVERY = 7;
 
 export const archiveSpec: CommandSpec = {
   name: 'archive',
-  summary: 'Archive a whole Linux system (layout + every filesystem) as a new image version in a store.',
-  usage: 'lifeboat archive --store DIR --image NAME [--root /] [--disk PATH]... [--exclude PATH]... [--scratch DIR] [--volume-size SIZE] [--compress zstd[:LEVEL]|gzip|none] [--incremental [--full-every N]] [--json]',
+  summary: 'Archive a whole Linux system (layout + every filesystem), or one directory tree, as a new image version in a store.',
+  usage: 'lifeboat archive --store DIR --image NAME [--root / | --disk PATH... | --path DIR] [--exclude PATH]... [--scratch DIR] [--volume-size SIZE] [--compress zstd[:LEVEL]|gzip|none] [--incremental [--full-every N]] [--json]',
   description: [
     'Live mode (no --disk) archives the local filesystems mounted at or under --root; network, pseudo',
     'and FUSE filesystems, the store and the scratch directory are left out automatically. --disk archives',
     'an unmounted block device or raw disk image file: attached and mounted read-only, never written.',
+    '--path archives one directory tree that need not be a filesystem of its own (a share, a backup target):',
+    'files with every attribute, no disk layout; it is restored with lifeboat restore or by hand, never nuked onto a machine.',
     'The version appears in the store only when it is complete; an interrupted archive leaves nothing listed.',
     '--incremental builds on the image\'s newest version with GNU tar --listed-incremental: only what changed,',
     'with deletions and renames recorded; a restore applies the chain and yields exactly the tree of that moment.',
@@ -29,7 +31,8 @@ export const archiveSpec: CommandSpec = {
     image: { type: 'string', value: 'NAME', description: 'image name: letters, digits, . _ -' },
     root: { type: 'string', value: 'DIR', description: 'root of the mounted system to archive', default: '/' },
     disk: { type: 'string', value: 'PATH', multiple: true, description: 'unmounted disk or raw disk image to archive instead of the live system' },
-    exclude: { type: 'string', value: 'PATH', multiple: true, description: 'absolute path on the archived system to leave out' },
+    path: { type: 'string', value: 'DIR', description: 'archive this directory tree only (files, not a machine: restorable, not nukeable)' },
+    exclude: { type: 'string', value: 'PATH', multiple: true, description: 'absolute path on the archived system to leave out (with --path: a path under DIR)' },
     scratch: { type: 'string', value: 'DIR', description: 'working directory for mounts (left out of the archive)' },
     'volume-size': { type: 'string', value: 'SIZE', description: 'split each filesystem archive into volumes of SIZE (e.g. 4G); default: one file' },
     compress: { type: 'string', value: 'ALGO', description: 'zstd[:LEVEL], gzip[:LEVEL] or none', default: 'zstd:3' },
@@ -41,6 +44,7 @@ export const archiveSpec: CommandSpec = {
     'lifeboat archive --store /srv/lifeboat/store --image web01',
     'lifeboat archive --store /srv/store --image golden --disk /var/lib/vm/golden.img --json',
     'lifeboat archive --store /srv/store --image web01 --incremental --full-every 7',
+    'lifeboat archive --store /srv/store --image exports --path /srv/nfs/exports --incremental',
   ],
 };
 
@@ -82,7 +86,9 @@ export function archiveOptionsFrom(p: Parsed, argv: string[]): ArchiveOptions {
     throw new LifeboatError('LB_USAGE', '--full-every applies to --incremental archives; add --incremental');
   }
   const scratch = stringOption(p, 'scratch');
+  const path = stringOption(p, 'path');
   return {
+    ...(path !== undefined ? { path } : {}),
     root: stringOption(p, 'root') ?? '/',
     disks: listOption(p, 'disk'),
     excludes,
@@ -97,7 +103,7 @@ export function archiveOptionsFrom(p: Parsed, argv: string[]): ArchiveOptions {
 export const scheduledArchiveSpec: CommandSpec = {
   ...archiveSpec,
   name: 'schedule (archive options after --)',
-  usage: 'lifeboat schedule install NAME … -- [--root /] [--disk PATH]... [--exclude PATH]... [--scratch DIR] [--volume-size SIZE] [--compress ALGO] [--incremental [--full-every N]]',
+  usage: 'lifeboat schedule install NAME … -- [--root / | --disk PATH... | --path DIR] [--exclude PATH]... [--scratch DIR] [--volume-size SIZE] [--compress ALGO] [--incremental [--full-every N]]',
   options: Object.fromEntries(Object.entries(archiveSpec.options).filter(([name]) => !['store', 'image', 'json'].includes(name))),
 };
 

@@ -15,7 +15,7 @@ interface Command {
 const lazy = (load: () => Promise<(argv: string[]) => Promise<number>>) => async (argv: string[]) => (await load())(argv);
 
 const commands: Record<string, Command> = {
-  archive: { summary: 'Archive a whole Linux system (layout + every filesystem) as a new image version in a store.', run: lazy(async () => (await import('./archive-command.js')).runArchive) },
+  archive: { summary: 'Archive a whole Linux system (layout + every filesystem), or one directory tree, as a new image version in a store.', run: lazy(async () => (await import('./archive-command.js')).runArchive) },
   images: { summary: 'Manage the image store: list, show, verify, prune.', run: lazy(async () => (await import('./images-command.js')).runImages) },
   init: { summary: 'Write the configuration file, check the ports, print DHCP settings for the site; --systemd installs the service.', run: lazy(async () => (await import('./init-command.js')).runInit) },
   serve: { summary: 'Run the restore server: HTTP (boot files, store, API), TFTP, DHCP (off, proxy or full) and the NFS share.', run: lazy(async () => (await import('./serve-command.js')).runServe) },
@@ -26,6 +26,7 @@ const commands: Record<string, Command> = {
   clones: { summary: 'List, show and cancel clone sessions (via the API).', run: lazy(async () => (await import('./clone-commands.js')).runClones) },
   netboot: { summary: 'Build the rescue system (kernel + initramfs) that machines PXE-boot into.', run: lazy(async () => (await import('./netboot-command.js')).runNetboot) },
   compare: { summary: 'Compare a running system with an image version, no reboot: writes changed.txt; exit 0 same, 1 different.', run: lazy(async () => (await import('./compare-command.js')).runCompareCommand) },
+  restore: { summary: 'Get files back: extract chosen paths, or the whole tree, of an image version into a directory.', run: lazy(async () => (await import('./restore-command.js')).runRestoreCommand) },
   schedule: { summary: 'Scheduled archives with retention: install, remove, show, run (systemd timer or cron).', run: lazy(async () => (await import('./schedule-command.js')).runScheduleCommand) },
 };
 

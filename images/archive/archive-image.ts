@@ -19,6 +19,8 @@ import { archiveSuffix } from './tar-options.js';
 import { createTarArchive, type TarCreateResult } from './tar-stream.js';
 import { chainFor, planIncremental, type IncrementalPlan } from './incremental-base.js';
 import { LIFEBOAT_VERSION } from '../../core/version.js';
+import { runTool } from '../../core/run-tool.js';
+import { pathSource, treeLayout } from './path-source.js';
 
 /**
  * `lifeboat archive`: probe → write layout evidence → one tar stream per filesystem → manifest →
@@ -35,6 +37,8 @@ export interface ArchiveRequest {
   root?: string;
   /** Disk mode: unmounted block devices or raw disk image files. */
   disks?: string[];
+  /** Path mode: one directory tree (not a filesystem of its own), archived as files, not as a machine. */
+  path?: string;
   excludes?: string[];
   scratch?: string;
   volumeSize?: number | null;
@@ -64,6 +68,12 @@ async function usedBytes(dir: string): Promise<number> {
   return (s.blocks - s.bfree) * s.bsize;
 }
 
+/** A tree's share of its filesystem, for progress and the manifest: what du counts, on that filesystem only. */
+async function treeBytes(dir: string): Promise<number> {
+  const { stdout } = await runTool('du', ['-s', '-x', '--block-size=1', dir], { purpose: `measure ${dir}` });
+  return Number(stdout.split('\t')[0]) || 0;
+}
+
 export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo> {
   const started = Date.now();
   const emit = (e: ArchiveEvent) => request.onEvent?.(e);
@@ -72,6 +82,9 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
   const disks = request.disks ?? [];
   if (disks.length > 0 && request.root && request.root !== '/') {
     throw new LifeboatError('LB_USAGE', '--root and --disk cannot be combined: --root archives a mounted system, --disk an unmounted disk');
+  }
+  if (request.path !== undefined && (disks.length > 0 || (request.root && request.root !== '/'))) {
+    throw new LifeboatError('LB_USAGE', '--path cannot be combined with --root or --disk: --path archives one directory tree, --root a mounted system, --disk an unmounted disk');
   }
   await mkdir(request.store, { recursive: true });
   const store = await existingDir(request.store, 'store');
@@ -89,17 +102,27 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
     let layout: Layout;
     let raw: Record<string, string>;
     let sources: ArchiveSource[];
-    let mode: 'live' | 'disk';
+    let mode: Manifest['source']['mode'];
     let root: string | undefined;
+    let treePath: string | undefined;
 
-    if (disks.length === 0) {
+    if (request.path !== undefined) {
+      mode = 'path';
+      treePath = await existingDir(request.path, '--path');
+      const chosen = pathSource(await listMounts(), { directory: treePath, excludes: request.excludes ?? [], storeDir: store, ...(scratch ? { scratchDir: scratch } : {}) });
+      for (const s of chosen.skipped) emit({ type: 'skipped', target: s.target, reason: s.reason });
+      sources = [chosen.source];
+      layout = treeLayout(hostname());
+      raw = {};
+      await mkdir(join(incoming.dir, 'data'), { mode: DATA_DIR_MODE });
+    } else if (disks.length === 0) {
       mode = 'live';
       root = await existingDir(request.root ?? '/', 'root');
       const selected = selectSources(await listMounts(), { root, excludes: request.excludes ?? [], storeDir: store, ...(scratch ? { scratchDir: scratch } : {}) });
       for (const s of selected.skipped) emit({ type: 'skipped', target: s.target, reason: s.reason });
       sources = selected.sources;
       if (sources.length === 0) {
-        throw new LifeboatError('LB_USAGE', `no local disk filesystem is mounted at or under ${root}: nothing to archive (skipped: ${selected.skipped.map((s) => `${s.target} ${s.reason}`).join('; ') || 'none'})`);
+        throw new LifeboatError('LB_USAGE', `no local disk filesystem is mounted at or under ${root}: nothing to archive (skipped: ${selected.skipped.map((s) => `${s.target} ${s.reason}`).join('; ') || 'none'}); to archive a directory tree that is not a filesystem of its own, use --path ${root}`);
       }
       emit({ type: 'stage', stage: 'probe', message: `probing the system at ${root}` });
       // The first filesystem's tar need not wait for the probe, whose facts only the manifest uses
@@ -142,7 +165,7 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
         store,
         request.image,
         sources.map((s) => ({ id: s.id, fstype: s.fstype, ...(fsOf(s.device)?.uuid ? { uuid: fsOf(s.device)!.uuid! } : {}), excludes: s.excludes })),
-        mode,
+        { mode, ...(treePath ? { path: treePath } : {}) },
         request.incremental.fullEvery,
       );
       emit({ type: 'stage', stage: 'archive', message: `incremental ${incremental.reason}` });
@@ -150,7 +173,7 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
     }
 
     const used = new Map<string, number>();
-    for (const s of sources) used.set(s.id, await usedBytes(s.directory));
+    for (const s of sources) used.set(s.id, mode === 'path' ? await treeBytes(s.directory) : await usedBytes(s.directory));
     const totalBytes = [...used.values()].reduce((a, b) => a + b, 0);
     emit({ type: 'start', filesystems: sources.map((s) => ({ id: s.id, mountpoint: s.mountpoint, usedBytes: used.get(s.id)! })), totalBytes });
 
@@ -160,7 +183,7 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
       emit({ type: 'stage', stage: 'archive', message: `archiving ${source.mountpoint} (${source.device}, ${source.fstype})` });
       tally.announce(totalBytes); // progress follows the stage that names its filesystem
       const snapshot = incremental ? `snapshots/${source.id}.snar` : undefined;
-      const { result, seconds } = await (i === 0 && first ? first : archiveFilesystem(source, { ...run, live: mode === 'live', ...(incremental ? { incremental } : {}) }));
+      const { result, seconds } = await (i === 0 && first ? first : archiveFilesystem(source, { ...run, live: mode !== 'disk', ...(incremental ? { incremental } : {}) }));
       const volumes = result.volumes;
       for (const v of volumes) sums.set(v.path, v.sha256);
       tally.finished(result);
@@ -197,7 +220,7 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
         createdAt: new Date(started).toISOString(),
         completedAt: now.toISOString(),
         creator: { tool: 'lifeboat', version: LIFEBOAT_VERSION, hostname: hostname() },
-        source: { mode, ...(root ? { root } : {}), ...(mode === 'disk' ? { disks } : {}) },
+        source: { mode, ...(root ? { root } : {}), ...(mode === 'disk' ? { disks } : {}), ...(treePath ? { path: treePath } : {}) },
         layout,
         volumeSize,
         archives: entries,

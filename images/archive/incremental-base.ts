@@ -29,7 +29,16 @@ function sourceKey(s: IncrementalSource): string {
   return JSON.stringify([s.id, s.fstype, s.uuid ?? '', [...s.excludes].sort()]);
 }
 
-export async function planIncremental(store: string, image: string, sources: IncrementalSource[], mode: 'live' | 'disk', fullEvery: number): Promise<IncrementalPlan> {
+const MODE_WORDS: Record<Manifest['source']['mode'], string> = { live: 'a live system', disk: 'a disk', path: 'a directory tree' };
+
+export async function planIncremental(
+  store: string,
+  image: string,
+  sources: IncrementalSource[],
+  origin: { mode: Manifest['source']['mode']; path?: string },
+  fullEvery: number,
+): Promise<IncrementalPlan> {
+  const mode = origin.mode;
   const full = (reason: string): IncrementalPlan => ({ level: 0, base: null, reason: `level 0 (full): ${reason}` });
   const newest = (await listVersions(store, image)).at(-1);
   if (!newest) return full(`${image} has no version yet`);
@@ -43,7 +52,9 @@ export async function planIncremental(store: string, image: string, sources: Inc
   if (!inc) return full(`the newest version ${newest.version} was not archived with --incremental`);
   const level = inc.level + 1;
   if (level >= fullEvery) return full(`${newest.version} is level ${inc.level} and --full-every ${fullEvery} starts a new chain`);
-  if (manifest.source.mode !== mode) return full(`${newest.version} archived a ${manifest.source.mode === 'live' ? 'live system' : 'disk'}, this run a ${mode === 'live' ? 'live system' : 'disk'}`);
+  if (manifest.source.mode !== mode) return full(`${newest.version} archived ${MODE_WORDS[manifest.source.mode]}, this run ${MODE_WORDS[mode]}`);
+  // tar's snapshot knows a tree by its inodes: another directory under the same image starts over.
+  if (mode === 'path' && manifest.source.path !== origin.path) return full(`${newest.version} archived ${manifest.source.path}, this run ${origin.path}`);
   const theirs = new Set(manifest.archives.map((a) => sourceKey({ id: a.id, fstype: a.fstype, ...(a.uuid ? { uuid: a.uuid } : {}), excludes: a.excludes })));
   const ours = new Set(sources.map(sourceKey));
   if (theirs.size !== ours.size || [...ours].some((k) => !theirs.has(k))) {

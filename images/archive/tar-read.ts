@@ -43,6 +43,13 @@ export interface ReadArchiveOptions {
   verified?: boolean;
   onProgress?: (compressedBytes: number) => void;
   signal?: AbortSignal;
+  /** Extract only these members (as stored: ./etc/hosts; a directory brings what is under it). */
+  members?: string[];
+}
+
+/** Member names go last, literal (a name with * is a name), after -- so none reads as an option. */
+function memberArgs(options: Pick<ReadArchiveOptions, 'members'>): string[] {
+  return options.members ? ['--no-wildcards', '--', ...options.members] : [];
 }
 
 export interface ReadArchiveResult {
@@ -96,7 +103,7 @@ export async function readArchive(source: string | VolumeOpener, entry: Readable
   if (options.mode === 'extract' && !options.target) throw new LifeboatError('LB_USAGE', 'extract needs a target directory');
   const direct = options.verified === true && open.localPath !== undefined && entry.volumes.length === 1 ? open.localPath(entry.volumes[0]!.path) : null;
   if (direct !== null) return readArchiveFile(direct, entry, options);
-  const args = tarReadArgs(entry, options.mode, options.target, options.targetFstype, options.incremental ?? false);
+  const args = [...tarReadArgs(entry, options.mode, options.target, options.targetFstype, options.incremental ?? false), ...memberArgs(options)];
   // GNU tar 1.34 resolves the temporary directory of a cyclic rename, and a directory that
   // replaced a file, against its working directory rather than --directory: measured here, both
   // failed (and the rename's files were lost) with --directory, and both were right run in the target.
@@ -147,7 +154,7 @@ export async function readArchive(source: string | VolumeOpener, entry: Readable
 
 /** tar reads a verified one-volume archive from its file; progress comes from tar's checkpoints. */
 async function readArchiveFile(file: string, entry: ReadableArchive, options: ReadArchiveOptions): Promise<ReadArchiveResult> {
-  const args = [...tarReadArgs(entry, options.mode, options.target, options.targetFstype, options.incremental ?? false, file), '--checkpoint=1000', '--checkpoint-action=echo=LBCP %T'];
+  const args = [...tarReadArgs(entry, options.mode, options.target, options.targetFstype, options.incremental ?? false, file), '--checkpoint=1000', '--checkpoint-action=echo=LBCP %T', ...memberArgs(options)];
   const cwd = options.mode === 'extract' && options.incremental ? { cwd: options.target! } : {};
   const tar = startTool('tar', args, { stdin: 'ignore', stdout: options.mode === 'list' ? 'pipe' : 'ignore', stderr: 'pipe', ...cwd, ...(options.signal ? { cancelSignal: options.signal } : {}) });
   const compressed = entry.volumes[0]!.bytes;

@@ -96,8 +96,11 @@ export const ManifestSchema = Type.Object({
   completedAt: Type.String(),
   creator: Type.Object({ tool: Type.Literal('lifeboat'), version: Type.String(), hostname: Type.String() }),
   source: Type.Object({
-    mode: Type.Union([Type.Literal('live'), Type.Literal('disk')]),
+    /** live: a running system; disk: unmounted disks; path: one directory tree (`archive --path`), files only, not a machine. */
+    mode: Type.Union([Type.Literal('live'), Type.Literal('disk'), Type.Literal('path')]),
     root: Type.Optional(Type.String()),
+    /** mode path: the directory archived, as this machine saw it; the archive's mountpoint is the same path. */
+    path: Type.Optional(Type.String()),
     disks: Type.Optional(Type.Array(Type.String())),
   }),
   layout: LayoutSchema,

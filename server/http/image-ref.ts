@@ -35,5 +35,8 @@ export async function resolveUsableImage(ctx: Pick<HttpContext, 'catalog' | 'sto
   const entry = ctx.catalog.resolve(image);
   if (!entry) throw new LifeboatError('LB_NOT_FOUND', `image ${image} is not in the store ${ctx.store}: lifeboat images list shows what is`);
   if ('error' in entry.summary) throw new LifeboatError('LB_IMAGE_CORRUPT', `image ${entry.name}@${entry.version} cannot be used: ${entry.summary.error}`);
+  if (entry.summary.tree !== undefined) {
+    throw new LifeboatError('LB_INVALID', `image ${entry.name}@${entry.version} is a directory tree (${entry.summary.tree}, archived with --path), not a machine: it has no disks to put on one; get its files back with lifeboat restore ${entry.name}@${entry.version} --to DIR`);
+  }
   return { name: entry.name, version: entry.version };
 }

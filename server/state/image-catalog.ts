@@ -15,7 +15,8 @@ export interface CatalogEntry {
   dir: string;
   bytes: number;
   createdAt: number;
-  summary: { hostname?: string; os?: string; firmware: string; filesystems: Array<{ mountpoint: string; fstype: string; usedBytes: number }>; disks: Array<{ path: string; size: number }> } | { error: string };
+  /** `tree`: the directory an `archive --path` version holds — files, not a machine. */
+  summary: { hostname?: string; os?: string; tree?: string; firmware: string; filesystems: Array<{ mountpoint: string; fstype: string; usedBytes: number }>; disks: Array<{ path: string; size: number }> } | { error: string };
 }
 
 const log = componentLogger('catalog');
@@ -64,6 +65,7 @@ export class ImageCatalog {
           summary = {
             ...(m.layout.host.hostname ? { hostname: m.layout.host.hostname } : {}),
             ...(m.layout.host.osRelease.PRETTY_NAME ? { os: m.layout.host.osRelease.PRETTY_NAME } : {}),
+            ...(m.source.mode === 'path' ? { tree: m.source.path ?? m.archives[0]?.mountpoint ?? '' } : {}),
             firmware: m.layout.bootloader.firmware,
             filesystems: m.archives.map((a) => ({ mountpoint: a.mountpoint, fstype: a.fstype, usedBytes: a.usedBytes })),
             disks: m.layout.disks.map((d) => ({ path: d.path, size: d.size })),
