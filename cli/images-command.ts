@@ -97,7 +97,7 @@ export function renderManifest(m: Manifest, dir: string): string {
   const out: string[] = [];
   out.push(`${m.image}@${m.version}  (${m.format})`);
   out.push(`  created   ${m.createdAt} → ${m.completedAt} by lifeboat ${m.creator.version} on ${m.creator.hostname}`);
-  out.push(`  source    ${m.source.mode}${m.source.root ? ` ${m.source.root}` : ''}${m.source.disks ? ` ${m.source.disks.join(', ')}` : ''}`);
+  out.push(`  source    ${m.source.mode}${m.source.root ? ` ${m.source.root}` : ''}${m.source.disks ? ` ${m.source.disks.join(', ')}` : ''}${m.source.path ? ` ${m.source.path} (a directory tree: restore its files with lifeboat restore; not nukeable)` : ''}`);
   const h = m.layout.host;
   out.push(`  host      ${h.hostname ?? '?'} — ${h.osRelease.PRETTY_NAME ?? 'unknown OS'}${h.kernel ? `, kernel ${h.kernel}` : ''}${h.arch ? `, ${h.arch}` : ''}`);
   out.push(`  boot      ${m.layout.bootloader.firmware}, ${m.layout.bootloader.kind}`);

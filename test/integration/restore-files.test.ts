@@ -51,6 +51,9 @@ test('archive --path round-trips a plain directory; restore gets one file, a sub
   assert.deepEqual(manifest.archives.map((a) => [a.id, a.mountpoint, a.device]), [['tree', tree, src.dev]]);
   assert.deepEqual(manifest.layout.disks, [], 'a tree carries no disk layout');
   const source = await snapshotTree(tree);
+  const show = await lifeboat(['images', 'show', `exports@${version}`, '--store', store]);
+  assert.equal(show.exitCode, 0, show.stderr);
+  assert.match(show.stdout, new RegExp(`^  source    path ${tree} \\(a directory tree: restore its files with lifeboat restore; not nukeable\\)$`, 'm'));
 
   const dst = await scratchFilesystem(world, 'rfiles-dst', 'ext4', 512 << 20);
   const restore = (...args: string[]) => lifeboat(['restore', ...args, '--store', store]);
@@ -61,6 +64,10 @@ test('archive --path round-trips a plain directory; restore gets one file, a sub
   assert.equal(all.exitCode, 0, all.stderr);
   assert.match(all.stdout, new RegExp(`^restored ${tree} of exports@${version} into ${whole}$`));
   assert.deepEqual(diffSnapshots(source, await snapshotTree(whole)), []);
+  // Progress, as for an archive: the stage, then percentages (lines, since stderr is no terminal here).
+  assert.match(all.stderr, new RegExp(`^» restoring ${tree} of exports@${version} into ${whole}$`, 'm'));
+  const percents = [...all.stderr.matchAll(/^ {2}(\d+)% /gm)].map((m) => Number(m[1]));
+  assert.ok(percents.length >= 5 && percents.at(-1)! >= 90, all.stderr);
 
   // One file, named as it was on the source system: only it and its parents appear.
   const one = join(dst.mountpoint, 'one');
