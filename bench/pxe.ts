@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     const agent = join(world.dir, 'agent.js');
     writeFileSync(agent, 'setInterval(() => {}, 1000);\n');
     const t0 = performance.now();
-    const record = await buildRescue({ outDir: rescueDir, agentFile: agent });
+    const record = await buildRescue({ outDir: rescueDir, agentFile: agent, kernel: 'cloud' });
     const buildSeconds = (performance.now() - t0) / 1000;
     const cmdline = 'console=ttyS0,115200n8';
 

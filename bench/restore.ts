@@ -327,7 +327,7 @@ async function main(): Promise<void> {
   try {
     const world = await makeWorld(holder, 'lb-bench-restore');
     const rescueDir = join(world.dir, 'rescue');
-    const built = await lifeboat(['netboot', 'build', '--out', rescueDir, '--json']);
+    const built = await lifeboat(['netboot', 'build', '--kernel', 'cloud', '--out', rescueDir, '--json']);
     if (built.exitCode !== 0) throw new Error(`lifeboat netboot build failed (${built.exitCode}): ${built.stderr}`);
     const build = JSON.parse(readFileSync(join(rescueDir, 'build.json'), 'utf8')) as BuildRecord;
     const bed = await startTestbed(world, { rescueDir, nfs: 'ganesha' });

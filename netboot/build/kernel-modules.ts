@@ -30,22 +30,36 @@ export function compareKernelVersions(a: string, b: string): number {
 }
 
 /**
- * `spec` is a path to a vmlinuz, a version (6.1.0-56-amd64), or nothing for the newest cloud kernel
- * in /boot. The modules must be installed for the same version.
+ * The kernels `--kernel` names by kind: Debian's full kernel (linux-image-amd64), which carries the
+ * disk and network drivers of real PCs (ahci, e1000e, igb, r8169, xhci_pci, usb_storage) and is
+ * the default, since PXE-booting bare metal is what the rescue system is for; and the cloud
+ * kernel (linux-image-cloud-amd64), smaller and faster to boot, for virtual machines only.
+ */
+export const KERNEL_KINDS = {
+  full: { pattern: /^vmlinuz-(.+-amd64)$/, exclude: /-cloud-amd64$/, package: 'linux-image-amd64' },
+  cloud: { pattern: /^vmlinuz-(.+-cloud-amd64)$/, exclude: null, package: 'linux-image-cloud-amd64' },
+} as const;
+export type KernelKind = keyof typeof KERNEL_KINDS;
+
+/**
+ * `spec` is a path to a vmlinuz, a version (6.1.0-56-amd64), a kind (full or cloud: the newest of
+ * that kind in /boot), or nothing for the newest full kernel. The modules must be installed for
+ * the same version.
  */
 export async function chooseKernel(spec: string | undefined, bootDir = '/boot'): Promise<KernelChoice> {
   let vmlinuz: string;
   if (spec?.includes('/')) {
     vmlinuz = spec;
-  } else if (spec) {
+  } else if (spec && !(spec in KERNEL_KINDS)) {
     vmlinuz = join(bootDir, `vmlinuz-${spec}`);
   } else {
+    const kind = KERNEL_KINDS[(spec ?? 'full') as KernelKind];
     const names = await readdir(bootDir).catch(() => [] as string[]);
-    const cloud = names.filter((n) => /^vmlinuz-.+-cloud-amd64$/.test(n)).map((n) => n.slice('vmlinuz-'.length));
-    cloud.sort(compareKernelVersions);
-    const newest = cloud.at(-1);
+    const versions = names.map((n) => kind.pattern.exec(n)?.[1]).filter((v): v is string => v !== undefined && !(kind.exclude?.test(v) ?? false));
+    versions.sort(compareKernelVersions);
+    const newest = versions.at(-1);
     if (!newest) {
-      throw new LifeboatError('LB_NOT_FOUND', `no cloud kernel in ${bootDir}: install the Debian package linux-image-cloud-amd64 (npm run setup does), or name a kernel with --kernel PATH|VERSION (linux-image-amd64 for real hardware)`);
+      throw new LifeboatError('LB_NOT_FOUND', `no ${spec ?? 'full'} kernel in ${bootDir}: install the Debian package ${kind.package} (npm run setup does), or name a kernel with --kernel full|cloud|PATH|VERSION`);
     }
     vmlinuz = join(bootDir, `vmlinuz-${newest}`);
   }

@@ -26,7 +26,7 @@ import { RescueTree } from './rescue-tree.js';
 export interface BuildOptions {
   /** Output directory, e.g. <data>/netboot/rescue (the server's --rescue-dir). */
   outDir: string;
-  /** vmlinuz path or kernel version; default the newest cloud kernel in /boot. */
+  /** vmlinuz path, kernel version, or kind (full, cloud); default the newest full kernel in /boot (chooseKernel). */
   kernel?: string;
   /** The agent's single JS file; default: bundle netboot/agent/main.ts when it exists. */
   agentFile?: string;

@@ -41,7 +41,7 @@ const rescueDir = join(shared.dir, 'rescue');
 before(async () => {
   const agent = join(shared.dir, 'test-agent.js');
   writeFileSync(agent, TEST_AGENT);
-  const r = await lifeboat(['netboot', 'build', '--out', rescueDir, '--agent', agent, '--json']);
+  const r = await lifeboat(['netboot', 'build', '--kernel', 'cloud', '--out', rescueDir, '--agent', agent, '--json']);
   assert.equal(r.exitCode, 0, `lifeboat netboot build failed:\n${r.stderr}`);
   const done = jsonLines(r.stdout).find((l) => l.type === 'done');
   assert.ok(done, 'the build printed its record');
