@@ -156,7 +156,8 @@ test('netboot build: wrong kernel, wrong compression and --help say what to do',
   const help = await lifeboat(['netboot', 'build', '--help']);
   assert.equal(help.exitCode, 0);
   assert.match(help.stdout, /Usage: lifeboat netboot build/);
-  assert.match(help.stdout, /--kernel PATH\|VERSION/);
+  assert.match(help.stdout, /--kernel full\|cloud\|PATH\|VERSION/);
+  assert.match(help.stdout, /The kernel is Debian's full kernel/);
   const agentMissing = await lifeboat(['netboot', 'build', '--agent', '/nonexistent/agent.js', '--out', '/tmp/lifeboat-never-written']);
   assert.equal(agentMissing.exitCode, 3);
   assert.match(agentMissing.stderr, /--agent \/nonexistent\/agent\.js cannot be read/);
