@@ -68,10 +68,27 @@ async function gather(p: Parsed, ask: Ask): Promise<ServerConfigFile> {
   };
 }
 
+/**
+ * Questions on the terminal. Lines are read through the interface's iterator, which keeps lines
+ * typed (or pasted) ahead of their question; rl.question would drop them. Input that ends (^D) or
+ * ^C before every question is answered writes nothing.
+ */
 async function terminalAsk(): Promise<{ ask: Ask; close(): void }> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
+  let interrupted = false;
+  rl.on('SIGINT', () => {
+    interrupted = true;
+    rl.close();
+  });
+  const lines = rl[Symbol.asyncIterator]();
   return {
-    ask: async (question, fallback) => (await rl.question(`${question} [${fallback}]: `)).trim() || fallback,
+    ask: async (question, fallback) => {
+      process.stdout.write(`${question} [${fallback}]: `);
+      const next = await lines.next();
+      if (interrupted) throw new LifeboatError('LB_INTERRUPTED', 'interrupted: nothing written');
+      if (next.done) throw new LifeboatError('LB_USAGE', `the input ended before "${question}" was answered: nothing written; give it as a flag, or --yes for the defaults`);
+      return String(next.value).trim() || fallback;
+    },
     close: () => rl.close(),
   };
 }

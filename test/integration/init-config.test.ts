@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstat, readFile, readlink, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { makeWorld } from '../support/world.js';
@@ -13,6 +14,8 @@ import { freePort } from '../support/local-server.js';
 // with nothing but $LIFEBOAT_CONFIG serves what it says, and the CLI, given no --server and no
 // --token-file, finds that server and its admin token through the same file. Flags and the
 // environment go over the file.
+
+const HEALTHCHECK = fileURLToPath(new URL('../../../docker/healthcheck.js', import.meta.url));
 
 const setting = (unit: string, key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(unit)?.[1];
 
@@ -76,6 +79,15 @@ test('init writes a config that serve and the CLI both read; it names who holds 
   assert.equal(flagWins.exitCode, 0, flagWins.stderr);
   const otherToken = await lifeboat(['hosts', 'list'], { env: { ...env, LIFEBOAT_ADMIN_TOKEN: 'not-the-token-of-this-server' } });
   assert.equal(otherToken.exitCode, 9, 'LIFEBOAT_ADMIN_TOKEN goes over the file\'s token file');
+
+  // The container's HEALTHCHECK finds /healthz through the same file; a server that is not there fails it.
+  const healthy = await execa(process.execPath, [HEALTHCHECK], { reject: false, env });
+  assert.equal(healthy.exitCode, 0, healthy.stderr);
+  const elsewhere = join(world.dir, 'elsewhere.json');
+  await writeFile(elsewhere, JSON.stringify({ http: '127.0.0.1:1' }));
+  const unhealthy = await execa(process.execPath, [HEALTHCHECK], { reject: false, env: { LIFEBOAT_CONFIG: elsewhere } });
+  assert.equal(unhealthy.exitCode, 1);
+  assert.match(unhealthy.stderr, /^healthcheck: /);
 });
 
 test('init --systemd: a unit for lifeboat serve --config that systemd-analyze accepts, enabled, restarted on failure, state in /var/lib/lifeboat', async (t) => {
@@ -116,4 +128,26 @@ test('init refuses what serve would refuse, and an existing file without --force
   assert.equal(again.stderr, `lifeboat init: ${join(root, 'etc/lifeboat/config.json')} exists already: edit it, or run lifeboat init --force to replace it`);
   assert.equal((await lifeboat(['init', '--yes', '--force', '--root', root, '--http', '9'])).exitCode, 0);
   assert.equal(JSON.parse(await readFile(join(root, 'etc/lifeboat/config.json'), 'utf8')).http, '9');
+});
+
+test('init on a terminal asks for what the flags leave out; input that ends early writes nothing', async (t) => {
+  const world = await makeWorld(t, 'lb-initask');
+  const root = join(world.dir, 'sysroot');
+  // script(1) gives init a terminal; the answers are typed ahead, as a paste would be.
+  const onTerminal = (args: string[], typed: string) =>
+    execa('script', ['-qec', [process.execPath, LIFEBOAT_BIN, 'init', ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], { reject: false, input: typed, env: { TERM: 'dumb' } });
+  const answered = await onTerminal(['--root', root, '--http', '9'], `lo\nfull\n10.9.0.10-10.9.0.20\n${join(world.dir, 'data')}\n\noff\n`);
+  assert.equal(answered.exitCode, 0, answered.stdout);
+  for (const q of ['Test-bed interface', 'DHCP: off, proxy or full [proxy]', 'Address range FIRST-LAST', 'State directory [/var/lib/lifeboat]', 'Image store', 'NFS share: off, auto, ganesha or kernel [auto]']) {
+    assert.ok(answered.stdout.includes(q), `init asks "${q}":\n${answered.stdout}`);
+  }
+  assert.deepEqual(JSON.parse(await readFile(join(root, 'etc/lifeboat/config.json'), 'utf8')), {
+    data: join(world.dir, 'data'), store: join(world.dir, 'data', 'store'), http: '9',
+    dhcp: { mode: 'full', interface: 'lo', range: '10.9.0.10-10.9.0.20' }, nfs: { mode: 'off' },
+  });
+  const cut = await onTerminal(['--root', join(world.dir, 'other')], 'lo\n');
+  assert.equal(cut.exitCode, 2, cut.stdout);
+  assert.match(cut.stdout, /lifeboat init: the input ended before "DHCP: off, proxy or full" was answered: nothing written; give it as a flag, or --yes for the defaults/);
+  assert.doesNotMatch(cut.stdout, /at .*\.js:\d+/, 'no stack trace');
+  assert.equal(existsSync(join(world.dir, 'other', 'etc/lifeboat/config.json')), false);
 });
