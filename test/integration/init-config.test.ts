@@ -38,6 +38,15 @@ test('init writes a config that serve and the CLI both read; it names who holds 
   assert.match(init.stdout, new RegExp(`dhcp-boot=tag:!ipxe,tag:!efi64,tag:!efihttp,undionly.kpxe,,127.0.0.1`));
   assert.match(init.stdout, /filename "snponly.efi";/);
   assert.match(init.stdout, new RegExp(`"boot-file-name": "http://127.0.0.1:${port}/boot/\\$\\{net0/mac\\}.ipxe"`));
+  // dnsmasq itself accepts its snippet; Kea's is JSON once put in its object.
+  const snippets = init.stdout.slice(init.stdout.indexOf('# dnsmasq'));
+  const dnsmasqConf = join(world.dir, 'dnsmasq.conf');
+  await writeFile(dnsmasqConf, snippets.slice(0, snippets.indexOf('\n\n')) + '\n');
+  const syntax = await execa('dnsmasq', ['--test', '-C', dnsmasqConf], { reject: false });
+  assert.equal(syntax.exitCode, 0, syntax.stderr);
+  const kea = snippets.slice(snippets.indexOf('\n"client-classes": [') + 1, snippets.indexOf('\n]\n') + 2);
+  const classes = (JSON.parse(`{${kea}}`) as { 'client-classes': Array<{ name: string; 'boot-file-name': string }> })['client-classes'];
+  assert.deepEqual(classes.map((c) => c['boot-file-name']), [`http://127.0.0.1:${port}/boot/\${net0/mac}.ipxe`, `http://127.0.0.1:${port}/boot/ipxe.efi`, 'snponly.efi', 'undionly.kpxe']);
 
   // The CLI before any server runs: the file's URL, so the error names it (not the default 8080).
   const env = { LIFEBOAT_CONFIG: configPath };
