@@ -4,7 +4,6 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import Type from 'typebox';
-import Value from 'typebox/value';
 import { LifeboatError } from '../core/errors.js';
 
 /**
@@ -95,6 +94,8 @@ export async function loadConfigFile(path: string): Promise<ServerConfigFile> {
   } catch (e) {
     throw new LifeboatError('LB_USAGE', `config file ${path} cannot be read as JSON: ${(e as Error).message}`);
   }
+  // typebox/value is loaded only when there is a file to check: ~65 ms that a command calling the API without one need not pay.
+  const { default: Value } = await import('typebox/value');
   if (!Value.Check(ServerConfigSchema, parsed)) {
     const problems = [...Value.Errors(ServerConfigSchema, parsed)].slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`);
     throw new LifeboatError('LB_USAGE', `config file ${path} is invalid: ${problems.join('; ')}`);
