@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { LifeboatError } from '../core/errors.js';
+import { didYouMean } from './suggest.js';
 
 /**
  * Declarative command specs: one declaration gives parsing, validation and --help text, so every
@@ -54,7 +55,10 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new LifeboatError('LB_USAGE', `${spec.name}: ${(e as Error).message.replace(/\. To specify.*$/s, '')}; see lifeboat ${spec.name} --help`);
+    const message = (e as Error).message.replace(/\. To specify.*$/s, '');
+    const unknown = /^Unknown option '--([^'=]+)'/.exec(message)?.[1];
+    const hint = unknown === undefined ? '' : didYouMean(unknown, Object.keys(options), (n) => `--${n}`);
+    throw new LifeboatError('LB_USAGE', `${spec.name}: ${message}${hint}; see lifeboat ${spec.name} --help`);
   }
   const values = parsed.values as Parsed['values'];
   const help = values.help === true;

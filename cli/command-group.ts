@@ -1,4 +1,5 @@
 import { LifeboatError } from '../core/errors.js';
+import { didYouMean } from './suggest.js';
 import { parseCommand, renderHelp, type CommandSpec, type Parsed } from './args.js';
 
 /** A command with subcommands (`lifeboat images list`): one usage text and one way of picking. */
@@ -26,12 +27,14 @@ Run lifeboat ${group.name} <command> --help for its options.
  */
 export function pickSubcommand(group: CommandGroup, argv: string[]): { sub: string; spec: CommandSpec; rest: string[] } | number {
   const [sub, ...rest] = argv;
-  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+  if (!sub || sub === '--help' || sub === '-h' || (sub === 'help' && rest.length === 0)) {
     process.stdout.write(groupUsage(group));
     return sub ? 0 : 2;
   }
+  // `lifeboat images help list` reads like `lifeboat help images list`: the subcommand's --help.
+  if (sub === 'help') return pickSubcommand(group, [...rest, '--help']);
   const spec = group.specs[sub];
-  if (!spec) throw new LifeboatError('LB_USAGE', `unknown command "${sub}"; use one of ${Object.keys(group.specs).join(', ')}`);
+  if (!spec) throw new LifeboatError('LB_USAGE', `unknown command "${sub}"${didYouMean(sub, Object.keys(group.specs), (s) => `lifeboat ${group.name} ${s}`)}; use one of ${Object.keys(group.specs).join(', ')}`);
   return { sub, spec, rest };
 }
 

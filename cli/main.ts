@@ -1,4 +1,5 @@
-import { LifeboatError, isLifeboatError } from '../core/errors.js';
+import { describeFailure } from './failure-line.js';
+import { didYouMean } from './suggest.js';
 import { LIFEBOAT_VERSION } from '../core/version.js';
 
 /**
@@ -48,28 +49,28 @@ Run lifeboat <command> --help for a command's options.
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  const [first, ...afterFirst] = argv;
+  if (!first || first === '--help' || first === '-h' || (first === 'help' && afterFirst.length === 0)) {
     process.stdout.write(usage());
-    return name ? 0 : 2;
+    return first ? 0 : 2;
   }
-  if (name === '--version' || name === '-V') {
+  if (first === '--version' || first === '-V') {
     process.stdout.write(`${LIFEBOAT_VERSION}\n`);
     return 0;
   }
-  const command = commands[name];
+  // `lifeboat help images list` is `lifeboat images list --help`: one text, one place that prints it.
+  const [name, ...rest] = first === 'help' ? [...afterFirst, '--help'] : argv;
+  const command = commands[name!];
   if (!command) {
-    process.stderr.write(`lifeboat: unknown command "${name}"\n\n${usage()}`);
+    process.stderr.write(`lifeboat: unknown command "${name}"${didYouMean(name!, Object.keys(commands))}; lifeboat --help lists the commands\n`);
     return 2;
   }
   try {
     return await command.run(rest);
   } catch (e) {
-    if (isLifeboatError(e)) {
-      process.stderr.write(`lifeboat ${name}: ${e.message}\n`);
-      return e.exitCode;
-    }
-    process.stderr.write(`lifeboat ${name}: unexpected error: ${(e as Error).stack ?? String(e)}\n`);
-    return new LifeboatError('LB_INTERNAL', '').exitCode;
+    const failure = describeFailure(e);
+    process.stderr.write(`lifeboat ${name}: ${failure.line}\n`);
+    if (process.env.LIFEBOAT_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return failure.exitCode;
   }
 }

@@ -18,6 +18,8 @@ export const errorCodes = {
   /** The server or share did not answer within the agent's retry budget. */
   LB_UNREACHABLE: { exit: 10, http: 502 },
   LB_TOO_LARGE: { exit: 2, http: 413 },
+  /** The operating system refused this user a file or directory (EACCES, EPERM, a read-only filesystem). */
+  LB_PERMISSION: { exit: 11, http: 500 },
   LB_INTERRUPTED: { exit: 130, http: 500 },
   LB_INTERNAL: { exit: 70, http: 500 },
 } as const;

@@ -5,13 +5,15 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import Type from 'typebox';
 import { LifeboatError } from '../core/errors.js';
+import { configFilePath } from './config-location.js';
 
 /**
  * The one configuration file the server and the CLI both read, and the order its settings are
  * taken in: a flag, then the environment, then the file, then the default. This module is kept
  * light (no server code) because every API command of the CLI loads it.
  */
-export const DEFAULT_CONFIG_FILE = '/etc/lifeboat/config.json';
+// Where the file is lives apart, without the schema library, for the CLI's quick start.
+export { DEFAULT_CONFIG_FILE, configFilePath } from './config-location.js';
 export const DEFAULT_DATA_DIR = '/var/lib/lifeboat';
 
 /**
@@ -103,15 +105,6 @@ export async function loadConfigFile(path: string): Promise<ServerConfigFile> {
   return parsed;
 }
 
-/**
- * Which file to read: `--config`, else $LIFEBOAT_CONFIG, else /etc/lifeboat/config.json when it
- * exists. A file named by flag or environment must exist; the default one may not.
- */
-export function configFilePath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { path: string; required: boolean } | null {
-  if (flag) return { path: flag, required: true };
-  if (env.LIFEBOAT_CONFIG) return { path: env.LIFEBOAT_CONFIG, required: true };
-  return existsSync(DEFAULT_CONFIG_FILE) ? { path: DEFAULT_CONFIG_FILE, required: false } : null;
-}
 
 /** The file's settings with the environment's over them ($LIFEBOAT_DATA, $LIFEBOAT_STORE); flags go over this. */
 export async function readSettings(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ file: ServerConfigFile; path: string | null }> {

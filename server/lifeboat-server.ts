@@ -1,7 +1,7 @@
 import { chmod, copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { hasErrno } from '../core/errors.js';
+import { hasErrno, LifeboatError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { BOOT_REASONS, nextBoot } from './boot-decision.js';
 import { BOOT_FILE_REASONS, IPXE_BINARIES, IPXE_SOURCE_DIR } from './boot-files.js';
@@ -71,6 +71,14 @@ async function tokenFromFile(path: string, what: 'admin' | 'read-only', log: Log
   return token;
 }
 
+/** The HTTP port's usual failures as what to do; the CLI words any other system error. */
+function httpListenError(e: unknown, address: string): unknown {
+  if (hasErrno(e, 'EADDRINUSE')) return new LifeboatError('LB_CONFLICT', `HTTP cannot listen on ${address}: another process already uses it (ss -ltnp shows which): stop it or choose another address with --http`, {}, { cause: e });
+  if (hasErrno(e, 'EACCES')) return new LifeboatError('LB_FORBIDDEN', `HTTP cannot listen on ${address}: ports below 1024 need root or CAP_NET_BIND_SERVICE: run as root or choose another port with --http`, {}, { cause: e });
+  if (hasErrno(e, 'EADDRNOTAVAIL')) return new LifeboatError('LB_USAGE', `HTTP cannot listen on ${address}: no interface here has that address: choose one of this machine's addresses with --http`, {}, { cause: e });
+  return e;
+}
+
 /** How often the event log is pruned (and once at start). */
 const EVENT_PRUNE_INTERVAL_MS = 3_600_000;
 
@@ -98,7 +106,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const catalog = new ImageCatalog(db, config.store);
     await catalog.refresh();
     catalog.start();
-    stops.push(async () => catalog.stop());
+    stops.push(() => catalog.stop());
     const plannerLog = log.child({ component: 'planner' });
     const clones = new CloneSessions(db, tasks, hosts, events);
     const planner = new BootPlanner(hosts, tasks, events, plannerLog, new HostRegistrationLimit(config.registration), clones);
@@ -171,7 +179,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       nfs: () => (nfs ? { server: config.publicAddress, storeExport: nfs.kind === 'ganesha' ? '/store' : config.store, capturesExport: nfs.kind === 'ganesha' ? '/captures' : capturesDir } : null),
       log: log.child({ component: 'http' }),
     });
-    await app.listen({ host: config.http.host, port: config.http.port });
+    await app.listen({ host: config.http.host, port: config.http.port }).catch((e: unknown) => {
+      throw httpListenError(e, `${config.http.host}:${config.http.port}`);
+    });
     stops.push(() => app.close());
 
     let tftp: TftpServer | null = null;

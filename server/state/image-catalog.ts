@@ -23,6 +23,7 @@ const log = componentLogger('catalog');
 
 export class ImageCatalog {
   private watchers: FSWatcher[] = [];
+  private stopped = false;
   private timer: NodeJS.Timeout | null = null;
   private pending: Promise<void> | null = null;
   private again = false;
@@ -33,6 +34,7 @@ export class ImageCatalog {
   ) {}
 
   async refresh(): Promise<void> {
+    if (this.stopped) return;
     if (this.pending) {
       this.again = true;
       return this.pending;
@@ -54,6 +56,7 @@ export class ImageCatalog {
     } catch (err) {
       log.warn({ err, store: this.store }, 'cannot read the store');
     }
+    if (this.stopped) return;
     const known = new Map((this.db.prepare('SELECT name, version FROM images').all() as Array<{ name: string; version: string }>).map((r) => [`${r.name}@${r.version}`, r]));
     const rows: CatalogEntry[] = [];
     for (const image of images) {
@@ -76,6 +79,7 @@ export class ImageCatalog {
         rows.push({ name: v.image, version: v.version, dir: v.dir, bytes: v.bytes, createdAt: v.createdAt.getTime(), summary });
       }
     }
+    if (this.stopped) return;
     const upsert = this.db.prepare(`INSERT INTO images (name, version, dir, bytes, created_at, summary) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (name, version) DO UPDATE SET dir = excluded.dir, bytes = excluded.bytes, summary = excluded.summary`);
     const remove = this.db.prepare('DELETE FROM images WHERE name = ? AND version = ?');
@@ -105,10 +109,16 @@ export class ImageCatalog {
     this.timer.unref();
   }
 
-  stop(): void {
+  /**
+   * Ends the rescans and waits for one in flight: the server closes the database right after, and
+   * a scan finishing later failed with "The database connection is not open" after any start-up error.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     for (const w of this.watchers) w.close();
     this.watchers = [];
+    await this.pending?.catch(() => undefined);
   }
 
   list(name?: string): CatalogEntry[] {

@@ -127,7 +127,8 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
         : hasErrno(e, 'EADDRNOTAVAIL')
           ? 'no interface has this address: check the boot network interface'
           : 'check the address and port';
-    throw new LifeboatError('LB_INVALID', `TFTP cannot listen on ${options.host}:${options.port} (${(e as Error).message}): ${how}`, {}, { cause: e });
+    // A port someone else holds is a conflict (exit 4), as for HTTP and DHCP; the rest are settings.
+    throw new LifeboatError(hasErrno(e, 'EADDRINUSE') ? 'LB_CONFLICT' : 'LB_INVALID', `TFTP cannot listen on ${options.host}:${options.port} (${(e as Error).message}): ${how}`, {}, { cause: e });
   });
   socket.setRecvBufferSize(LISTEN_RECEIVE_BUFFER);
   const bound = socket.address();
