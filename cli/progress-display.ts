@@ -32,28 +32,76 @@ function jsonSink(): ProgressSink {
   };
 }
 
+/** The two output streams' write functions, replaced while a bar is shown and put back after. */
+type Write = NodeJS.WriteStream['write'];
+
+/**
+ * While a bar is on screen, every write to stdout or stderr (the command's own lines, log lines)
+ * clears the bar's line, prints whole lines above it and lets the bar redraw below them; a line
+ * still being written is held until its newline, since the bar's next redraw would erase it.
+ */
+function holdOutputAbove(barStream: NodeJS.WriteStream, redraw: () => void): { raw: Write; release(): void } {
+  const streams = [process.stdout, process.stderr] as NodeJS.WriteStream[];
+  if (!streams.includes(barStream)) streams.push(barStream);
+  const originals = new Map(streams.map((s) => [s, s.write] as const));
+  const raw = originals.get(barStream)!.bind(barStream) as Write;
+  const held = new Map<NodeJS.WriteStream, string>();
+  for (const s of streams) {
+    const original = originals.get(s)!.bind(s) as (chunk: string | Uint8Array) => boolean;
+    s.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      const text = (held.get(s) ?? '') + (typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      const cut = text.lastIndexOf('\n') + 1;
+      held.set(s, text.slice(cut));
+      if (cut > 0) {
+        raw('\r\x1b[K');
+        original(text.slice(0, cut));
+        redraw();
+      }
+      const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+      done?.();
+      return true;
+    }) as Write;
+  }
+  return {
+    raw,
+    release() {
+      for (const [s, write] of originals) s.write = write;
+      for (const [s, rest] of held) if (rest) s.write(rest);
+    },
+  };
+}
+
 function barSink(stream: NodeJS.WriteStream): ProgressSink {
   let bar: cliProgress.SingleBar | null = null;
+  let hold: ReturnType<typeof holdOutputAbove> | null = null;
   const started = Date.now();
-  // Clear the bar's line first; the bar redraws itself on the next update.
-  const line = (text: string) => stream.write(`${bar ? '\r\x1b[K' : ''}${text}\n`);
+  const line = (text: string) => stream.write(`${text}\n`);
+  const drawBar = (chunk: string) => (hold ? hold.raw(chunk) : stream.write(chunk));
   return {
     event(e) {
       if (e.type === 'start' || (e.type === 'progress' && !bar)) {
         const total = Number(e.totalBytes ?? 0) || 1;
         if (!bar) {
-          bar = new cliProgress.SingleBar(
+          const shown = new cliProgress.SingleBar(
             {
-              stream,
+              // The bar draws through the stream's own write; everyone else's writes go above it.
+              // cli-progress saves the cursor at start (ESC 7) and restores it at stop (ESC 8),
+              // which jumps back over every line printed meanwhile: the bar always sits on the
+              // last line, so those two are dropped and stop clears the line the cursor is on.
+              stream: { get isTTY() { return stream.isTTY; }, get columns() { return stream.columns; }, write: (chunk: string) => drawBar(chunk.replace(/\x1b[78]/g, '')) } as unknown as NodeJS.WriteStream,
               format: ' {bar} {percentage}% | {done} of ~{total_h} | {rate}/s | ETA {eta_h} | {what}',
               barCompleteChar: '█',
               barIncompleteChar: '░',
               hideCursor: true,
+              clearOnComplete: true,
+              forceRedraw: true,
               etaBuffer: 50,
               fps: 5,
             },
             cliProgress.Presets.shades_classic,
           );
+          hold = holdOutputAbove(stream, () => shown.render());
+          bar = shown;
           bar.start(total, 0, { done: formatBytes(0), total_h: formatBytes(total), rate: formatBytes(0), eta_h: '?', what: '' });
         }
       }
@@ -74,9 +122,12 @@ function barSink(stream: NodeJS.WriteStream): ProgressSink {
         line(describe(e));
       }
     },
+    // The bar is cleared, not left behind: what the command prints next starts on a clean line.
     stop() {
       bar?.stop();
       bar = null;
+      hold?.release();
+      hold = null;
     },
   };
 }
