@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { LifeboatError } from '../core/errors.js';
 import { MULTICAST_MODES, parseIdentityTable } from '../server/clone-request.js';
 import type { CloneMember, CloneSession } from '../server/state/clone-sessions.js';
+import { checkMacArgument } from './address-args.js';
 import { apiClient, serverOptions } from './api-client.js';
 import { flag, stringOption, type CommandSpec, type Parsed } from './args.js';
 import { parseOrHelp, parseSubcommand, type CommandGroup } from './command-group.js';
@@ -77,7 +78,7 @@ export async function runClone(argv: string[]): Promise<number> {
   const maxWait = positiveInt(p, 'max-wait', 0);
   const body = {
     image: p.positionals[0]!,
-    ...(hosts !== undefined ? { hosts: hosts.split(',').map((m) => m.trim()).filter(Boolean) } : {}),
+    ...(hosts !== undefined ? { hosts: hosts.split(',').map((m) => m.trim()).filter(Boolean).map((m) => checkMacArgument(m, '--hosts')) } : {}),
     ...(count !== undefined ? { count: Number(count) } : {}),
     ...(stringOption(p, 'hostname') !== undefined ? { hostname: stringOption(p, 'hostname') } : {}),
     ...(stringOption(p, 'ip') !== undefined ? { ipv4: stringOption(p, 'ip') } : {}),

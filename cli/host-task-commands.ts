@@ -3,7 +3,8 @@ import { LifeboatError } from '../core/errors.js';
 import type { Host } from '../server/state/hosts.js';
 import type { Task } from '../server/state/tasks.js';
 import { apiClient, serverOptions } from './api-client.js';
-import { flag, listOption, requiredString, stringOption, type CommandSpec } from './args.js';
+import { checkIpv4Argument, checkMacArgument } from './address-args.js';
+import { flag, listOption, requiredString, stringOption, type CommandSpec, type Parsed } from './args.js';
 import { parseOrHelp, parseSubcommand, type CommandGroup } from './command-group.js';
 import { table } from './text-table.js';
 import { planEditsFromFlags } from './plan-edit-options.js';
@@ -11,9 +12,11 @@ import { planEditsFromFlags } from './plan-edit-options.js';
 const when = (ms: number | null) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-');
 
 /** A subcommand of a group that talks to the API: parsed, with its client and --json. */
-async function apiSubcommand(group: CommandGroup, argv: string[]) {
+async function apiSubcommand(group: CommandGroup, argv: string[], check: (p: Parsed & { sub: string }) => void = () => undefined) {
   const p = parseSubcommand(group, argv);
-  return typeof p === 'number' ? p : { p, sub: p.sub, api: await apiClient(p), json: flag(p, 'json') };
+  if (typeof p === 'number') return p;
+  check(p); // before the token is read or the server asked
+  return { p, sub: p.sub, api: await apiClient(p), json: flag(p, 'json') };
 }
 
 function out(json: boolean, value: unknown, text: () => string): void {
@@ -53,7 +56,7 @@ const hostsSpecs: Record<string, CommandSpec> = {
 const hostsGroup: CommandGroup = { name: 'hosts', summary: 'The machines the server knows (via the API).', specs: hostsSpecs };
 
 export async function runHosts(argv: string[]): Promise<number> {
-  const cmd = await apiSubcommand(hostsGroup, argv);
+  const cmd = await apiSubcommand(hostsGroup, argv, (p) => p.sub !== 'list' && checkMacArgument(p.positionals[0]!, `hosts ${p.sub}`));
   if (typeof cmd === 'number') return cmd;
   const { p, sub, api, json } = cmd;
   if (sub === 'list') {
@@ -107,7 +110,8 @@ export async function runTask(argv: string[]): Promise<number> {
     const edits = planEditsFromFlags({ ...(editsFile ? { editsFile } : {}), map: listOption(p, 'map'), dropDisks: listOption(p, 'drop-disk'), sizes: listOption(p, 'size') });
     if (edits) options.edits = edits;
     const hostname = stringOption(p, 'hostname');
-    const ip = stringOption(p, 'ip');
+    const ipGiven = stringOption(p, 'ip');
+    const ip = ipGiven === undefined ? undefined : checkIpv4Argument(ipGiven, '--ip');
     const hookFile = stringOption(p, 'identity-hook');
     const hook = hookFile === undefined ? undefined : await readFile(hookFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
       throw new LifeboatError('LB_USAGE', `--identity-hook ${hookFile}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
@@ -118,8 +122,10 @@ export async function runTask(argv: string[]): Promise<number> {
   } else if (['map', 'drop-disk', 'size', 'edits', 'dry-run', 'hostname', 'ip', 'identity-hook'].some((o) => p.values[o] !== undefined)) {
     throw new LifeboatError('LB_USAGE', `task ${kind}: --map, --drop-disk, --size, --edits, --hostname, --ip, --identity-hook and --dry-run are for nuke only`);
   }
+  const mac = checkMacArgument(requiredString(p, taskSpec, 'host'), '--host');
+  const image = requiredString(p, taskSpec, 'image');
   const api = await apiClient(p);
-  const task = await api.send<Task>('POST', '/api/v1/tasks', { kind, mac: requiredString(p, taskSpec, 'host'), image: requiredString(p, taskSpec, 'image'), options });
+  const task = await api.send<Task>('POST', '/api/v1/tasks', { kind, mac, image, options });
   out(flag(p, 'json'), task, () => `task ${task.id} created: ${task.kind} ${task.image}${task.version ? `@${task.version}` : ''} for ${task.mac}; it runs when the machine PXE-boots\n`);
   return 0;
 }
@@ -154,11 +160,15 @@ const tasksSpecs: Record<string, CommandSpec> = {
 const tasksGroup: CommandGroup = { name: 'tasks', summary: 'Tasks the server holds (via the API).', specs: tasksSpecs };
 
 export async function runTasks(argv: string[]): Promise<number> {
-  const cmd = await apiSubcommand(tasksGroup, argv);
+  const cmd = await apiSubcommand(tasksGroup, argv, (p) => {
+    const given = p.positionals[0];
+    if (given !== undefined && !/^\d+$/.test(given)) throw new LifeboatError('LB_USAGE', `"${given}" is not a task id: task ids are whole numbers (lifeboat tasks list shows them)`);
+    const host = stringOption(p, 'host');
+    if (host !== undefined) checkMacArgument(host, '--host');
+  });
   if (typeof cmd === 'number') return cmd;
   const { p, sub, api, json } = cmd;
   const id = p.positionals[0];
-  if (id !== undefined && !/^\d+$/.test(id)) throw new LifeboatError('LB_USAGE', `"${id}" is not a task id`);
   if (sub === 'list') {
     const q = new URLSearchParams();
     const host = stringOption(p, 'host');
