@@ -1,6 +1,6 @@
 import { LifeboatError, type ErrorCode, errorCodes } from '../core/errors.js';
 import { configFilePath } from '../server/config-location.js';
-import { nextFromLink } from '../server/http/paging.js';
+import { nextFromLink } from '../server/http/link-header.js';
 import { stringOption, type Parsed } from './args.js';
 import { checkServerUrl, DEFAULT_DATA_DIR, DEFAULT_SERVER_URL, readToken, resolveServerTarget, type TargetSources } from './server-target.js';
 

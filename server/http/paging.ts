@@ -23,12 +23,5 @@ export function linkNext(request: FastifyRequest, reply: FastifyReply, changes: 
   reply.header('Link', `<${url.pathname}${url.search}>; rel="${rel}"`);
 }
 
-/** The target of a Link header's rel="next", or null. */
-export function nextFromLink(header: string | null): string | null {
-  if (!header) return null;
-  for (const part of header.split(',')) {
-    const m = /^\s*<([^>]*)>\s*;\s*rel="?next"?\s*$/.exec(part);
-    if (m) return m[1]!;
-  }
-  return null;
-}
+// The client's half lives apart, free of typebox and fastify: the CLI reads it on every list.
+export { nextFromLink } from './link-header.js';
