@@ -48,10 +48,14 @@ test('init writes a config that serve and the CLI both read; it names who holds 
   const classes = (JSON.parse(`{${kea}}`) as { 'client-classes': Array<{ name: string; 'boot-file-name': string }> })['client-classes'];
   assert.deepEqual(classes.map((c) => c['boot-file-name']), [`http://127.0.0.1:${port}/boot/\${net0/mac}.ipxe`, `http://127.0.0.1:${port}/boot/ipxe.efi`, 'snponly.efi', 'undionly.kpxe']);
 
-  // The CLI before any server runs: the file's URL, so the error names it (not the default 8080).
+  // The CLI before any server runs: no token yet where the file's data directory says (exit 9,
+  // naming that path); with a token, the file's URL, so the error names it (not the default 8080).
   const env = { LIFEBOAT_CONFIG: configPath };
-  const early = await lifeboat(['hosts', 'list'], { env });
-  assert.equal(early.exitCode, 3, early.stderr);
+  const noToken = await lifeboat(['hosts', 'list'], { env });
+  assert.equal(noToken.exitCode, 9, noToken.stderr);
+  assert.match(noToken.stderr, new RegExp(`the token file ${join(data, 'admin-token')} does not exist \\(looked there because of the config file's data\\)`));
+  const early = await lifeboat(['hosts', 'list'], { env: { ...env, LIFEBOAT_ADMIN_TOKEN: 'x' } });
+  assert.equal(early.exitCode, 10, early.stderr);
   assert.match(early.stderr, new RegExp(`cannot reach the server at http://127.0.0.1:${port} `));
 
   // serve with the file only (TFTP off by flag: a flag over the file).
@@ -82,7 +86,7 @@ test('init writes a config that serve and the CLI both read; it names who holds 
   assert.deepEqual(JSON.parse(listed.stdout), []);
   // The environment goes over the file, and a flag over the environment.
   const envWins = await lifeboat(['hosts', 'list'], { env: { ...env, LIFEBOAT_SERVER: 'http://127.0.0.1:1' } });
-  assert.equal(envWins.exitCode, 3);
+  assert.equal(envWins.exitCode, 10);
   assert.match(envWins.stderr, /cannot reach the server at http:\/\/127.0.0.1:1 /);
   const flagWins = await lifeboat(['hosts', 'list', '--server', `http://127.0.0.1:${port}`], { env: { ...env, LIFEBOAT_SERVER: 'http://127.0.0.1:1' } });
   assert.equal(flagWins.exitCode, 0, flagWins.stderr);
