@@ -164,3 +164,17 @@ test('init on a terminal asks for what the flags leave out; input that ends earl
   assert.doesNotMatch(cut.stdout, /at .*\.js:\d+/, 'no stack trace');
   assert.equal(existsSync(join(world.dir, 'other', 'etc/lifeboat/config.json')), false);
 });
+
+test('serve\'s logs: pino-pretty on a terminal, JSON lines into a pipe', async (t) => {
+  const world = await makeWorld(t, 'lb-logfmt');
+  const serveFor3s = async (data: string) => ['timeout', '3', process.execPath, LIFEBOAT_BIN, 'serve', '--data', data, '--http', `127.0.0.1:${await freePort()}`, '--tftp', 'off'];
+  // On a terminal (script(1)); timeout's SIGTERM stops serve as a service stop would.
+  const terminal = await execa('script', ['-qec', (await serveFor3s(join(world.dir, 'a'))).join(' '), '/dev/null'], { reject: false, env: { TERM: 'dumb' } });
+  assert.match(terminal.stdout, /\[\d\d:\d\d:\d\d\] INFO: lifeboat serving/);
+  assert.doesNotMatch(terminal.stdout, /^\{"level":/m);
+  const [file, ...args] = await serveFor3s(join(world.dir, 'b'));
+  const piped = await execa(file!, args, { reject: false });
+  const lines = piped.stderr.split('\n').filter(Boolean);
+  assert.ok(lines.some((l) => (JSON.parse(l) as { msg?: string }).msg === 'lifeboat serving'), piped.stderr);
+  assert.match(piped.stdout, /^Lifeboat .* serving$/m, 'the banner goes to stdout whatever the log format');
+});
