@@ -61,7 +61,8 @@ export async function readToken(source: TokenSource): Promise<string> {
   try {
     text = await readFile(source.path, 'utf8');
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as NodeJS.ErrnoException).code === 'EACCES' ? 'is not readable by this user' : (e as Error).message;
+    const reasons: Record<string, string> = { ENOENT: 'does not exist', EACCES: 'is not readable by this user', EISDIR: 'is a directory, not a file' };
+    const why = reasons[(e as NodeJS.ErrnoException).code ?? ''] ?? `cannot be read (${(e as Error).message})`;
     throw new LifeboatError('LB_UNAUTHORIZED', `the API needs a token, but the token file ${source.path} ${why} (looked there because of ${source.from}): give the server's admin token file (or its read-token) with --token-file, its data directory with --data, or the token in $LIFEBOAT_ADMIN_TOKEN`);
   }
   const token = text.trim();

@@ -41,6 +41,7 @@ test('readToken: the file\'s token trimmed; a missing or empty file is exit 9 na
     return true;
   });
   await assert.rejects(readToken({ kind: 'file', path: join(dir, 'empty'), from: '--token-file' }), /is empty/);
+  await assert.rejects(readToken({ kind: 'file', path: dir, from: '--token-file' }), new RegExp(`the token file ${dir} is a directory, not a file \\(looked there because of --token-file\\)`));
 });
 
 test('a server URL that is not http(s) is a usage error before anything is sent', () => {
