@@ -12,7 +12,7 @@ import { renderBanner } from './serve-banner.js';
 export const serveSpec: CommandSpec = {
   name: 'serve',
   summary: 'Run the restore server: HTTP (boot files, store, API), TFTP, DHCP (off, proxy or full) and the NFS share.',
-  usage: 'lifeboat serve [--config FILE] [--data DIR] [--store DIR] [--http ADDR:PORT] [--tftp ADDR:PORT|off] [--tftp-max-transfers N] [--tftp-max-per-address N] [--tftp-first-ack-timeout S] [--register-per-minute N] [--max-unknown-hosts N] [--events-keep-days D] [--events-keep-rows N] [--dhcp off|proxy|full] [--interface IFACE] [--range FIRST-LAST] [--admin-token-file F] [--nfs off|auto|ganesha|kernel]',
+  usage: 'lifeboat serve [--config FILE] [--data DIR] [--store DIR] [--http ADDR:PORT] [--tftp ADDR:PORT|off] [--tftp-max-transfers N] [--tftp-max-per-address N] [--tftp-first-ack-timeout S] [--register-per-minute N] [--max-unknown-hosts N] [--events-keep-days D] [--events-keep-rows N] [--dhcp off|proxy|full] [--interface IFACE] [--range FIRST-LAST] [--admin-token-file F] [--nfs off|auto|ganesha|kernel] [--captures-share SERVER:/EXPORT]',
   description: [
     'With no options it runs with embedded defaults: state and store under /var/lib/lifeboat, HTTP on',
     '0.0.0.0:8080 (on the --interface\'s address when one is given), TFTP on 0.0.0.0:69, DHCP off, NFS',
@@ -43,6 +43,7 @@ export const serveSpec: CommandSpec = {
     'admin-token-file': { type: 'string', value: 'FILE', description: 'admin token (created if missing)', default: '<data>/admin-token' },
     'rescue-dir': { type: 'string', value: 'DIR', description: 'rescue kernel (vmlinuz) and initramfs (initrd.img)', default: '<data>/netboot/rescue' },
     nfs: { type: 'string', value: 'MODE', description: 'export the store over NFS: off, auto, ganesha or kernel', default: 'off' },
+    'captures-share': { type: 'string', value: 'SERVER:/EXPORT', description: 'with --nfs off: <data>/captures as another NFS server exports it, for capture tasks' },
   },
   examples: [
     'lifeboat serve',
@@ -108,6 +109,10 @@ export async function runServe(argv: string[]): Promise<number> {
   set(given('nfs'), (v) => {
     if (!['off', 'auto', 'ganesha', 'kernel'].includes(v)) throw new LifeboatError('LB_USAGE', `--nfs ${v}: use off, auto, ganesha or kernel`);
     nfs.mode = v as 'off';
+  });
+  set(given('captures-share'), (v) => {
+    if (!/^[^:\s]+:\/\S*$/.test(v)) throw new LifeboatError('LB_USAGE', `--captures-share ${v} is not SERVER:/EXPORT, e.g. 10.77.0.1:/srv/lifeboat/captures`);
+    nfs.capturesShare = v;
   });
   // Logs go to stderr: pretty on a terminal, JSON lines otherwise (core/log.ts); LIFEBOAT_LOG_LEVEL=debug
   // shows every packet and command.

@@ -80,6 +80,7 @@ export const ServerConfigSchema = Type.Object(
         {
           mode: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('auto'), Type.Literal('ganesha'), Type.Literal('kernel')])),
           clients: Type.Optional(Type.Array(Type.String())),
+          capturesShare: Type.Optional(Type.String({ pattern: '^[^:\\s]+:/\\S*$', description: 'SERVER:/EXPORT: <data>/captures exported by an NFS server Lifeboat does not run (with nfs.mode off)' })),
         },
         { additionalProperties: false },
       ),

@@ -30,7 +30,8 @@ export interface ServerConfig {
   rescueCmdline: string;
   netbootRoot: string;
   dhcp: { mode: 'off' | 'proxy' | 'full' } & Partial<Pick<DhcpServerOptions, 'interface' | 'range' | 'subnetMask' | 'router' | 'dns' | 'leaseSeconds' | 'reservations' | 'port'>>;
-  nfs: { mode: 'off' | 'auto' | 'ganesha' | 'kernel'; clients: string[] };
+  /** capturesShare: <data>/captures as another NFS server exports it, when Lifeboat runs none. */
+  nfs: { mode: 'off' | 'auto' | 'ganesha' | 'kernel'; clients: string[]; capturesShare: { server: string; export: string } | null };
 }
 
 /** ADDR:PORT, ADDR, PORT or :PORT; a missing address is `defaultHost`. */
@@ -78,6 +79,9 @@ export function resolveConfig(file: ServerConfigFile): ServerConfig {
   const nfsMode = file.nfs?.mode ?? 'off';
   const clients = file.nfs?.clients ?? (ifaceInfo ? [subnetOf(ifaceInfo.cidr)] : []);
   if (nfsMode !== 'off' && clients.length === 0) throw new LifeboatError('LB_USAGE', '--nfs needs the test-bed subnet: give --interface or nfs.clients in the config file');
+  const share = file.nfs?.capturesShare;
+  if (share && nfsMode !== 'off') throw new LifeboatError('LB_USAGE', `--captures-share ${share} is for a capture share another NFS server exports; with --nfs ${nfsMode} Lifeboat exports its own: give one of them`);
+  const capturesShare = share ? { server: share.slice(0, share.indexOf(':')), export: share.slice(share.indexOf(':') + 1) } : null;
   const netbootRoot = join(dataDir, 'netboot');
   return {
     dataDir,
@@ -111,7 +115,7 @@ export function resolveConfig(file: ServerConfigFile): ServerConfig {
       ...(file.dhcp?.reservations ? { reservations: file.dhcp.reservations } : {}),
       ...(file.dhcp?.port ? { port: file.dhcp.port } : {}),
     },
-    nfs: { mode: nfsMode, clients },
+    nfs: { mode: nfsMode, clients, capturesShare },
   };
 }
 

@@ -136,6 +136,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
 
     let nfs: NfsShare | null = null;
     const capturesDir = join(config.dataDir, 'captures');
+    // Captures land here whichever NFS server exports it: this one's share or the site's (--captures-share).
+    if (config.nfs.capturesShare) await mkdir(capturesDir, { recursive: true });
     if (config.nfs.mode !== 'off') {
       const captures = capturesDir;
       await mkdir(captures, { recursive: true });
@@ -176,6 +178,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       leasedAddress: (mac) => (config.dhcp.mode !== 'full' ? undefined : (dhcp?.leases().find((l) => l.mac === normalizeMac(mac))?.address ?? null)),
       httpBase: () => httpBase,
       testbedSubnet: config.testbedSubnet,
+      capturesShare: () => (nfs ? { server: config.publicAddress, export: nfs.kind === 'ganesha' ? '/captures' : capturesDir } : config.nfs.capturesShare),
       nfs: () => (nfs ? { server: config.publicAddress, storeExport: nfs.kind === 'ganesha' ? '/store' : config.store, capturesExport: nfs.kind === 'ganesha' ? '/captures' : capturesDir } : null),
       log: log.child({ component: 'http' }),
     });

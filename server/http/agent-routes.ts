@@ -56,7 +56,8 @@ export async function agentRoutes(app: FastifyInstance, ctx: HttpContext): Promi
         ...(nfs ? { nfs: { server: nfs.server, export: nfs.storeExport, path: `${task.image}/${task.version}` } } : {}),
       };
     }
-    if (task.kind === 'capture' && task.image) view.upload = { image: task.image, ...(nfs ? { nfs: { server: nfs.server, export: nfs.capturesExport } } : {}) };
+    const captures = ctx.capturesShare();
+    if (task.kind === 'capture' && task.image) view.upload = { image: task.image, ...(captures ? { nfs: captures } : {}) };
     return view;
   });
 

@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import Type from 'typebox';
 import { LifeboatError } from '../../core/errors.js';
 import { TaskKindSchema, TaskOptionsSchema, TaskStateSchema, type TaskState } from '../../netboot/task-protocol.js';
@@ -11,6 +13,7 @@ import { IMAGE_NAME_RULE, isImageName } from '../../images/store/image-store.js'
 import { requireAdmin, requireReader } from './request-auth.js';
 import { TOKEN_PLACEHOLDER } from '../boot-planner.js';
 import { checkTaskIdentities } from '../task-identity.js';
+import { taskRefusal, type TaskReadinessFacts } from '../task-readiness.js';
 
 /**
  * The admin API under /api/v1. Every change needs the admin token (Authorization: Bearer …); every
@@ -67,6 +70,12 @@ const CreateTaskBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const nonEmptyFile = (file: string) => stat(file).then((st) => st.isFile() && st.size > 0, () => false);
+
+async function rescueFacts(rescue: HttpContext['rescue']): Promise<TaskReadinessFacts['rescue']> {
+  return { dir: dirname(rescue.kernelFile), kernel: { file: rescue.kernelFile, present: await nonEmptyFile(rescue.kernelFile) }, initrd: { file: rescue.initrdFile, present: await nonEmptyFile(rescue.initrdFile) } };
+}
 
 export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise<void> {
   const view = (t: Task) => ({ ...t, options: t.options as Record<string, unknown>, progress: t.progress as Record<string, unknown> | null, files: ctx.tasks.files(t.id) });
@@ -149,6 +158,8 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
       let name = ref.name;
       let version: string | null = null;
       if (kind !== 'capture') ({ name, version } = await resolveUsableImage(ctx, image));
+      const refusal = taskRefusal({ kind, rescue: await rescueFacts(ctx.rescue), capturesShare: ctx.capturesShare() !== null });
+      if (refusal) throw refusal;
       ctx.hosts.ensure(mac);
       const task = ctx.tasks.create({ kind, mac, image: name, version, options: request.body.options ?? {} });
       return reply.code(201).send(view(task));

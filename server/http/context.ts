@@ -39,6 +39,8 @@ export interface HttpContext {
   testbedSubnet: string | null;
   /** The NFS share, when the server exports one: the read-only store and the writable capture area. */
   nfs: () => { server: string; storeExport: string; capturesExport: string } | null;
+  /** Where capture agents write: this server's NFS share, or the one --captures-share names; null: none. */
+  capturesShare: () => { server: string; export: string } | null;
   /** Whether the server serves now: database open, store readable (GET /healthz). */
   health: () => Promise<HealthReport>;
   metrics: ServerMetrics;

@@ -7,6 +7,7 @@ import { makeWorld, type World } from '../support/world.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 import { LOCAL_DISK_MARKER } from '../support/qemu.js';
 import { biosMarkerDisk, sha256Of, uefiMarkerDisk } from '../support/marker-disks.js';
+import { UNMOUNTED_CAPTURES_SHARE } from '../support/local-server.js';
 
 /**
  * The server's acceptance test on real firmware: QEMU machines PXE-boot through Lifeboat's DHCP,
@@ -46,6 +47,9 @@ before(async () => {
   const done = jsonLines(r.stdout).find((l) => l.type === 'done');
   assert.ok(done, 'the build printed its record');
 });
+
+// The test agent captures nothing, but a capture task is accepted only where captures have a share.
+const CAPTURES = ['--captures-share', UNMOUNTED_CAPTURES_SHARE];
 
 interface Host { mac: string; firmware: string }
 interface Event { kind: string; mac: string | null; taskId: number | null; message: string }
@@ -109,12 +113,12 @@ const PXE_TIMEOUTS = ['PXE-E16', 'No valid offer received', 'Server response tim
 
 test('BIOS machine (iPXE ROM): task → rescue system over DHCP and HTTP; no task → its own disk at once, untouched; a new task → rescue again', { timeout: 900_000 }, async (t) => {
   const world = await makeWorld(t, 'lb-pxe-bios');
-  const bed = await startTestbed(world, { rescueDir, rescueCmdline: 'console=ttyS0,115200n8 lifeboat.after=poweroff' });
+  const bed = await startTestbed(world, { rescueDir, rescueCmdline: 'console=ttyS0,115200n8 lifeboat.after=poweroff', serveArgs: CAPTURES });
   await bed.explainFailure(async () => rescueLocalRescue(bed, 'bios', await biosMarkerDisk(join(world.dir, 'bios-disk.img'))));
 });
 
 test('UEFI machine (OVMF firmware PXE): task → TFTP snponly.efi → iPXE → rescue system; no task → its own disk without PXE timeouts, untouched; a new task → rescue again', { timeout: 900_000 }, async (t) => {
   const world = await makeWorld(t, 'lb-pxe-uefi');
-  const bed = await startTestbed(world, { rescueDir, rescueCmdline: 'console=ttyS0,115200n8 lifeboat.after=poweroff' });
+  const bed = await startTestbed(world, { rescueDir, rescueCmdline: 'console=ttyS0,115200n8 lifeboat.after=poweroff', serveArgs: CAPTURES });
   await bed.explainFailure(async () => rescueLocalRescue(bed, 'uefi', await uefiMarkerDisk(join(world.dir, 'uefi-disk.img'), world.dir)));
 });

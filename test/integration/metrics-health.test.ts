@@ -1,14 +1,14 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeWorld } from '../support/world.js';
 import { runInNamespace, serverClientLink, startInNamespace, waitFor } from '../support/netns.js';
 import { runUdhcpc } from '../support/dhcp-lab.js';
 import { lifeboat, LIFEBOAT_BIN } from '../support/cli.js';
 import { scratchFilesystem } from '../support/loop-devices.js';
-import { startLocalServer } from '../support/local-server.js';
+import { placeholderRescueSystem, startLocalServer } from '../support/local-server.js';
 import { metricDeltas, parseMetrics, sampleKey } from '../support/prometheus-text.js';
 
 /**
@@ -32,9 +32,7 @@ test('/metrics moves by exactly one DHCP exchange, one TFTP fetch and one restor
   const { world, s, sIf, c, cIf } = link;
   // The rescue files the boot script names; this test's machine is curl and never boots them.
   const rescueDir = join(world.dir, 'rescue');
-  await mkdir(rescueDir);
-  await writeFile(join(rescueDir, 'vmlinuz'), 'placeholder kernel\n');
-  await writeFile(join(rescueDir, 'initrd.img'), 'placeholder initrd\n');
+  await placeholderRescueSystem(rescueDir);
   const dataDir = join(world.dir, 'data');
   const base = 'http://10.79.0.1:8080';
   const serve = startInNamespace(world, s, process.execPath, [

@@ -5,6 +5,7 @@ import type { World } from './world.js';
 import { type Background, type ServerClientLink, runInNamespace, startInNamespace, waitFor } from './netns.js';
 import { LIFEBOAT_BIN } from './cli.js';
 import type { DhcpEntryConfig } from './dhcp-server-entry.js';
+import { placeholderRescueSystem } from './local-server.js';
 import type { RawClientConfig, RawReply } from './dhcp-raw-client.js';
 
 /** Starting Lifeboat's DHCP server and real or crafted clients inside test namespaces. */
@@ -50,6 +51,8 @@ export async function startFullDhcp(link: ServerClientLink, config: Omit<DhcpEnt
  */
 export async function serveFullDhcp(link: ServerClientLink, args: string[]): Promise<{ serve: Background; dataDir: string }> {
   const dataDir = join(link.world.dir, 'data');
+  // Tasks are created on this server; its machines are test clients that never boot the rescue system.
+  await placeholderRescueSystem(join(dataDir, 'netboot', 'rescue'));
   const serve = startInNamespace(link.world, link.s, process.execPath, [LIFEBOAT_BIN, 'serve', '--data', dataDir, '--tftp', 'off', '--dhcp', 'full', '--interface', link.sIf, ...args], join(link.world.dir, 'serve.log'));
   await waitFor('lifeboat serve', () => (serve.log().includes('"lifeboat serving"') ? true : undefined), 30000);
   return { serve, dataDir };

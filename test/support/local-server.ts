@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import dgram from 'node:dgram';
 import { execa, type ResultPromise } from 'execa';
@@ -46,13 +46,30 @@ export async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-export async function startLocalServer(world: World, options: { store?: string; dataDir?: string; tftp?: boolean; args?: string[] } = {}): Promise<LocalServer> {
+/**
+ * What a local server's tasks need to be accepted (server/task-readiness.ts refuses tasks that cannot
+ * run). These servers' machines are the test itself or an agent run on this host, never a PXE boot,
+ * so the rescue system is two placeholder files in the server's default rescue directory, and
+ * captures are pointed at a share (--captures-share) that nobody mounts here. `rescue: false` and
+ * `capturesShare: false` leave them out, for the tests of those refusals.
+ */
+export async function placeholderRescueSystem(rescueDir: string): Promise<void> {
+  await mkdir(rescueDir, { recursive: true });
+  await writeFile(join(rescueDir, 'vmlinuz'), 'placeholder rescue kernel: never booted by this test\n');
+  await writeFile(join(rescueDir, 'initrd.img'), 'placeholder rescue initrd: never booted by this test\n');
+}
+
+export const UNMOUNTED_CAPTURES_SHARE = '127.0.0.1:/captures-not-mounted-in-this-test';
+
+export async function startLocalServer(world: World, options: { store?: string; dataDir?: string; tftp?: boolean; args?: string[]; rescue?: boolean; capturesShare?: boolean } = {}): Promise<LocalServer> {
   const port = await freePort();
   const tftpPort = options.tftp ? await freeUdpPort() : null;
   const dataDir = options.dataDir ?? join(world.dir, 'server-data');
   const store = options.store ?? join(dataDir, 'store');
   const logFile = join(world.dir, `server-${port}.log`);
-  const child = execa(process.execPath, [LIFEBOAT_BIN, 'serve', '--data', dataDir, '--store', store, '--http', `127.0.0.1:${port}`, '--tftp', tftpPort ? `127.0.0.1:${tftpPort}` : 'off', '--public-address', '127.0.0.1', ...(options.args ?? [])], {
+  if (options.rescue !== false) await placeholderRescueSystem(join(dataDir, 'netboot', 'rescue'));
+  const captures = options.capturesShare !== false ? ['--captures-share', UNMOUNTED_CAPTURES_SHARE] : [];
+  const child = execa(process.execPath, [LIFEBOAT_BIN, 'serve', '--data', dataDir, '--store', store, '--http', `127.0.0.1:${port}`, '--tftp', tftpPort ? `127.0.0.1:${tftpPort}` : 'off', '--public-address', '127.0.0.1', ...captures, ...(options.args ?? [])], {
     reject: false,
     stdout: { file: logFile },
     stderr: { file: `${logFile}.err` },
