@@ -31,7 +31,10 @@ export async function renderBanner({ server, configPath }: BannerFacts): Promise
     c.dhcp.mode === 'off'
       ? 'off (the site\'s DHCP server points machines here; lifeboat init prints its settings)'
       : `${c.dhcp.mode} on ${c.dhcp.interface}${c.dhcp.range ? `, addresses ${c.dhcp.range.first}-${c.dhcp.range.last}` : ''}`;
-  const nfs = server.nfs ? `${server.nfs.kind} (${server.nfs.reason}): ${server.nfs.urls.join(' ')}` : 'off (capture tasks need it: --nfs auto)';
+  const share = c.nfs.capturesShare;
+  const nfs = server.nfs
+    ? `${server.nfs.kind} (${server.nfs.reason}): ${server.nfs.urls.join(' ')}`
+    : share ? `off; captures go to ${share.server}:${share.export} (--captures-share)` : 'off (capture tasks need it: --nfs auto)';
   const rows: Array<[string, string]> = [
     ['API, boot files', `${server.httpBase}  (machines use http://${c.publicAddress}:${c.http.port})`],
     ['TFTP', c.tftp ? `${c.tftp.host}:${c.tftp.port}` : 'off'],
