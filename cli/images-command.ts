@@ -120,7 +120,8 @@ export function renderManifest(m: Manifest, dir: string): string {
   if (m.incremental) {
     out.push('', `Incremental: level ${m.incremental.level}${m.incremental.chain.length ? `, built on ${m.incremental.chain.join(' → ')}` : ' (a full version that starts a chain)'}; a new full every ${m.incremental.fullEvery} versions`);
   }
-  out.push('', `Restore a filesystem by hand (mkfs it, mount it at /mnt/target, then${m.incremental?.chain.length ? ', oldest level first' : ''}):`);
+  const how = m.source.mode === 'path' ? 'the tree by hand (into an empty directory /mnt/target' : 'a filesystem by hand (mkfs it, mount it at /mnt/target, then';
+  out.push('', `Restore ${how}${m.incremental?.chain.length ? ', oldest level first' : ''}):`);
   for (const a of m.archives) {
     // A btrfs subvolume goes into its own subvolume under the volume's top (mount -o subvolid=5).
     const into = a.subvolume ? `/mnt/target/${a.subvolume.replace(/^\/+/, '')}` : '/mnt/target';

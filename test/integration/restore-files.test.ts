@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { makeWorld } from '../support/world.js';
+import { makeWorld, sh } from '../support/world.js';
 import { scratchFilesystem } from '../support/loop-devices.js';
 import { buildRichTree } from '../support/tree-fixture.js';
 import { snapshotTree, diffSnapshots, type NodeFacts } from '../support/tree-snapshot.js';
@@ -54,6 +54,7 @@ test('archive --path round-trips a plain directory; restore gets one file, a sub
   const show = await lifeboat(['images', 'show', `exports@${version}`, '--store', store]);
   assert.equal(show.exitCode, 0, show.stderr);
   assert.match(show.stdout, new RegExp(`^  source    path ${tree} \\(a directory tree: restore its files with lifeboat restore; not nukeable\\)$`, 'm'));
+  assert.match(show.stdout, /^Restore the tree by hand \(into an empty directory \/mnt\/target\):$/m);
 
   const dst = await scratchFilesystem(world, 'rfiles-dst', 'ext4', 512 << 20);
   const restore = (...args: string[]) => lifeboat(['restore', ...args, '--store', store]);
@@ -68,6 +69,13 @@ test('archive --path round-trips a plain directory; restore gets one file, a sub
   assert.match(all.stderr, new RegExp(`^» restoring ${tree} of exports@${version} into ${whole}$`, 'm'));
   const percents = [...all.stderr.matchAll(/^ {2}(\d+)% /gm)].map((m) => Number(m[1]));
   assert.ok(percents.length >= 5 && percents.at(-1)! >= 90, all.stderr);
+
+  // By hand, with the line `images show` prints: the same tree.
+  const byHand = join(dst.mountpoint, 'by-hand');
+  await mkdir(byHand);
+  const line = show.stdout.split('\n').map((l) => l.trim()).find((l) => l.startsWith('cat '))!;
+  await sh('bash', ['-o', 'pipefail', '-c', line.replace('/mnt/target', byHand)]);
+  assert.deepEqual(diffSnapshots(source, await snapshotTree(byHand)), []);
 
   // One file, named as it was on the source system: only it and its parents appear.
   const one = join(dst.mountpoint, 'one');
