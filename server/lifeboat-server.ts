@@ -21,6 +21,7 @@ import { TaskBoard } from './state/tasks.js';
 import { checkHealth } from './health.js';
 import { ServerMetrics } from './metrics.js';
 import { CloneSessions } from './state/clone-sessions.js';
+import { SessionTransfers } from './multicast/session-transfers.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 
 /**
@@ -110,6 +111,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const plannerLog = log.child({ component: 'planner' });
     const clones = new CloneSessions(db, tasks, hosts, events);
     const planner = new BootPlanner(hosts, tasks, events, plannerLog, new HostRegistrationLimit(config.registration), clones);
+    const transfers = new SessionTransfers({ interface: config.dhcp.interface ?? null, store: config.store, clones, events, log: log.child({ component: 'multicast' }) });
+    stops.push(() => transfers.close());
     // Retention: at start and every hour, events beyond the configured age and count are removed.
     const prune = () => {
       try {
@@ -166,6 +169,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       hosts,
       tasks,
       clones,
+      transfers,
       events,
       catalog,
       leases: () => (dhcp ? dhcp.leases() : readLeases(db)),

@@ -57,6 +57,11 @@ export async function agentRoutes(app: FastifyInstance, ctx: HttpContext): Promi
       };
     }
     const captures = ctx.capturesShare();
+    const clone = task.options.clone;
+    if (task.kind === 'nuke' && clone) {
+      const multicast = ctx.transfers.receiveFor(clone.session, task.id);
+      if (multicast) view.multicast = multicast;
+    }
     if (task.kind === 'capture' && task.image) view.upload = { image: task.image, ...(captures ? { nfs: captures } : {}) };
     return view;
   });

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type from 'typebox';
+import { LifeboatError } from '../../core/errors.js';
 import { TaskStateSchema, type TaskOptions } from '../../netboot/task-protocol.js';
 import { checkCloneRequest, MAX_CLONE_MACHINES, MULTICAST_MODES, type MulticastMode } from '../clone-request.js';
 import type { CloneState } from '../clone-decision.js';
@@ -59,7 +60,7 @@ const SessionSchema = Type.Object({
   createdAt: Type.Integer(),
   startedAt: Nullable(Type.Integer()),
   endedAt: Nullable(Type.Integer()),
-  /** What carries the data: until the multicast path exists, every machine reads over unicast. */
+  /** How the data travels: the session's multicast and where it is, or unicast and why. */
   transport: Type.String(),
 });
 
@@ -78,13 +79,10 @@ const MemberSchema = Type.Object({
 const SessionWithMembers = Type.Intersect([SessionSchema, Type.Object({ members: Type.Array(MemberSchema) })]);
 const Id = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 
-/** Stated wherever a session is shown, so nobody reads --multicast on as multicast happening. */
-export const CLONE_TRANSPORT = 'unicast (HTTP/NFS per machine): the multicast data path is not built yet; --multicast, --min-receivers and --max-wait are stored for it';
-
 export async function cloneRoutes(app: FastifyInstance, ctx: HttpContext): Promise<void> {
   const admin = { onRequest: async (request: FastifyRequest) => requireAdmin(ctx, request) };
   const reader = { onRequest: async (request: FastifyRequest) => requireReader(ctx, request) };
-  const view = (s: CloneSession) => ({ ...s, options: s.options as Record<string, unknown>, transport: CLONE_TRANSPORT });
+  const view = (s: CloneSession) => ({ ...s, options: s.options as Record<string, unknown>, transport: ctx.transfers.describe(s.id) });
   const full = (s: CloneSession) => ({ ...view(s), members: ctx.clones.members(s.id).map((m) => ({ ...m, progress: m.progress as Record<string, unknown> | null })) });
 
   app.post<{ Body: CreateClone }>(
@@ -97,6 +95,9 @@ export async function cloneRoutes(app: FastifyInstance, ctx: HttpContext): Promi
         { ...(b.hosts ? { hosts: b.hosts } : {}), ...(b.count !== undefined ? { count: b.count } : {}), ...(b.hostname !== undefined ? { hostname: b.hostname } : {}), ...(b.ipv4 !== undefined ? { ipv4: b.ipv4 } : {}), ...(b.identities ? { identities: b.identities } : {}), ...(b.minReceivers !== undefined ? { minReceivers: b.minReceivers } : {}) },
         ctx.testbedSubnet,
       );
+      if (b.multicast === 'on' && ctx.testbedSubnet === null) {
+        throw new LifeboatError('LB_INVALID', '--multicast on needs the server\'s test-bed interface (lifeboat serve --interface IFACE) to send on; give it, or use --multicast auto (unicast when multicast cannot run) or off');
+      }
       const image = await resolveUsableImage(ctx, b.image);
       const options: TaskOptions = { policy: b.policy ?? 'proportional', ...(b.dryRun ? { dryRun: true } : {}), ...(b.reboot !== undefined ? { reboot: b.reboot } : {}), ...(b.hook ? { identity: { hook: b.hook } } : {}) };
       const session = ctx.clones.create({

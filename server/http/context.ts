@@ -8,6 +8,7 @@ import type { CloneSessions } from '../state/clone-sessions.js';
 import type { Lease } from '../dhcp/address-plan.js';
 import type { HealthReport } from '../health.js';
 import type { ServerMetrics } from '../metrics.js';
+import type { SessionTransfers } from '../multicast/session-transfers.js';
 
 /** What the HTTP routes need from the rest of the server, handed in by the wiring. */
 export interface HttpContext {
@@ -15,6 +16,8 @@ export interface HttpContext {
   hosts: HostRegistry;
   tasks: TaskBoard;
   clones: CloneSessions;
+  /** Each clone session's multicast: what a member's agent is told, and the one line that says how the data travels. */
+  transfers: Pick<SessionTransfers, 'receiveFor' | 'describe'>;
   events: EventLog;
   catalog: ImageCatalog;
   leases: () => Lease[];
