@@ -19,6 +19,7 @@ run_packages+=(linux-image-amd64 linux-image-cloud-amd64 busybox kmod lvm2 mdadm
 # Extra packages the tests drive as real peers and clients.
 test_packages=(busybox isc-dhcp-client kea-admin dnsmasq-base tftp-hpa atftp curl ethtool libnfs-utils
   qemu-system-x86 qemu-utils ipxe-qemu ovmf debootstrap cpio lvm2
+  nftables  # counters and packet loss on the test-bed bridge (restore-faults, clone-session)
   linux-image-cloud-amd64 grub-pc-bin grub-efi-amd64-bin grub2-common mtools
   linux-image-amd64  # the full kernel: the multi-disk fixture and its rescue system need JFS, which the cloud one lacks
   systemd)  # systemd-analyze verifies the units `lifeboat schedule` writes

@@ -145,7 +145,7 @@ export class SessionTransfers {
       },
     });
     const first = outcome.volumes[0];
-    const receivers = first?.completed.length ?? 0;
+    const receivers = first?.joined.length ?? 0;
     if (t.controller.signal.aborted) {
       t.phase = 'stopped';
       t.reason = 'the session ended';
