@@ -139,7 +139,7 @@ export async function cloneRoutes(app: FastifyInstance, ctx: HttpContext): Promi
     },
   );
 
-  app.get<{ Params: { id: number } }>('/api/v1/clones/:id', { ...reader, schema: { security: READ, tags: ['clones'], description: 'The session, its state and why, and each machine with its task state and progress.', params: Id, response: { 200: SessionWithMembers, 404: ErrorReply } } }, async (request) => full(ctx.clones.refresh(request.params.id)));
+  app.get<{ Params: { id: number } }>('/api/v1/clones/:id', { ...reader, schema: { security: READ, tags: ['clones'], description: 'The session, its state and why, and each machine with its task state and progress.', params: Id, response: { 200: SessionWithMembers, 404: ErrorReply } } }, async (request) => full(ctx.clones.get(request.params.id)));
 
   app.post<{ Params: { id: number } }>(
     '/api/v1/clones/:id/cancel',

@@ -54,13 +54,13 @@ export async function sendVolumes(options: TransferOptions): Promise<TransferOut
   for (const [index, volume] of options.volumes.entries()) {
     const port = volumePort(options.settings.portBase, index);
     if (options.signal?.aborted || expected === 0) {
-      outcomes.push({ path: volume.path, port, joined: [], dropped: [], completed: [], status: options.signal?.aborted ? 'stopped' : 'skipped', exitCode: null, seconds: 0 });
+      outcomes.push({ path: volume.path, port, joined: [], dropped: [], completed: [], status: options.signal?.aborted ? 'stopped' : 'skipped', exitCode: null, seconds: 0, retransmittedPercent: 0 });
       continue;
     }
     const outcome = await sendOne(options, volume, index, expected);
     outcomes.push(outcome);
     options.onVolume?.(outcome);
-    log.info({ volume: volume.path, port, status: outcome.status, joined: outcome.joined, dropped: outcome.dropped, seconds: outcome.seconds }, 'multicast volume done');
+    log.info({ volume: volume.path, port, status: outcome.status, joined: outcome.joined, dropped: outcome.dropped, seconds: outcome.seconds, retransmittedPercent: outcome.retransmittedPercent }, 'multicast volume done');
     // Only those who have every volume so far are waited for; anyone else is reading over unicast.
     expected = outcome.completed.length;
   }
@@ -74,6 +74,7 @@ async function sendOne(options: TransferOptions, volume: TransferVolume, index: 
   const events: SenderEvent[] = [];
   let tail = '';
   let partial = '';
+  let retransmittedPercent = 0;
   // udp-sender writes its banner to stdout and the session's story to stderr; progress lines end in \r.
   const read = (text: string) => {
     partial += text;
@@ -84,6 +85,11 @@ async function sendOne(options: TransferOptions, volume: TransferVolume, index: 
       if (!line.startsWith('bytes=')) tail = lastLines(`${tail}\n${line}`, 12);
       const event = parseSenderLine(line.trim());
       if (!event) continue;
+      // A progress line every half second: only the last one counts, and nobody else wants them.
+      if (event.kind === 'progress') {
+        retransmittedPercent = event.retransmittedPercent;
+        continue;
+      }
       events.push(event);
       options.onEvent?.({ volume: volume.path, index, event });
     }
@@ -98,7 +104,7 @@ async function sendOne(options: TransferOptions, volume: TransferVolume, index: 
   const exitCode = missing ? null : (result.exitCode ?? null);
   const stopped = options.signal?.aborted === true;
   const summary = summarizeVolume(events, exitCode, stopped);
-  const outcome: VolumeSendOutcome = { path: volume.path, port: volumePort(options.settings.portBase, index), ...summary, exitCode, seconds: (performance.now() - since) / 1000 };
+  const outcome: VolumeSendOutcome = { path: volume.path, port: volumePort(options.settings.portBase, index), ...summary, exitCode, seconds: (performance.now() - since) / 1000, retransmittedPercent };
   if (summary.status === 'failed') {
     outcome.error = missing ? 'udp-sender is not installed: install the Debian package udpcast (npm run setup does)' : `${commandLine('udp-sender', args)} ${result.signal ? `was killed by ${result.signal}` : `exited with status ${exitCode}`}${tail ? `: ${tail}` : ''}`;
   }

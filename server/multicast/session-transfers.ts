@@ -8,7 +8,7 @@ import type { CloneSession, CloneSessions } from '../state/clone-sessions.js';
 import type { EventLog, ServerEvent } from '../state/events.js';
 import { sendVolumes, type TransferOutcome } from './multicast-transfer.js';
 import { receiveFor, senderSettings, unicastReason, type TransferPhase } from './session-plan.js';
-import { volumePort, type SenderSettings } from './udp-sender.js';
+import { volumePort, type SenderSettings, type VolumeSendOutcome } from './udp-sender.js';
 
 /**
  * The multicast of each clone session, run by the server: when a session is created, the image is
@@ -155,8 +155,15 @@ export class SessionTransfers {
     } else {
       t.phase = 'sent';
       const dropped = [...new Set(outcome.volumes.flatMap((v) => v.dropped))];
-      t.reason = `${formatBytes(sent)} of ${formatBytes(total)} sent once to ${receivers} machines in ${Math.round(outcome.seconds)} s${dropped.length ? `; dropped (read over unicast): ${dropped.join(', ')}` : ''}`;
+      t.reason = `${formatBytes(sent)} of ${formatBytes(total)} sent once to ${receivers} machines in ${Math.round(outcome.seconds)} s, ${retransmitted(outcome.volumes, bytes).toFixed(1)}% retransmitted${dropped.length ? `; dropped (read over unicast): ${dropped.join(', ')}` : ''}`;
     }
-    this.record(session.id, `multicast ${t.phase}: ${t.reason}`, { data: { volumes: outcome.volumes.map((v) => ({ path: v.path, status: v.status, joined: v.joined.length, completed: v.completed.length })) } });
+    this.record(session.id, `multicast ${t.phase}: ${t.reason}`, { data: { volumes: outcome.volumes.map((v) => ({ path: v.path, status: v.status, joined: v.joined.length, completed: v.completed.length, retransmittedPercent: v.retransmittedPercent })) } });
   }
+}
+
+/** Retransmitted data over the whole session, in percent of the bytes of the volumes that went out. */
+function retransmitted(volumes: readonly VolumeSendOutcome[], bytes: ReadonlyMap<string, number>): number {
+  const sent = volumes.filter((v) => v.status === 'sent');
+  const total = sent.reduce((n, v) => n + (bytes.get(v.path) ?? 0), 0);
+  return total === 0 ? 0 : sent.reduce((n, v) => n + (bytes.get(v.path) ?? 0) * v.retransmittedPercent, 0) / total;
 }

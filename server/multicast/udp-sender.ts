@@ -66,7 +66,9 @@ export type SenderEvent =
   | { kind: 'start' }
   | { kind: 'drop'; receiver: number }
   | { kind: 'disconnect'; receiver: number; address: string }
-  | { kind: 'complete' };
+  | { kind: 'complete' }
+  /** The progress line: retransmitted data blocks, and their share of the file's blocks. */
+  | { kind: 'progress'; retransmittedBlocks: number; retransmittedPercent: number };
 
 /** One line of udp-sender's stderr as an event, or null for banners and progress. */
 export function parseSenderLine(line: string): SenderEvent | null {
@@ -78,6 +80,8 @@ export function parseSenderLine(line: string): SenderEvent | null {
   m = /^Disconnecting #(\d+) \((\d+\.\d+\.\d+\.\d+)\)/.exec(line);
   if (m) return { kind: 'disconnect', receiver: Number(m[1]), address: m[2]! };
   if (/^Transfer complete/.test(line)) return { kind: 'complete' };
+  m = /^bytes=[\d ]+re-xmits=(\d+)\s*\(\s*([\d.]+)%\)/.exec(line);
+  if (m) return { kind: 'progress', retransmittedBlocks: Number(m[1]), retransmittedPercent: Number(m[2]) };
   return null;
 }
 
@@ -99,6 +103,8 @@ export interface VolumeSendOutcome {
   status: 'sent' | 'no-receivers' | 'failed' | 'stopped' | 'skipped';
   exitCode: number | null;
   seconds: number;
+  /** Retransmitted data as a share of the volume, in percent, from the sender's last progress line (0 before any). */
+  retransmittedPercent: number;
   /** On 'failed': the sender's last lines. */
   error?: string;
 }

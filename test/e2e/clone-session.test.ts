@@ -40,7 +40,7 @@ before(async () => {
   const listed = JSON.parse((await lifeboat(['images', 'list', 'golden', '--store', bed.storeDir, '--json'])).stdout) as Array<{ versions: Array<{ bytes: number }> }>;
   imageBytes = listed[0]!.versions[0]!.bytes;
   // What the server sends to multicast groups (udpcast's data and its rendezvous), counted in its namespace.
-  await sh('ip', ['netns', 'exec', bed.ns, 'nft', '-f', '-'], { input: 'table ip lbclone { chain out { type filter hook output priority 0; policy accept; ip daddr 224.0.0.0/4 counter } }\n' });
+  await sh('ip', ['netns', 'exec', bed.ns, 'nft', '-f', '-'], { input: 'table ip lbclone {\n  chain out {\n    type filter hook output priority 0; policy accept;\n    ip daddr 224.0.0.0/4 counter\n  }\n}\n' });
 }, { timeout: 900_000 });
 
 async function multicastBytesSent(): Promise<number> {
@@ -106,10 +106,14 @@ test('a clone session: three machines by one multicast stream, one powered off m
     }
     assert.equal(tasks.get(d)!.result!.multicast, undefined, 'the late machine was not told to receive: all unicast');
     assert.equal(tasks.get(c)!.state, 'running', 'the powered-off machine\'s task is still open');
-    assert.match(s.transport, /^multicast sent: .* sent once to 3 machines/);
-    // One image on the wire for three receivers (plus retransmissions and udpcast's own packets), not three.
-    assert.ok(multicastBytes > 0.9 * imageBytes && multicastBytes < 1.6 * imageBytes, `multicast bytes ${multicastBytes} for an image of ${imageBytes}`);
-    process.stdout.write(`# multicast: ${multicastBytes} bytes sent for an image of ${imageBytes} (${(multicastBytes / imageBytes).toFixed(2)} copies) to 3 receivers\n`);
+    const sent = /^multicast sent: .* sent once to 3 machines in \d+ s, ([\d.]+)% retransmitted/.exec(s.transport);
+    assert.ok(sent, s.transport);
+    // One image on the wire for three receivers, plus what udp-sender says it retransmitted for
+    // receivers that lost packets (TCG guests do) and its own small control packets: not three copies.
+    const retransmitted = Number(sent[1]) / 100;
+    const once = multicastBytes / (1 + retransmitted);
+    assert.ok(once > 0.9 * imageBytes && once < 1.25 * imageBytes, `multicast bytes ${multicastBytes} for an image of ${imageBytes} with ${sent[1]}% retransmitted`);
+    process.stdout.write(`# multicast: ${multicastBytes} bytes sent for an image of ${imageBytes} to 3 receivers, ${sent[1]}% of it retransmissions\n`);
 
     const cancel = await bed.lifeboat(['clones', 'cancel', String(id)]);
     assert.equal(cancel.exitCode, 0, cancel.stderr);

@@ -55,12 +55,13 @@ const LOG = [
   'Disconnecting #0 (10.231.0.2)',
 ];
 
-test("udp-sender's lines become joins, a start, a drop and the end; banners and progress are ignored", () => {
+test("udp-sender's lines become joins, a start, its retransmissions, a drop and the end; banners are ignored", () => {
   const events = LOG.map(parseSenderLine).filter((e): e is SenderEvent => e !== null);
   assert.deepEqual(events, [
     { kind: 'join', receiver: 0, address: '10.231.0.2' },
     { kind: 'join', receiver: 1, address: '10.231.0.3' },
     { kind: 'start' },
+    { kind: 'progress', retransmittedBlocks: 1019, retransmittedPercent: 49.4 },
     { kind: 'drop', receiver: 1 },
     { kind: 'disconnect', receiver: 1, address: '10.231.0.3' },
     { kind: 'complete' },
