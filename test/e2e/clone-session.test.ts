@@ -113,7 +113,7 @@ test('a clone session: three machines by one multicast stream, one powered off m
     const retransmitted = Number(sent[1]) / 100;
     const once = multicastBytes / (1 + retransmitted);
     assert.ok(once > 0.9 * imageBytes && once < 1.25 * imageBytes, `multicast bytes ${multicastBytes} for an image of ${imageBytes} with ${sent[1]}% retransmitted`);
-    process.stdout.write(`# multicast: ${multicastBytes} bytes sent for an image of ${imageBytes} to 3 receivers, ${sent[1]}% of it retransmissions\n`);
+    process.stdout.write(`multicast: ${multicastBytes} bytes sent for an image of ${imageBytes} to 3 receivers, ${sent[1]}% of it retransmissions\n`);
 
     const cancel = await bed.lifeboat(['clones', 'cancel', String(id)]);
     assert.equal(cancel.exitCode, 0, cancel.stderr);
