@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { flag, stringOption, type CommandSpec, type Parsed } from './args.js';
 import { parseOrHelp } from './command-group.js';
 import { checkPorts, renderPortReport } from './port-holders.js';
 import { installServeUnit, renderServeUnit } from './serve-unit.js';
+import { makeDirs } from '../core/make-dirs.js';
 
 export const initSpec: CommandSpec = {
   name: 'init',
@@ -115,7 +116,7 @@ export async function runInit(argv: string[]): Promise<number> {
   }
   // What serve would make of it: the same checks (interface exists, range for full DHCP), before anything is written.
   const resolved = resolveConfig(file);
-  await mkdir(dirname(target), { recursive: true });
+  await makeDirs(dirname(target));
   await writeFile(target, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o644 });
   process.stdout.write(`wrote ${target}\n\nPorts:\n`);
   const ports = await checkPorts([

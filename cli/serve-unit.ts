@@ -1,7 +1,8 @@
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../core/run-tool.js';
 import { systemdWord } from '../images/schedule/systemd-units.js';
+import { makeDirs } from '../core/make-dirs.js';
 
 /**
  * The systemd service that runs `lifeboat serve` with the configuration file: restarted when it
@@ -44,7 +45,7 @@ export function renderServeUnit(command: { node: string; script: string; configP
  */
 export async function installServeUnit(root: string, unit: string): Promise<{ path: string; live: boolean }> {
   const dir = join(root, SYSTEMD_DIR);
-  await mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const path = join(dir, SERVE_UNIT);
   await writeFile(path, unit, { mode: 0o644 });
   const live = root === '/' && Boolean(await stat('/run/systemd/system').catch(() => null));

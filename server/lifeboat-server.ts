@@ -1,4 +1,4 @@
-import { chmod, copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hasErrno, LifeboatError } from '../core/errors.js';
@@ -23,6 +23,7 @@ import { ServerMetrics } from './metrics.js';
 import { CloneSessions } from './state/clone-sessions.js';
 import { SessionTransfers } from './multicast/session-transfers.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
+import { makeDirs } from '../core/make-dirs.js';
 
 /**
  * The one server process: state, the BootPlanner, and the listeners that ask it (HTTP, TFTP,
@@ -38,7 +39,7 @@ export interface RunningServer {
 
 /** The iPXE builds are copied from Debian's ipxe package, not linked: TFTP refuses links out of its root. */
 async function layOutNetbootRoot(root: string, log: Logger): Promise<void> {
-  await mkdir(root, { recursive: true });
+  await makeDirs(root);
   for (const file of IPXE_BINARIES) {
     const src = join(IPXE_SOURCE_DIR, file);
     const dst = join(root, file);
@@ -89,9 +90,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.error({ err }, 'stopping a component failed'));
   };
   try {
-    await mkdir(config.dataDir, { recursive: true });
-    await mkdir(config.store, { recursive: true });
-    await mkdir(config.rescueDir, { recursive: true });
+    await makeDirs(config.dataDir);
+    await makeDirs(config.store);
+    await makeDirs(config.rescueDir);
     await layOutNetbootRoot(config.netbootRoot, log);
     const token = await tokenFromFile(config.adminTokenFile, 'admin', log);
     const readToken = await tokenFromFile(join(dirname(config.adminTokenFile), 'read-token'), 'read-only', log);
@@ -140,10 +141,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     let nfs: NfsShare | null = null;
     const capturesDir = join(config.dataDir, 'captures');
     // Captures land here whichever NFS server exports it: this one's share or the site's (--captures-share).
-    if (config.nfs.capturesShare) await mkdir(capturesDir, { recursive: true });
+    if (config.nfs.capturesShare) await makeDirs(capturesDir);
     if (config.nfs.mode !== 'off') {
       const captures = capturesDir;
-      await mkdir(captures, { recursive: true });
+      await makeDirs(captures);
       nfs = await startNfsShare({
         kind: config.nfs.mode,
         bindAddress: config.publicAddress,

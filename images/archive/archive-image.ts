@@ -21,6 +21,7 @@ import { chainFor, planIncremental, type IncrementalPlan } from './incremental-b
 import { LIFEBOAT_VERSION } from '../../core/version.js';
 import { runTool } from '../../core/run-tool.js';
 import { pathSource, treeLayout } from './path-source.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * `lifeboat archive`: probe → write layout evidence → one tar stream per filesystem → manifest →
@@ -86,7 +87,7 @@ export async function archiveImage(request: ArchiveRequest): Promise<VersionInfo
   if (request.path !== undefined && (disks.length > 0 || (request.root && request.root !== '/'))) {
     throw new LifeboatError('LB_USAGE', '--path cannot be combined with --root or --disk: --path archives one directory tree, --root a mounted system, --disk an unmounted disk');
   }
-  await mkdir(request.store, { recursive: true });
+  await makeDirs(request.store);
   const store = await existingDir(request.store, 'store');
   const scratch = request.scratch ? await existingDir(request.scratch, 'scratch directory') : undefined;
 
@@ -326,12 +327,12 @@ async function prepareDisks(
   for (const n of stacks.notes) emit({ type: 'warning', message: n });
   emit({ type: 'stage', stage: 'probe', message: `probing ${devices.join(', ')}` });
   const first = await probeLayout({ disks: devices });
-  await mkdir(mountBase, { recursive: true });
+  await makeDirs(mountBase);
   const mountpoints: Record<string, string> = {};
   for (const [i, fs] of first.layout.filesystems.entries()) {
     if (!LOCAL_FSTYPES.has(fs.type)) continue;
     const target = join(mountBase, `fs${i}`);
-    await mkdir(target, { recursive: true });
+    await makeDirs(target);
     // A btrfs volume by its top, where every subvolume is a directory.
     const unmount = await mountReadOnly(fs.device, fs.type, target, fs.type === 'btrfs' ? ['subvolid=5'] : []);
     cleanups.push(async () => {

@@ -1,8 +1,9 @@
-import { mkdir, readdir, rmdir } from 'node:fs/promises';
+import { readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Layout } from '../layout/model.js';
 import { mountReadOnly } from '../source/mount-readonly.js';
 import { btrfsSubvolumeSources, type ArchiveSource, type BtrfsVolume, type SkippedMount, type SubvolumeRef } from './select-sources.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * The I/O around btrfsSubvolumeSources: mounting a btrfs volume's top read-only where a subvolume
@@ -44,7 +45,7 @@ export async function subvolumeSources(options: {
   if (planned.needTop.length > 0) {
     for (const device of planned.needTop) {
       const directory = join(options.mountBase, `btrfs-top-${device.split('/').pop()}`);
-      await mkdir(directory, { recursive: true });
+      await makeDirs(directory);
       const unmount = await mountReadOnly(device, 'btrfs', directory, ['subvolid=5']);
       options.cleanups.push(async () => {
         await unmount();

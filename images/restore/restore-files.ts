@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { closest } from 'fastest-levenshtein';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
@@ -10,6 +10,7 @@ import { readArchivedFacts } from '../compare/compare-archive.js';
 import type { ArchiveEntry, Manifest } from '../store/manifest.js';
 import { extractArchive } from './extract-archive.js';
 import { memberName, selectArchives, systemPath, type ArchiveSelection } from './file-selection.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * `lifeboat restore IMAGE[@VERSION] [PATH…] --to DIR`: files out of a version, onto any directory,
@@ -137,7 +138,7 @@ async function extractStaged(plan: MemberPlan, open: ReturnType<typeof fileVolum
   try {
     await extractArchive(entry, { open, target: staging, onProgress: (b) => read(b) });
     for (const rel of plan.selection.rels!) {
-      await mkdir(dirname(join(target, rel)), { recursive: true });
+      await makeDirs(dirname(join(target, rel)));
       await rename(join(staging, rel), join(target, rel));
     }
   } finally {
@@ -190,9 +191,9 @@ export async function restoreFiles(request: RestoreFilesRequest): Promise<Restor
     plans.push(await planMembers(sel, open, manifest, progress(`finding ${sel.rels!.length} path(s) in ${sel.entry.id}`)));
     done += whole(sel.entry);
   }
-  await mkdir(to, { recursive: true });
+  await makeDirs(to);
   for (const sel of selections) {
-    await mkdir(sel.target, { recursive: true });
+    await makeDirs(sel.target);
     const plan = plans.find((p) => p.selection === sel);
     if (plan?.staged) {
       request.onNote?.(`renames in the chain of ${sel.entry.id} touch what was asked: the whole archive is extracted into a staging directory under ${sel.target} first`);

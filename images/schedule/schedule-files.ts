@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile, lstat } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, stat, writeFile, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
 import { componentLogger } from '../../core/log.js';
@@ -6,6 +6,7 @@ import { runTool } from '../../core/run-tool.js';
 import { checkSchedule, checkScheduleName, type Schedule } from './schedule-model.js';
 import { cronFileName, logFile, renderCronFile } from './cron-entry.js';
 import { SCHEDULE_MARK, renderService, renderTimer, unitName } from './systemd-units.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * Where schedules live on a system (its root: / for this machine, or a directory holding another
@@ -108,7 +109,7 @@ export async function installSchedule(root: string, schedule: Schedule, command:
   }
   if (init === 'systemd') {
     const dir = under(root, SYSTEMD_DIR);
-    await mkdir(dir, { recursive: true });
+    await makeDirs(dir);
     const unit = unitName(schedule.name);
     await writeAtomic(join(dir, `${unit}.service`), renderService(schedule, command));
     await writeAtomic(join(dir, `${unit}.timer`), renderTimer(schedule));
@@ -120,8 +121,8 @@ export async function installSchedule(root: string, schedule: Schedule, command:
     }
   } else {
     const dir = under(root, CRON_DIR);
-    await mkdir(dir, { recursive: true });
-    await mkdir(under(root, '/var/log/lifeboat'), { recursive: true });
+    await makeDirs(dir);
+    await makeDirs(under(root, '/var/log/lifeboat'));
     await writeAtomic(join(dir, cronFileName(schedule.name)), renderCronFile(schedule, command));
   }
   log.info({ schedule: schedule.name, init, root }, 'schedule installed');

@@ -1,7 +1,8 @@
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LifeboatError } from '../../core/errors.js';
 import { checkFinished, lastLines, startTool } from '../../core/run-tool.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * One run of a schedule at a time. Node has no flock(2), so the lock file is opened here and
@@ -21,7 +22,7 @@ export interface HeldLock {
 }
 
 export async function takeLock(path: string, what: string): Promise<HeldLock> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirs(dirname(path));
   const handle: FileHandle = await open(path, 'a', 0o644);
   try {
     const busy = 75;

@@ -1,10 +1,11 @@
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
 import { runTool } from '../../core/run-tool.js';
 import { checkImageName, listVersions, VERSION_PATTERN, type VersionInfo } from './image-store.js';
 import { verifyVersion } from './verify.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * Moves a version published elsewhere (the capture share) into the store: verified first, then
@@ -21,7 +22,7 @@ export async function adoptVersion(fromStore: string, store: string, image: stri
     throw new LifeboatError('LB_IMAGE_CORRUPT', `the captured version ${image}@${version} does not verify: ${first.path} ${first.problem}`, { problems: report.problems });
   }
   const imageDir = join(store, image);
-  await mkdir(imageDir, { recursive: true });
+  await makeDirs(imageDir);
   const incoming = join(imageDir, `.incoming-adopt-${randomBytes(4).toString('hex')}`);
   const sameDevice = (await stat(source)).dev === (await stat(imageDir)).dev;
   if (sameDevice) {

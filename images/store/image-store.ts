@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { renderSha256Sums, sha256File } from './checksums.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * The on-disk store: <store>/<image>/<version>/ published by renaming a complete, fsynced
@@ -137,7 +138,7 @@ export async function beginIncoming(store: string, image: string): Promise<Incom
   checkImageName(image);
   const id = `${formatVersion(new Date())}-${randomBytes(4).toString('hex')}`;
   const imageDir = join(store, image);
-  await mkdir(imageDir, { recursive: true });
+  await makeDirs(imageDir);
   const dir = join(imageDir, `${INCOMING_PREFIX}${id}`);
   const ownerFile = `${dir}.owner`;
   await writeFile(ownerFile, JSON.stringify({ pid: process.pid, host: hostname(), bootId: await bootId(), startedAt: new Date().toISOString() }));

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { LifeboatError } from '../../core/errors.js';
 import { runTool } from '../../core/run-tool.js';
 import { archiveImage } from '../../images/archive/archive-image.js';
@@ -6,6 +5,7 @@ import type { AgentTask } from '../task-protocol.js';
 import { say } from './console.js';
 import { listLocalDisks } from './local-disks.js';
 import type { AgentClient } from './server-client.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * capture: archive this machine's disks with the same engine as `lifeboat archive --disk`, into the
@@ -18,7 +18,7 @@ export async function runCapture(task: AgentTask, client: AgentClient, options: 
   const target = task.upload?.nfs;
   if (!target) throw new LifeboatError('LB_INVALID', `task ${task.id}: the server offers no NFS capture share (start lifeboat serve with --nfs)`);
   const mountpoint = '/run/lifeboat/captures';
-  await mkdir(mountpoint, { recursive: true });
+  await makeDirs(mountpoint);
   await runTool('mount', ['-t', 'nfs4', '-o', 'rw,vers=4.1,hard,timeo=600', `${target.server}:${target.export}`, mountpoint], { timeoutMs: 30_000, purpose: `mount the capture share ${target.server}:${target.export}` });
   try {
     const disks = (await listLocalDisks(options.disks)).map((d) => d.path);

@@ -1,4 +1,4 @@
-import { mkdir, rmdir } from 'node:fs/promises';
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LifeboatError } from '../../core/errors.js';
 import { compareArchive, renderChanged, type Difference } from '../../images/compare/compare-archive.js';
@@ -9,6 +9,7 @@ import { say } from './console.js';
 import { openImageSource } from './image-source.js';
 import { filesystemsByUuid } from './local-disks.js';
 import type { AgentClient } from './server-client.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * Rewritten by grub-install whenever a restore reinstalls the bootloader, so a restored machine
@@ -41,7 +42,7 @@ export async function runCompare(task: AgentTask, client: AgentClient): Promise<
         continue;
       }
       const target = join('/run/lifeboat/compare', entry.id);
-      await mkdir(target, { recursive: true });
+      await makeDirs(target);
       const unmount = await mountReadOnly(found.device, found.type, target, entry.subvolume ? [`subvol=${entry.subvolume}`] : []);
       try {
         say(`comparing ${entry.mountpoint} (${found.device}) with the image`);

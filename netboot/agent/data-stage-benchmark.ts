@@ -9,6 +9,7 @@ import { tarReadArgs } from '../../images/archive/tar-read.js';
 import type { RestorePlan } from '../../images/restore/plan.js';
 import type { ArchiveEntry, Manifest } from '../../images/store/manifest.js';
 import type { ImageSource } from './image-source.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * A benchmark aid, run only when a nuke task asks for it (`options.measureRawExtract`): after the
@@ -49,7 +50,7 @@ export async function benchmarkDataStage(plan: RestorePlan, manifest: Manifest, 
   }
   const methods: DataMethod[] = [...(source.dir ? (['lifeboat', 'raw'] as const) : (['lifeboat'] as const)), 'nodeFed', 'nodeFedTarI', 'readAndHash'];
   const seconds: Record<DataMethod, number[]> = { lifeboat: [], raw: [], nodeFed: [], nodeFedTarI: [], readAndHash: [] };
-  await mkdir(MOUNTPOINT, { recursive: true });
+  await makeDirs(MOUNTPOINT);
   for (let round = 0; round < rounds; round++) {
     // Rotated each round, so no method always runs first or after the same one.
     const order = [...methods.slice(round % methods.length), ...methods.slice(0, round % methods.length)];

@@ -1,10 +1,11 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../../core/run-tool.js';
 import type { VolumeOpener } from '../../images/archive/tar-read.js';
 import type { AgentTask } from '../task-protocol.js';
 import { resumableRead, resumableText, type ResumableReadOptions } from './resumable-read.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * Where the agent reads an image from: the server's NFS share when it mounts (the kernel client
@@ -54,7 +55,7 @@ export function httpSource(baseUrl: string, note: Note = () => undefined): Image
 }
 
 export async function nfsSource(nfs: NonNullable<NonNullable<AgentTask['image']>['nfs']>, mountpoint: string, httpUrl: string, note: Note = () => undefined): Promise<ImageSource> {
-  await mkdir(mountpoint, { recursive: true });
+  await makeDirs(mountpoint);
   await runTool('mount', ['-t', 'nfs4', '-o', 'ro,vers=4.1,soft,timeo=100,retrans=3', `${nfs.server}:${nfs.export}`, mountpoint], { timeoutMs: 30_000, purpose: `mount the image share ${nfs.server}:${nfs.export}` });
   const dir = join(mountpoint, nfs.path);
   let http: ImageSource | null = null;

@@ -1,7 +1,8 @@
-import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { copyFile, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
 import { runTool } from '../../core/run-tool.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * The kernel of the rescue system and the modules that go with it: which kernel (Debian's cloud
@@ -152,7 +153,7 @@ export async function stageModules(kernel: KernelChoice, selection: ModuleSelect
   for (const file of selection.files) {
     const rel = relative(kernel.modulesDir, file);
     if (rel.startsWith('..')) throw new LifeboatError('LB_INVALID', `module ${file} lies outside ${kernel.modulesDir}`);
-    await mkdir(dirname(join(target, rel)), { recursive: true });
+    await makeDirs(dirname(join(target, rel)));
     await copyFile(file, join(target, rel));
   }
   for (const list of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,6 +16,7 @@ import { chooseKernel, selectModules, stageModules } from './kernel-modules.js';
 import { isElf, libraryClosure } from './library-closure.js';
 import { MODULE_DIRS, MODULE_NAMES, RESCUE_TOOLS, RESCUE_TREES, TOOL_DIRS } from './rescue-contents.js';
 import { RescueTree } from './rescue-tree.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * `lifeboat netboot build`: the rescue kernel and initramfs (mindi's job). Reads the build host's
@@ -218,7 +219,7 @@ export async function buildRescue(options: BuildOptions): Promise<BuildRecord> {
     const kernelMtime = Math.floor((await stat(kernel.vmlinuz)).mtimeMs / 1000);
     const epoch = options.sourceDateEpoch ?? (envEpoch && /^\d+$/.test(envEpoch) ? Number(envEpoch) : Math.max(tree.newestInput, kernelMtime));
 
-    await mkdir(options.outDir, { recursive: true });
+    await makeDirs(options.outDir);
     const entries = tree.list();
     const uncompressed = tree.totalBytes();
     progress({ stage: 'initramfs', message: `writing ${entries.length} entries, ${Math.round(uncompressed / 1048576)} MiB before ${compression}` });

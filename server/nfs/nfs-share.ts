@@ -1,4 +1,4 @@
-import { lstat, mkdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
+import { lstat, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasErrno, LifeboatError } from '../../core/errors.js';
 import { componentLogger, type Logger } from '../../core/log.js';
@@ -10,6 +10,7 @@ import { GaneshaSupervisor } from './ganesha-supervisor.js';
 import { renderKernelExports } from './kernel-exports.js';
 import { collectKernelNfs, judgeKernelNfs, type KernelNfsFacts } from './kernel-nfs.js';
 import { validateShareSpec, type NfsExport, type NfsShareSpec } from './share-spec.js';
+import { makeDirs } from '../../core/make-dirs.js';
 
 /**
  * Lifeboat's NFS share: the image store read-only for restores, a capture area writable, both only
@@ -89,7 +90,7 @@ export async function startNfsShare(options: StartNfsShareOptions): Promise<NfsS
   const kernel = options.kind === 'ganesha' || options.netns ? { available: false, reason: 'not asked' } : judgeKernelNfs(await collectKernelNfs());
   const choice = chooseServerKind(options.kind, kernel, options.netns);
   await checkExportDirs(spec.exports);
-  await mkdir(options.stateDir, { recursive: true });
+  await makeDirs(options.stateDir);
   return choice.kind === 'kernel' ? startKernelShare(spec, options, log, choice.reason) : startGaneshaShare(spec, options, log, choice.reason);
 }
 
@@ -109,7 +110,7 @@ async function startGaneshaShare(spec: NfsShareSpec, options: StartNfsShareOptio
     recoveryRoot: join(options.stateDir, 'ganesha-recovery'),
   };
   await refuseRunningGanesha(files.pidFile, files.configFile);
-  await mkdir(files.recoveryRoot, { recursive: true });
+  await makeDirs(files.recoveryRoot);
   const logSize = await stat(files.logFile).then((s) => s.size, () => 0);
   if (logSize > GANESHA_LOG_ROTATE_BYTES) await rename(files.logFile, `${files.logFile}.1`);
   await writeFileAtomic(files.configFile, renderGaneshaConfig(spec, files));
@@ -166,7 +167,7 @@ async function startKernelShare(spec: NfsShareSpec, options: StartNfsShareOption
   const exportsDir = options.exportsDir ?? '/etc/exports.d';
   const link = join(exportsDir, 'lifeboat.exports');
   await writeFileAtomic(exportsFile, renderKernelExports(spec));
-  await mkdir(exportsDir, { recursive: true });
+  await makeDirs(exportsDir);
   const existing = await lstat(link).catch((e: unknown) => {
     if (hasErrno(e, 'ENOENT')) return undefined;
     throw e;

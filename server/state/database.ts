@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import { hasErrno } from '../../core/errors.js';
 import { dirname } from 'node:path';
 import { migrateLeases } from '../dhcp/lease-store.js';
+import { makeDirsSync } from '../../core/make-dirs.js';
 
 export type Db = Database.Database;
 
@@ -113,7 +114,7 @@ const migrations: Array<(db: Db) => void> = [
 
 export function openDatabase(path: string): Db {
   if (path !== ':memory:') {
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirsSync(dirname(path));
     // Tasks, leases and events are not for other users of the host: the file is 0600, created so
     // before SQLite opens it, and made so if an older Lifeboat left it 0644. SQLite gives the -wal
     // and -shm files the database file's mode.

@@ -157,6 +157,19 @@ test('a store or data directory this user cannot write: one line, exit 11 (archi
   assert.ok(!r.stderr.includes(STACK_FRAME), r.stderr);
 });
 
+// Node 20's mkdir(…, { recursive: true }) never returns for a path under /proc: these hung before.
+test('a data directory or store under /proc: one line, exit 3, at once', { timeout: 120_000 }, async (t) => {
+  const world = await makeWorld(t, 'lb-manners');
+  const src = join(world.dir, 'src');
+  await mkdir(src);
+  await writeFile(join(src, 'file'), 'x');
+  oneLine(await lifeboat(['archive', '--store', '/proc/lifeboat-none/store', '--image', 'web', '--root', src]), 3,
+    'lifeboat archive: cannot mkdir /proc/lifeboat-none: no such file or directory: check the path', 'archive into a store under /proc');
+  const r = await lifeboat(['serve', '--data', '/proc/lifeboat-none/data', '--http', `127.0.0.1:${await freePort()}`, '--tftp', 'off', '--nfs', 'off']);
+  assert.deepEqual(r.stderr.split('\n').filter((l) => l && !l.startsWith('{')), ['lifeboat serve: cannot mkdir /proc/lifeboat-none: no such file or directory: check the path']);
+  assert.equal(r.exitCode, 3);
+});
+
 test('on a terminal, lines printed while a progress bar is shown stay above it, and the bar is gone before the result', async () => {
   const entry = fileURLToPath(new URL('../support/progress-entry.js', import.meta.url));
   // util-linux script(1) gives the command a pseudo-terminal; screenOf replays what it would show.
