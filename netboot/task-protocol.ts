@@ -155,5 +155,31 @@ export const FinishReportSchema = Type.Object(
 );
 export type FinishReport = Type.Static<typeof FinishReportSchema>;
 
+/**
+ * What the agent found on the machine it runs on, sent before its task's work: the server keeps
+ * the last report per host and refuses a nuke that this machine's disks cannot hold.
+ */
+export const InventorySchema = Type.Object(
+  {
+    firmware: StringEnum(['bios', 'uefi'] as const),
+    disks: Type.Array(
+      Type.Object(
+        {
+          path: Type.String({ pattern: '^/dev/[A-Za-z0-9/._-]{1,100}$' }),
+          size: Type.Integer({ minimum: 0 }),
+          logicalSectorSize: Type.Integer({ minimum: 512, maximum: 65536 }),
+          physicalSectorSize: Type.Integer({ minimum: 512, maximum: 65536 }),
+          model: Type.Optional(Type.String({ maxLength: 200 })),
+          serial: Type.Optional(Type.String({ maxLength: 200 })),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 64 },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type Inventory = Type.Static<typeof InventorySchema>;
+
 /** Kernel command line keys the rescue initramfs passes to the agent. */
 export const CMDLINE_KEYS = { server: 'lifeboat.server', task: 'lifeboat.task', token: 'lifeboat.token' } as const;

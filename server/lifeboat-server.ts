@@ -16,6 +16,8 @@ import { openDatabase } from './state/database.js';
 import { EventLog } from './state/events.js';
 import { HostRegistry } from './state/hosts.js';
 import { ImageCatalog } from './state/image-catalog.js';
+import { ImageVerifications } from './state/image-verifications.js';
+import { ImageVerifier } from './image-verifier.js';
 import { normalizeMac } from './state/mac.js';
 import { TaskBoard } from './state/tasks.js';
 import { checkHealth } from './health.js';
@@ -114,6 +116,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const planner = new BootPlanner(hosts, tasks, events, plannerLog, new HostRegistrationLimit(config.registration), clones);
     const transfers = new SessionTransfers({ interface: config.dhcp.interface ?? null, store: config.store, clones, events, log: log.child({ component: 'multicast' }) });
     stops.push(() => transfers.close());
+    const verifications = new ImageVerifications(db);
+    const verifier = new ImageVerifier({ verifications, events, log: log.child({ component: 'verify' }) });
+    stops.push(() => verifier.close());
     // Retention: at start and every hour, events beyond the configured age and count are removed.
     const prune = () => {
       try {
@@ -173,6 +178,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       transfers,
       events,
       catalog,
+      verifications,
+      verifier,
       leases: () => (dhcp ? dhcp.leases() : readLeases(db)),
       store: config.store,
       capturesDir,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isLifeboatError } from '../../core/errors.js';
@@ -7,6 +8,7 @@ import { say } from './console.js';
 import { runCapture } from './capture-mode.js';
 import { runCompare } from './compare-mode.js';
 import { runNuke } from './nuke-mode.js';
+import { listLocalDisks } from './local-disks.js';
 import { AgentClient } from './server-client.js';
 
 /**
@@ -67,6 +69,7 @@ export async function agentMain(argv: string[]): Promise<number> {
     const task = await client.task();
     say(`task ${task.id}: ${task.kind}${task.image ? ` ${task.image.name}@${task.image.version}` : task.upload ? ` as ${task.upload.image}` : ''}`);
     await client.progress({ stage: 'boot', message: `rescue agent started on ${task.mac}` }, true);
+    await reportInventory(client, disks);
     const options = { ...(disks?.length ? { disks } : {}), ...(values['target-root'] ? { targetRoot: values['target-root'] } : {}) };
     const result = task.kind === 'nuke' ? await runNuke(task, client, options) : task.kind === 'capture' ? await runCapture(task, client, options) : await runCompare(task, client);
     report = { ok: true, result };
@@ -85,4 +88,14 @@ export async function agentMain(argv: string[]): Promise<number> {
     return 3;
   }
   return 0;
+}
+
+/** Informative, like progress: a machine whose disks cannot be listed still runs its task, which says why. */
+async function reportInventory(client: AgentClient, disks: string[] | undefined): Promise<void> {
+  try {
+    const found = await listLocalDisks(disks);
+    await client.inventory({ firmware: existsSync('/sys/firmware/efi') ? 'uefi' : 'bios', disks: found });
+  } catch (e) {
+    say(`inventory not reported: ${(e as Error).message}`);
+  }
 }

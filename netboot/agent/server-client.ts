@@ -1,5 +1,5 @@
 import { LifeboatError, errorCodes, isLifeboatError, type ErrorCode } from '../../core/errors.js';
-import type { AgentTask, FinishReport, ProgressReport } from '../task-protocol.js';
+import type { AgentTask, FinishReport, Inventory, ProgressReport } from '../task-protocol.js';
 import type { AgentStart } from './cmdline.js';
 import { httpRequest, type HttpResponse } from './http-request.js';
 import { AGENT_RETRY, withRetry, type RetryPolicy } from './retry.js';
@@ -94,6 +94,10 @@ export class AgentClient {
       }
       throw e;
     }
+  }
+
+  async inventory(inventory: Inventory): Promise<void> {
+    (await this.once('POST', `/agent/v1/tasks/${this.start.taskId}/inventory`, inventory)).body.resume();
   }
 
   async putFile(name: string, content: Buffer | string): Promise<void> {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { LifeboatError } from '../../core/errors.js';
-import { AgentTaskSchema, FinishReportSchema, ProgressReportSchema, type AgentTask, type FinishReport, type ProgressReport } from '../../netboot/task-protocol.js';
+import { AgentTaskSchema, FinishReportSchema, InventorySchema, ProgressReportSchema, type AgentTask, type FinishReport, type Inventory, type ProgressReport } from '../../netboot/task-protocol.js';
 import type { HttpContext } from './context.js';
 import { bearer, clientAddress } from './request-auth.js';
 import type { Task } from '../state/tasks.js';
@@ -70,6 +70,13 @@ export async function agentRoutes(app: FastifyInstance, ctx: HttpContext): Promi
     const task = taskOf(request);
     if (task.state === 'pending') ctx.tasks.start(task.id);
     ctx.tasks.progress(task.id, request.body);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { id: number }; Body: Inventory }>('/agent/v1/tasks/:id/inventory', { onRequest: authenticate, schema: { tags: ['agent'], security, params: IdParams, body: InventorySchema } }, async (request, reply) => {
+    const task = taskOf(request);
+    ctx.hosts.recordInventory(task.mac, request.body);
+    ctx.events.record('host.inventory', `host ${task.mac} reported ${request.body.disks.length} disk(s), ${request.body.firmware}`, { mac: task.mac, taskId: task.id });
     return reply.code(204).send();
   });
 

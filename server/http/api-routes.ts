@@ -3,17 +3,17 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Type from 'typebox';
 import { LifeboatError } from '../../core/errors.js';
-import { TaskKindSchema, TaskOptionsSchema, TaskStateSchema, type TaskState } from '../../netboot/task-protocol.js';
+import { InventorySchema, TaskKindSchema, TaskOptionsSchema, TaskStateSchema, type TaskState } from '../../netboot/task-protocol.js';
 import { MAC_PATTERN, normalizeMac } from '../state/mac.js';
 import type { Task } from '../state/tasks.js';
 import type { HttpContext } from './context.js';
 import { parseImageRef, resolveUsableImage } from './image-ref.js';
 import { limitParam, linkNext, PAGE_DEFAULT } from './paging.js';
-import { IMAGE_NAME_RULE, isImageName } from '../../images/store/image-store.js';
 import { requireAdmin, requireReader } from './request-auth.js';
 import { TOKEN_PLACEHOLDER } from '../boot-planner.js';
 import { checkTaskIdentities } from '../task-identity.js';
-import { taskRefusal, type TaskReadinessFacts } from '../task-readiness.js';
+import { hostFitRefusal, taskRefusal, type TaskReadinessFacts } from '../task-readiness.js';
+import { readManifest } from '../../images/store/manifest.js';
 
 /**
  * The admin API under /api/v1. Every change needs the admin token (Authorization: Bearer …); every
@@ -26,7 +26,6 @@ type Security = Array<Record<string, string[]>>;
 export const ADMIN: Security = [{ admin: [] }];
 export const READ: Security = [{ read: [] }, { admin: [] }];
 export const Mac = Type.String({ pattern: MAC_PATTERN, description: 'MAC address, e.g. 52:54:00:12:34:56 (also 52-54-00-12-34-56, 525400123456, 5254.0012.3456)' });
-const ImageName = Type.String({ maxLength: 64, description: 'image name' });
 /** A name for people to read: no control characters (it is shown in logs, the CLI and scripts). */
 const HostName = Type.String({ maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: 'host name, printable characters only' });
 export const ErrorReply = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) });
@@ -40,6 +39,7 @@ const HostSchema = Type.Object({
   lastSeen: Type.Integer(),
   lastSeenVia: Type.Union([Type.String(), Type.Null()]),
   lastAddress: Type.Union([Type.String(), Type.Null()]),
+  inventory: Type.Union([Type.Object({ ...InventorySchema.properties, reportedAt: Type.Integer() }), Type.Null()]),
 });
 
 const TaskSchema = Type.Object({
@@ -110,18 +110,6 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
     },
   );
 
-  app.get('/api/v1/images', { ...reader, schema: { security: READ, tags: ['images'] } }, async () => ctx.catalog.list());
-  app.get<{ Params: { name: string } }>('/api/v1/images/:name', { ...reader, schema: { security: READ, tags: ['images'], params: Type.Object({ name: ImageName }) } }, async (request) => {
-    if (!isImageName(request.params.name)) throw new LifeboatError('LB_INVALID', `image name ${JSON.stringify(request.params.name)} is not allowed: use ${IMAGE_NAME_RULE}`);
-    const versions = ctx.catalog.list(request.params.name);
-    if (versions.length === 0) throw new LifeboatError('LB_NOT_FOUND', `image ${request.params.name} has no published version`);
-    return versions;
-  });
-  app.post('/api/v1/images/rescan', { ...admin, schema: { security: ADMIN, tags: ['images'] } }, async () => {
-    await ctx.catalog.refresh();
-    return ctx.catalog.list();
-  });
-
   app.get<{ Querystring: { mac?: string; state?: TaskState; limit?: number; before?: number } }>(
     '/api/v1/tasks',
     {
@@ -157,9 +145,15 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
       if (identity) checkTaskIdentities([identity], () => 'options.identity', ctx.testbedSubnet);
       let name = ref.name;
       let version: string | null = null;
-      if (kind !== 'capture') ({ name, version } = await resolveUsableImage(ctx, image));
+      let dir: string | null = null;
+      if (kind !== 'capture') ({ name, version, dir } = await resolveUsableImage(ctx, image));
       const refusal = taskRefusal({ kind, rescue: await rescueFacts(ctx.rescue), capturesShare: ctx.capturesShare() !== null });
       if (refusal) throw refusal;
+      const host = ctx.hosts.get(mac);
+      if (kind === 'nuke' && dir && host?.inventory) {
+        const misfit = hostFitRefusal(host, await readManifest(dir), request.body.options ?? {});
+        if (misfit) throw misfit;
+      }
       ctx.hosts.ensure(mac);
       const task = ctx.tasks.create({ kind, mac, image: name, version, options: request.body.options ?? {} });
       return reply.code(201).send(view(task));

@@ -3,6 +3,8 @@ import type { BootPlanner, RescueFiles } from '../boot-planner.js';
 import type { EventLog } from '../state/events.js';
 import type { HostRegistry } from '../state/hosts.js';
 import type { ImageCatalog } from '../state/image-catalog.js';
+import type { ImageVerifications } from '../state/image-verifications.js';
+import type { ImageVerifier } from '../image-verifier.js';
 import type { TaskBoard } from '../state/tasks.js';
 import type { CloneSessions } from '../state/clone-sessions.js';
 import type { Lease } from '../dhcp/address-plan.js';
@@ -20,6 +22,9 @@ export interface HttpContext {
   transfers: Pick<SessionTransfers, 'receiveFor' | 'describe'>;
   events: EventLog;
   catalog: ImageCatalog;
+  /** The last full verification of each version the server ran, and the runner of new ones. */
+  verifications: ImageVerifications;
+  verifier: Pick<ImageVerifier, 'verify' | 'progress'>;
   leases: () => Lease[];
   store: string;
   /** Where captures land over NFS before they are verified and moved into the store. */

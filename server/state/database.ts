@@ -110,6 +110,22 @@ const migrations: Array<(db: Db) => void> = [
       CREATE INDEX clone_members_by_mac ON clone_members (mac);
       CREATE UNIQUE INDEX clone_members_by_task ON clone_members (task_id);
     `),
+  // The last full verification of each version the server ran (a task is refused while it stands
+  // failed), and the disks each machine's agent last reported (a nuke that cannot fit is refused).
+  (db) =>
+    db.exec(`
+      CREATE TABLE image_verifications (
+        name        TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('running', 'ok', 'failed')),
+        started_at  INTEGER NOT NULL,
+        ended_at    INTEGER,
+        problems    TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (name, version)
+      );
+      ALTER TABLE hosts ADD COLUMN inventory TEXT;
+      ALTER TABLE hosts ADD COLUMN inventory_at INTEGER;
+    `),
 ];
 
 export function openDatabase(path: string): Db {

@@ -1,3 +1,4 @@
+import type { Inventory } from '../../netboot/task-protocol.js';
 import type { Db } from './database.js';
 import { normalizeMac } from './mac.js';
 
@@ -10,6 +11,8 @@ export interface Host {
   lastSeen: number;
   lastSeenVia: string | null;
   lastAddress: string | null;
+  /** The disks and firmware its agent last reported, and when (null: no agent has run on it yet). */
+  inventory: (Inventory & { reportedAt: number }) | null;
 }
 
 interface HostRow {
@@ -21,10 +24,13 @@ interface HostRow {
   last_seen: number;
   last_seen_via: string | null;
   last_address: string | null;
+  inventory: string | null;
+  inventory_at: number | null;
 }
 
 function fromRow(r: HostRow): Host {
-  return { mac: r.mac, name: r.name, firmware: r.firmware, arch: r.arch, firstSeen: r.first_seen, lastSeen: r.last_seen, lastSeenVia: r.last_seen_via, lastAddress: r.last_address };
+  const inventory = r.inventory && r.inventory_at !== null ? { ...(JSON.parse(r.inventory) as Inventory), reportedAt: r.inventory_at } : null;
+  return { mac: r.mac, name: r.name, firmware: r.firmware, arch: r.arch, firstSeen: r.first_seen, lastSeen: r.last_seen, lastSeenVia: r.last_seen_via, lastAddress: r.last_address, inventory };
 }
 
 /** Machines the server has seen or been told about; unknown machines are registered on first sight. */
@@ -70,6 +76,11 @@ export class HostRegistry {
     this.db.prepare('INSERT INTO hosts (mac, name, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (mac) DO NOTHING').run(m, name ?? null, now, now);
     if (name !== undefined) this.db.prepare('UPDATE hosts SET name = ? WHERE mac = ?').run(name, m);
     return this.get(m)!;
+  }
+
+  /** The agent's report replaces the last one whole: a disk removed since is gone from it. */
+  recordInventory(mac: string, inventory: Inventory): void {
+    this.db.prepare('UPDATE hosts SET inventory = ?, inventory_at = ? WHERE mac = ?').run(JSON.stringify({ firmware: inventory.firmware, disks: inventory.disks }), Date.now(), normalizeMac(mac));
   }
 
   get(mac: string): Host | undefined {

@@ -12,6 +12,7 @@ import { fileVolumes } from '../../images/archive/tar-read.js';
 import { extractWithChain } from '../../images/archive/archive-chain.js';
 import { compareArchive } from '../../images/compare/compare-archive.js';
 import { readManifest, type Manifest } from '../../images/store/manifest.js';
+import { checkVersionShape } from '../../images/store/version-shape.js';
 
 // A full version, then three increments with files added, changed, renamed and deleted: each
 // version restores to exactly the tree of its moment, deletions included, through the same
@@ -142,6 +143,14 @@ test('an incremental chain restores every version exactly, deleted files staying
   const r = await extractWithChain(fileVolumes(moments[3]!.dir), moments[3]!.manifest.archives[0]!, { target: dst.mountpoint });
   assert.ok(r.damaged.length > 0 || r.streamError, 'a restore through the damaged base fails');
   if (r.damaged.length > 0) assert.equal(r.damaged[0]!.path, `../${moments[1]!.version}/data/root.tar.zst`);
+
+  // The check a server makes when a task is created reads no volume: the flipped byte passes it
+  // (sizes are intact), a base volume gone is named with the version that needs it.
+  assert.deepEqual(await checkVersionShape(moments[3]!.dir), []);
+  await rename(volume, `${volume}.away`);
+  const basePath = `../${moments[1]!.version}/${moments[1]!.manifest.archives[0]!.volumes[0]!.path}`;
+  assert.deepEqual(await checkVersionShape(moments[3]!.dir), [{ path: basePath, problem: `is missing: ${moments[3]!.version} is an incremental version built on ${moments[1]!.version}` }]);
+  await rename(`${volume}.away`, volume);
 });
 
 test('--full-every starts a new chain; a changed exclude starts one too, saying why', async (t) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, open, readFile, stat } from 'node:fs/promises';
+import { cp, open, readFile, stat, truncate } from 'node:fs/promises';
 import { flipByte } from '../support/damage.js';
 import { makeWorld, sh, type World } from '../support/world.js';
 import { attachLoop, sparseFile, mountFs } from '../support/loop-devices.js';
@@ -106,7 +106,7 @@ test('nuke onto a larger disk: verified, partitions grown, every file restored w
   assert.deepEqual(diffs, []);
 });
 
-test('an image that cannot fit and a damaged volume are refused before the disk is touched', async (t) => {
+test('an image that cannot fit and a damaged volume are refused before the disk is touched; once known, both are refused when a task is created', async (t) => {
   const { world, server, version } = await bed(t);
   const { file: small, dev } = await blankDisk(world, 'small.img', 320 << 20, true);
   const before = await sha256(small);
@@ -115,6 +115,22 @@ test('an image that cannot fit and a damaged volume are refused before the disk 
   assert.equal(t1.state, 'failed');
   assert.equal(t1.errorCode, 'LB_DOES_NOT_FIT', t1.error ?? '');
   assert.equal(await sha256(small), before, 'the disk is byte-identical after a refused plan');
+
+  // The agent reported the machine's disk before it planned: the next nuke of that machine is
+  // refused when it is created, by the same planner, naming the disk and when it was reported.
+  const host = await server.api<{ host: { inventory: { firmware: string; disks: Array<{ path: string; size: number }> } | null } }>('GET', '/api/v1/hosts/52:54:00:aa:00:02');
+  assert.deepEqual(host.body.host.inventory?.disks.map((d) => [d.path, d.size]), [[dev, 320 << 20]]);
+  const refit = await server.api<{ error: { code: string; message: string } }>('POST', '/api/v1/tasks', { kind: 'nuke', mac: '52:54:00:aa:00:02', image: 'golden' });
+  assert.equal(refit.status, 422, JSON.stringify(refit.body));
+  assert.equal(refit.body.error.code, 'LB_DOES_NOT_FIT');
+  assert.match(refit.body.error.message, new RegExp(`^the nuke cannot run on 52:54:00:aa:00:02, whose disks its agent reported on \\d{4}-[^ ]+ \\(${dev} 320\\.0 MiB\\): .*needs .*; or edit the plan \\(--map`));
+  const cli = await lifeboat(['task', 'nuke', '--host', '52:54:00:aa:00:02', '--image', 'golden', '--server', server.url, '--data', server.dataDir]);
+  assert.equal(cli.exitCode, 8, cli.stderr);
+  assert.equal(cli.stderr.trim().split('\n').length, 1, cli.stderr);
+  // A machine no agent has run on is not judged: its task is created (and cancelled here).
+  const unknown = await server.api<{ id: number }>('POST', '/api/v1/tasks', { kind: 'nuke', mac: '52:54:00:aa:00:09', image: 'golden' });
+  assert.equal(unknown.status, 201);
+  await server.api('POST', `/api/v1/tasks/${unknown.body.id}/cancel`);
 
   // A copy of the image with one flipped byte in a volume, as another image.
   const broken = join(server.store, 'broken', version);
@@ -127,6 +143,36 @@ test('an image that cannot fit and a damaged volume are refused before the disk 
   assert.equal(t2.errorCode, 'LB_IMAGE_CORRUPT');
   assert.match(t2.error ?? '', /data\/root\.tar\.zst fails its checksum/);
   assert.equal(await sha256(big), bigBefore, 'the disk is byte-identical after a refused image');
+
+  // The server's own verification finds the same flipped byte; until a later one passes, tasks of
+  // that version are refused when created. The intact image verifies and stays usable.
+  const verified = async (image: string) => {
+    const started = await server.api<{ verification: { state: string } }>('POST', `/api/v1/images/${image}/${version}/verify`);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    for (;;) {
+      const v = await server.api<{ verification: { state: string; problems: Array<{ path: string; problem: string }> } | null }>('GET', `/api/v1/images/${image}/${version}/verification`);
+      if (v.body.verification && v.body.verification.state !== 'running') return v.body.verification;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const bad = await verified('broken');
+  assert.equal(bad.state, 'failed');
+  assert.match(bad.problems[0]!.path, /data\/root\.tar\.zst/);
+  assert.equal((await verified('golden')).state, 'ok');
+  const listed = await server.api<Array<{ name: string; verification: { state: string } | null }>>('GET', '/api/v1/images');
+  assert.deepEqual(listed.body.map((e) => [e.name, e.verification?.state]).sort(), [['broken', 'failed'], ['golden', 'ok']]);
+  const refused = await server.api<{ error: { code: string; message: string } }>('POST', '/api/v1/tasks', { kind: 'nuke', mac: '52:54:00:aa:00:0a', image: 'broken' });
+  assert.equal(refused.status, 422);
+  assert.equal(refused.body.error.code, 'LB_IMAGE_CORRUPT');
+  assert.match(refused.body.error.message, new RegExp(`^image broken@${version} failed its verification on \\d{4}-.*: data/root\\.tar\\.zst fails its checksum`));
+
+  // A volume cut short is refused at once, without any verification: its size is not the manifest's.
+  const short = join(server.store, 'short', version);
+  await cp(join(server.store, 'golden', version), short, { recursive: true });
+  await truncate(join(short, 'data', 'root.tar.zst'), 4096);
+  const cut = await server.api<{ error: { code: string; message: string } }>('POST', '/api/v1/tasks', { kind: 'compare', mac: '52:54:00:aa:00:0b', image: 'short' });
+  assert.equal(cut.status, 422, JSON.stringify(cut.body));
+  assert.match(cut.body.error.message, new RegExp(`^image short@${version} cannot be used: data/root\\.tar\\.zst is 4096 bytes, not the \\d+ its manifest recorded`));
 });
 
 test('a clone nuke: the restored system gets its own hostname and machine-id before GRUB, identity.txt says what changed, every other file is the source\'s', async (t) => {
