@@ -18,6 +18,7 @@ run_packages+=(linux-image-amd64 linux-image-cloud-amd64 busybox kmod lvm2 mdadm
   grub-efi-amd64-bin efibootmgr gdisk curl openssh-client udpcast)
 # Extra packages the tests drive as real peers and clients.
 test_packages=(busybox isc-dhcp-client kea-admin dnsmasq-base tftp-hpa atftp curl ethtool libnfs-utils
+  isc-dhcp-server kea-dhcp4-server  # the site DHCP servers `lifeboat init` prints snippets for (run in namespaces)
   qemu-system-x86 qemu-utils ipxe-qemu ovmf debootstrap cpio lvm2
   nftables  # counters and packet loss on the test-bed bridge (restore-faults, clone-session)
   linux-image-cloud-amd64 grub-pc-bin grub-efi-amd64-bin grub2-common mtools
