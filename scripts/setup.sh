@@ -23,7 +23,8 @@ test_packages=(busybox isc-dhcp-client kea-admin dnsmasq-base tftp-hpa atftp cur
   nftables  # counters and packet loss on the test-bed bridge (restore-faults, clone-session)
   linux-image-cloud-amd64 grub-pc-bin grub-efi-amd64-bin grub2-common mtools
   linux-image-amd64  # the full kernel: the multi-disk fixture and its rescue system need JFS, which the cloud one lacks
-  systemd)  # systemd-analyze verifies the units `lifeboat schedule` writes
+  systemd  # systemd-analyze verifies the units `lifeboat schedule` writes
+  podman runc)  # builds docker/Dockerfile and starts it once (container-image test)
 bench_packages=(tftpd-hpa nginx-light wrk hyperfine)
 
 wanted=("${run_packages[@]}")
