@@ -10,8 +10,7 @@ import type { ImageVerifications, Verification } from './state/image-verificatio
  */
 interface Running {
   controller: AbortController;
-  bytes: number;
-  totalBytes: number;
+  seen: { bytes: number; totalBytes: number };
   done: Promise<Verification>;
 }
 
@@ -25,19 +24,20 @@ export class ImageVerifier {
     const key = `${entry.name}@${entry.version}`;
     const current = this.running.get(key);
     if (current) return current.done;
-    const run: Running = { controller: new AbortController(), bytes: 0, totalBytes: 0, done: Promise.resolve(null as unknown as Verification) };
+    const controller = new AbortController();
+    const seen = { bytes: 0, totalBytes: 0 };
     this.o.verifications.begin(entry.name, entry.version);
     this.o.events.record('image.verify', `verifying ${key}`, { data: { image: entry.name, version: entry.version } });
-    run.done = verifyVersion(entry.dir, {
-      signal: run.controller.signal,
+    const done = verifyVersion(entry.dir, {
+      signal: controller.signal,
       onEvent: (e) => {
-        if (e.type === 'progress') Object.assign(run, { bytes: e.bytes, totalBytes: e.totalBytes });
+        if (e.type === 'progress') Object.assign(seen, { bytes: e.bytes, totalBytes: e.totalBytes });
       },
     })
       .then((report) => report.problems, (e: unknown) => [{ path: '.', problem: `could not be read: ${(e as Error).message}` }])
       .then((problems) => {
         // Stopped by the server's shutdown: no result; the next start forgets the running row.
-        if (run.controller.signal.aborted) return { name: entry.name, version: entry.version, state: 'running', startedAt: Date.now(), endedAt: null, problems: [] } satisfies Verification;
+        if (controller.signal.aborted) return { name: entry.name, version: entry.version, state: 'running', startedAt: Date.now(), endedAt: null, problems: [] } satisfies Verification;
         const v = this.o.verifications.end(entry.name, entry.version, problems);
         const first = problems[0];
         const message = first ? `${key} failed verification: ${first.path} ${first.problem}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}` : `${key} verified: every volume matches its checksum and every archive lists cleanly`;
@@ -46,14 +46,14 @@ export class ImageVerifier {
         return v;
       })
       .finally(() => this.running.delete(key));
-    this.running.set(key, run);
-    return run.done;
+    this.running.set(key, { controller, seen, done });
+    return done;
   }
 
   /** Bytes hashed so far of a running verification; null when none runs. */
   progress(name: string, version: string): { bytes: number; totalBytes: number } | null {
     const run = this.running.get(`${name}@${version}`);
-    return run ? { bytes: run.bytes, totalBytes: run.totalBytes } : null;
+    return run ? { ...run.seen } : null;
   }
 
   async close(): Promise<void> {

@@ -12,8 +12,9 @@ import type { VerifyProblem } from './verify.js';
  * SHA256SUMS, and every volume a restore reads (its incremental chain's too) is there with the size
  * the manifest recorded. A server checks this when a task is created, in milliseconds for any
  * image; the volumes' hashes are proven by a full verify and by the agent before it writes.
+ * Returns the manifest it parsed, for the checks that follow (null when it could not).
  */
-export async function checkVersionShape(dir: string): Promise<VerifyProblem[]> {
+export async function checkVersionShape(dir: string): Promise<{ problems: VerifyProblem[]; manifest: Manifest | null }> {
   const problems: VerifyProblem[] = [];
   let manifestText: string;
   let sums: Map<string, string>;
@@ -22,7 +23,7 @@ export async function checkVersionShape(dir: string): Promise<VerifyProblem[]> {
     sums = parseSha256Sums(await readFile(join(dir, 'SHA256SUMS'), 'utf8'), 'SHA256SUMS');
   } catch (e) {
     const path = (e as { path?: string }).path?.endsWith('manifest.json') ? 'manifest.json' : 'SHA256SUMS';
-    return [{ path, problem: hasErrno(e, 'ENOENT') ? 'is missing: the version was never completed' : (e as Error).message }];
+    return { problems: [{ path, problem: hasErrno(e, 'ENOENT') ? 'is missing: the version was never completed' : (e as Error).message }], manifest: null };
   }
   const hash = createHash('sha256').update(manifestText).digest('hex');
   if (sums.get('manifest.json') !== hash) problems.push({ path: 'manifest.json', problem: 'does not match its SHA256SUMS line: one of them was altered' });
@@ -30,7 +31,7 @@ export async function checkVersionShape(dir: string): Promise<VerifyProblem[]> {
   try {
     manifest = checkManifest(JSON.parse(manifestText), 'manifest.json');
   } catch (e) {
-    return [...problems, { path: 'manifest.json', problem: (e as Error).message }];
+    return { problems: [...problems, { path: 'manifest.json', problem: (e as Error).message }], manifest: null };
   }
   const seen = new Set<string>();
   for (const entry of manifest.archives) {
@@ -48,5 +49,5 @@ export async function checkVersionShape(dir: string): Promise<VerifyProblem[]> {
       }
     }
   }
-  return problems;
+  return { problems, manifest };
 }

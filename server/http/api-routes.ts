@@ -13,7 +13,7 @@ import { requireAdmin, requireReader } from './request-auth.js';
 import { TOKEN_PLACEHOLDER } from '../boot-planner.js';
 import { checkTaskIdentities } from '../task-identity.js';
 import { hostFitRefusal, taskRefusal, type TaskReadinessFacts } from '../task-readiness.js';
-import { readManifest } from '../../images/store/manifest.js';
+import type { Manifest } from '../../images/store/manifest.js';
 
 /**
  * The admin API under /api/v1. Every change needs the admin token (Authorization: Bearer …); every
@@ -145,13 +145,13 @@ export async function apiRoutes(app: FastifyInstance, ctx: HttpContext): Promise
       if (identity) checkTaskIdentities([identity], () => 'options.identity', ctx.testbedSubnet);
       let name = ref.name;
       let version: string | null = null;
-      let dir: string | null = null;
-      if (kind !== 'capture') ({ name, version, dir } = await resolveUsableImage(ctx, image));
+      let manifest: Manifest | null = null;
+      if (kind !== 'capture') ({ name, version, manifest } = await resolveUsableImage(ctx, image));
       const refusal = taskRefusal({ kind, rescue: await rescueFacts(ctx.rescue), capturesShare: ctx.capturesShare() !== null });
       if (refusal) throw refusal;
       const host = ctx.hosts.get(mac);
-      if (kind === 'nuke' && dir && host?.inventory) {
-        const misfit = hostFitRefusal(host, await readManifest(dir), request.body.options ?? {});
+      if (kind === 'nuke' && manifest && host?.inventory) {
+        const misfit = hostFitRefusal(host, manifest, request.body.options ?? {});
         if (misfit) throw misfit;
       }
       ctx.hosts.ensure(mac);

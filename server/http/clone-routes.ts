@@ -11,7 +11,6 @@ import { parseImageRef, resolveUsableImage } from './image-ref.js';
 import { limitParam, linkNext, PAGE_DEFAULT } from './paging.js';
 import { requireAdmin, requireReader } from './request-auth.js';
 import { MAC_PATTERN } from '../state/mac.js';
-import { readManifest } from '../../images/store/manifest.js';
 import { hostFitRefusal } from '../task-readiness.js';
 
 /**
@@ -102,13 +101,9 @@ export async function cloneRoutes(app: FastifyInstance, ctx: HttpContext): Promi
       }
       const image = await resolveUsableImage(ctx, b.image);
       const options: TaskOptions = { policy: b.policy ?? 'proportional', ...(b.dryRun ? { dryRun: true } : {}), ...(b.reboot !== undefined ? { reboot: b.reboot } : {}), ...(b.hook ? { identity: { hook: b.hook } } : {}) };
-      const known = (checked.macs ?? []).map((m) => ctx.hosts.get(m)).filter((h) => h?.inventory);
-      if (known.length > 0) {
-        const manifest = await readManifest(image.dir);
-        for (const host of known) {
-          const misfit = hostFitRefusal(host!, manifest, options);
-          if (misfit) throw misfit;
-        }
+      for (const host of (checked.macs ?? []).map((m) => ctx.hosts.get(m))) {
+        const misfit = host?.inventory ? hostFitRefusal(host, image.manifest, options) : null;
+        if (misfit) throw misfit;
       }
       const session = ctx.clones.create({
         image: image.name,

@@ -2,6 +2,7 @@ import { LifeboatError } from '../../core/errors.js';
 import { IMAGE_NAME_RULE, isImageName, VERSION_PATTERN } from '../../images/store/image-store.js';
 import type { TaskKind } from '../../netboot/task-protocol.js';
 import { checkVersionShape } from '../../images/store/version-shape.js';
+import type { Manifest } from '../../images/store/manifest.js';
 import { imageRefusal } from '../task-readiness.js';
 import type { HttpContext } from './context.js';
 
@@ -32,7 +33,7 @@ export function parseImageRef(text: string, kind: TaskKind): ImageRef {
 }
 
 /** The catalog entry a nuke or compare of `image` (NAME or NAME@VERSION) uses: present and readable, or refused. */
-export async function resolveUsableImage(ctx: Pick<HttpContext, 'catalog' | 'store' | 'verifications'>, image: string): Promise<{ name: string; version: string; dir: string }> {
+export async function resolveUsableImage(ctx: Pick<HttpContext, 'catalog' | 'store' | 'verifications'>, image: string): Promise<{ name: string; version: string; manifest: Manifest }> {
   await ctx.catalog.refresh();
   const entry = ctx.catalog.resolve(image);
   if (!entry) throw new LifeboatError('LB_NOT_FOUND', `image ${image} is not in the store ${ctx.store}: lifeboat images list shows what is`);
@@ -40,7 +41,8 @@ export async function resolveUsableImage(ctx: Pick<HttpContext, 'catalog' | 'sto
   if (entry.summary.tree !== undefined) {
     throw new LifeboatError('LB_INVALID', `image ${entry.name}@${entry.version} is a directory tree (${entry.summary.tree}, archived with --path), not a machine: it has no disks to put on one; get its files back with lifeboat restore ${entry.name}@${entry.version} --to DIR`);
   }
-  const refusal = imageRefusal(`${entry.name}@${entry.version}`, await checkVersionShape(entry.dir), ctx.verifications.get(entry.name, entry.version));
+  const shape = await checkVersionShape(entry.dir);
+  const refusal = imageRefusal(`${entry.name}@${entry.version}`, shape.problems, ctx.verifications.get(entry.name, entry.version));
   if (refusal) throw refusal;
-  return { name: entry.name, version: entry.version, dir: entry.dir };
+  return { name: entry.name, version: entry.version, manifest: shape.manifest! };
 }

@@ -22,8 +22,11 @@ export async function imageRoutes(app: FastifyInstance, ctx: HttpContext): Promi
     const recorded = ctx.verifications.all();
     return entries.map((e) => ({ ...e, verification: recorded.get(`${e.name}@${e.version}`) ?? null }));
   };
-  const entryOf = (name: string, version: string): CatalogEntry => {
+  const checkName = (name: string) => {
     if (!isImageName(name)) throw new LifeboatError('LB_INVALID', `image name ${JSON.stringify(name)} is not allowed: use ${IMAGE_NAME_RULE}`);
+  };
+  const entryOf = (name: string, version: string): CatalogEntry => {
+    checkName(name);
     const entry = ctx.catalog.resolve(`${name}@${version}`);
     if (!entry) throw new LifeboatError('LB_NOT_FOUND', `image ${name}@${version} is not in the store ${ctx.store}: lifeboat images list shows what is`);
     return entry;
@@ -31,7 +34,7 @@ export async function imageRoutes(app: FastifyInstance, ctx: HttpContext): Promi
 
   app.get('/api/v1/images', { ...reader, schema: { security: READ, tags: ['images'] } }, async () => withVerification(ctx.catalog.list()));
   app.get<{ Params: { name: string } }>('/api/v1/images/:name', { ...reader, schema: { security: READ, tags: ['images'], params: Type.Object({ name: ImageName }) } }, async (request) => {
-    if (!isImageName(request.params.name)) throw new LifeboatError('LB_INVALID', `image name ${JSON.stringify(request.params.name)} is not allowed: use ${IMAGE_NAME_RULE}`);
+    checkName(request.params.name);
     const versions = ctx.catalog.list(request.params.name);
     if (versions.length === 0) throw new LifeboatError('LB_NOT_FOUND', `image ${request.params.name} has no published version`);
     return withVerification(versions);

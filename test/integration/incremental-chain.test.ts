@@ -146,10 +146,10 @@ test('an incremental chain restores every version exactly, deleted files staying
 
   // The check a server makes when a task is created reads no volume: the flipped byte passes it
   // (sizes are intact), a base volume gone is named with the version that needs it.
-  assert.deepEqual(await checkVersionShape(moments[3]!.dir), []);
+  assert.deepEqual((await checkVersionShape(moments[3]!.dir)).problems, []);
   await rename(volume, `${volume}.away`);
   const basePath = `../${moments[1]!.version}/${moments[1]!.manifest.archives[0]!.volumes[0]!.path}`;
-  assert.deepEqual(await checkVersionShape(moments[3]!.dir), [{ path: basePath, problem: `is missing: ${moments[3]!.version} is an incremental version built on ${moments[1]!.version}` }]);
+  assert.deepEqual((await checkVersionShape(moments[3]!.dir)).problems, [{ path: basePath, problem: `is missing: ${moments[3]!.version} is an incremental version built on ${moments[1]!.version}` }]);
   await rename(`${volume}.away`, volume);
 });
 
