@@ -1,4 +1,4 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LifeboatError, hasErrno } from '../../core/errors.js';
@@ -13,10 +13,33 @@ export interface PruneAction {
   reason: string;
 }
 
-async function writerAlive(ownerFile: string): Promise<boolean> {
+/** The latest modification time in a tree (ms), without following links; null when it is gone. */
+async function newestChange(path: string): Promise<number | null> {
+  const st = await lstat(path).catch(() => null);
+  if (!st) return null;
+  let newest = st.mtimeMs;
+  if (st.isDirectory()) {
+    for (const name of await readdir(path).catch(() => [])) {
+      const t = await newestChange(join(path, name));
+      if (t !== null && t > newest) newest = t;
+    }
+  }
+  return newest;
+}
+
+/**
+ * Whether the archive writing an incoming directory still runs. One of this machine is asked by
+ * its PID; one of another machine (a backup client writing over NFS) cannot be, so it counts as
+ * running while anything in its directory changed within `remoteStaleMs`.
+ */
+async function writerAlive(ownerFile: string, incomingDir: string, remoteStaleMs: number): Promise<boolean> {
   try {
     const owner = JSON.parse(await readFile(ownerFile, 'utf8')) as { pid: number; host: string; bootId: string };
-    if (owner.host !== hostname() || owner.bootId !== (await bootId())) return false;
+    if (owner.host !== hostname()) {
+      const newest = await newestChange(incomingDir);
+      return newest !== null && Date.now() - newest < remoteStaleMs;
+    }
+    if (owner.bootId !== (await bootId())) return false;
     process.kill(owner.pid, 0);
     return true;
   } catch {
@@ -29,6 +52,8 @@ export interface PruneOptions extends RetentionPolicy {
   /** The newest N versions (keepLast). */
   keep?: number;
   dryRun?: boolean;
+  /** An incoming directory another machine writes is abandoned once nothing in it changed for this long (default an hour). */
+  remoteStaleMs?: number;
   /** Each image's retention decisions, for callers that show what is kept and why. */
   onPlan?: (image: string, outcome: RetentionOutcome) => void;
 }
@@ -48,6 +73,7 @@ export async function pruneStore(store: string, options: PruneOptions): Promise<
     ...(options.keepWeekly !== undefined ? { keepWeekly: options.keepWeekly } : {}),
     ...(options.keepMonthly !== undefined ? { keepMonthly: options.keepMonthly } : {}),
   });
+  const remoteStaleMs = options.remoteStaleMs ?? 3_600_000;
   const images = options.image ? [checkImageName(options.image)] : (await listImages(store)).map((i) => i.image);
   const actions: PruneAction[] = [];
   for (const image of images) {
@@ -62,10 +88,10 @@ export async function pruneStore(store: string, options: PruneOptions): Promise<
     for (const n of names) {
       if (n.startsWith(INCOMING_PREFIX) && !n.endsWith('.owner')) {
         const path = join(imageDir, n);
-        if (await writerAlive(`${path}.owner`)) continue;
+        if (await writerAlive(`${path}.owner`, path, remoteStaleMs)) continue;
         actions.push({ path, reason: 'incomplete version left by an archive that did not finish' });
       } else if (n.startsWith(INCOMING_PREFIX) && n.endsWith('.owner') && !names.includes(n.slice(0, -'.owner'.length))) {
-        if (!(await writerAlive(join(imageDir, n)))) actions.push({ path: join(imageDir, n), reason: 'owner file of a removed incoming version' });
+        if (!(await writerAlive(join(imageDir, n), join(imageDir, n.slice(0, -'.owner'.length)), remoteStaleMs))) actions.push({ path: join(imageDir, n), reason: 'owner file of a removed incoming version' });
       }
     }
     if (hasRetentionRules(policy)) {

@@ -1,4 +1,4 @@
-import type { NfsExport, NfsShareSpec } from './share-spec.js';
+import { allClients, type NfsExport, type NfsShareSpec } from './share-spec.js';
 
 /**
  * Renders the nfs-ganesha configuration for a share: NFSv4 only (no rpcbind, NLM, rquota or UDP),
@@ -25,7 +25,8 @@ function exportBlock(e: NfsExport, id: number, clients: string[]): string[] {
   // the rescue agent runs as root; squashed to nobody it could not read its own image (the
   // integration test proves the 0600 file reads back). What bounds the exposure is the CLIENT list
   // (only the test-bed subnet matches at all) and, for the store, Access_Type RO.
-  const squash = (e.squash ?? 'none') === 'none' ? 'No_Root_Squash' : 'Root_Squash';
+  const squash = { none: 'No_Root_Squash', root: 'Root_Squash', all: 'All_Squash' }[e.squash ?? 'none'];
+  const anon = e.squash === 'all' ? [`Anonymous_Uid = ${e.anonUid!};`, `Anonymous_Gid = ${e.anonGid!};`] : [];
   return [
     `# ${e.access === 'ro' ? 'read-only' : 'writable'}: ${e.path}`,
     'EXPORT {',
@@ -34,7 +35,7 @@ function exportBlock(e: NfsExport, id: number, clients: string[]): string[] {
     `\tPseudo = ${quoted(e.pseudo)};`,
     '\tProtocols = 4;',
     '\tFSAL { Name = VFS; }',
-    ...clientBlock(clients, [`Access_Type = ${e.access === 'ro' ? 'RO' : 'RW'};`, `Squash = ${squash};`]),
+    ...clientBlock(e.clients ?? clients, [`Access_Type = ${e.access === 'ro' ? 'RO' : 'RW'};`, `Squash = ${squash};`, ...anon]),
     '}',
   ];
 }
@@ -78,7 +79,7 @@ export function renderGaneshaConfig(spec: NfsShareSpec, files: GaneshaFiles): st
     '\t# ganesha 4.3 drops an export 0 without its own Protocols line (EXPORT_DEFAULTS does not count).',
     '\tProtocols = 4;',
     '\tFSAL { Name = PSEUDO; }',
-    ...clientBlock(spec.clients, ['Access_Type = RO;']),
+    ...clientBlock(allClients(spec), ['Access_Type = RO;']),
     '}',
   ];
   spec.exports.forEach((e, i) => lines.push('', ...exportBlock(e, i + 1, spec.clients)));

@@ -37,6 +37,8 @@ const EXPECTED_NOISE = [
   /Cannot register .* on (TCP|UDP)/,
   /CAP_SYS_RESOURCE|currently set capabilities/,
   /svc_vc_wait: .* recv errno 104/, // a client closed its connection: every nfs-ls does
+  // Said for every CLIENT block at an export reload although NFS_CORE_PARAM enables NFSv4 too.
+  /A protocol is specified for a CLIENT block that is not enabled/,
 ];
 
 export function pinoLevelFor(line: GaneshaLogLine): 'error' | 'warn' | 'info' | 'debug' {
@@ -62,6 +64,8 @@ export class GaneshaLogTail {
   private readonly notable: string[] = [];
   private readonly last: string[] = [];
   private readonly configErrors: string[] = [];
+  /** How many export reloads (SIGHUP) ganesha has finished since this tail started. */
+  reloads = 0;
 
   constructor(
     private readonly file: string,
@@ -143,6 +147,7 @@ export class GaneshaLogTail {
     remember(this.last, text);
     if (level === 'error' || level === 'warn') remember(this.notable, text);
     if (parsed && parsed.component === 'CONFIG' && ['FATAL', 'CRIT', 'MAJ'].includes(parsed.level)) remember(this.configErrors, text);
+    if (parsed?.func === 'reread_exports' && /complete/.test(parsed.message)) this.reloads += 1;
     if (parsed) {
       this.log[level]({ ganesha: { pid: parsed.pid, level: parsed.level, component: parsed.component, func: parsed.func } }, parsed.message);
     } else {

@@ -82,6 +82,30 @@ export class GaneshaSupervisor {
     await this.tail.stop();
   }
 
+  /**
+   * Makes the running server read its exports again (SIGHUP: ganesha adds, changes and withdraws
+   * exports without dropping its other clients) and resolves once its log says the reload is done.
+   * With no process running there is nothing to do: the next start reads the file anyway.
+   */
+  async reload(timeoutMs = 10_000): Promise<void> {
+    const running = this.current;
+    if (!running || running.exited) return;
+    this.tail.forget();
+    await this.tail.poll();
+    const before = this.tail.reloads;
+    signal(running, 'SIGHUP');
+    const deadline = performance.now() + timeoutMs;
+    while (this.tail.reloads === before) {
+      if (running.exited) throw this.failure(running, 'exited while reloading its exports');
+      if (performance.now() > deadline) throw this.failure(running, `did not finish reloading its exports within ${timeoutMs} ms`);
+      await sleep(50);
+      await this.tail.poll();
+    }
+    if (this.tail.rejectedConfig().length > 0) {
+      throw this.failure(running, 'rejected part of its new exports', this.tail.rejectedConfig());
+    }
+  }
+
   private spawn(): Running {
     const args = ['-F', '-f', this.o.configFile, '-L', this.o.logFile, '-p', this.o.pidFile];
     const cmd = inNamespace(this.o.netns, 'ganesha.nfsd', args);

@@ -17,9 +17,9 @@ export function renderKernelExports(spec: NfsShareSpec): string {
     // no_root_squash: the image files are root-owned (some 0600) and the rescue agent runs as root,
     // so with root squashed a restore could not read its own image; only the listed clients match.
     // insecure: userspace clients (libnfs) connect from unprivileged ports.
-    const squash = (e.squash ?? 'none') === 'none' ? 'no_root_squash' : 'root_squash';
+    const squash = { none: 'no_root_squash', root: 'root_squash', all: `all_squash,anonuid=${e.anonUid!},anongid=${e.anonGid!}` }[e.squash ?? 'none'];
     const options = `${e.access},${squash},no_subtree_check,insecure,sec=sys`;
-    lines.push(`${exportsPath(e.path)} ${spec.clients.map((c) => `${c}(${options})`).join(' ')}`);
+    lines.push(`${exportsPath(e.path)} ${(e.clients ?? spec.clients).map((c) => `${c}(${options})`).join(' ')}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -43,6 +43,11 @@ export interface NfsShare {
   readonly pid: number | undefined;
   /** How many times a dead ganesha was started again. */
   readonly restarts: number;
+  /**
+   * Serves this list of exports from now on, in place of the one started with: the config is
+   * rewritten and the running server told to reread it, without a restart. Calls are serialised.
+   */
+  update(exports: NfsExport[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -94,6 +99,16 @@ export async function startNfsShare(options: StartNfsShareOptions): Promise<NfsS
   return choice.kind === 'kernel' ? startKernelShare(spec, options, log, choice.reason) : startGaneshaShare(spec, options, log, choice.reason);
 }
 
+/** One call at a time, in the order made: two quick updates must not write the config out of order. */
+function serialised<A>(fn: (arg: A) => Promise<void>): (arg: A) => Promise<void> {
+  let last: Promise<void> = Promise.resolve();
+  return (arg) => {
+    const run = last.catch(() => undefined).then(() => fn(arg));
+    last = run;
+    return run;
+  };
+}
+
 const GANESHA_LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 
 async function startGaneshaShare(spec: NfsShareSpec, options: StartNfsShareOptions, log: Logger, reason: string): Promise<NfsShare> {
@@ -125,6 +140,13 @@ async function startGaneshaShare(spec: NfsShareSpec, options: StartNfsShareOptio
   });
   const { ms } = await supervisor.start();
   const urls = spec.exports.map((e) => shareUrl(spec.bindAddress, e.pseudo));
+  const update = serialised(async (exports: NfsExport[]) => {
+    const next = validateShareSpec({ ...spec, exports });
+    await checkExportDirs(next.exports);
+    await writeFileAtomic(files.configFile, renderGaneshaConfig(next, files));
+    await supervisor.reload();
+    log.info({ kind: 'ganesha', exports: next.exports.map((e) => e.pseudo) }, 'NFS exports updated');
+  });
   log.info({ kind: 'ganesha', reason, ganeshaPid: supervisor.pid, ms, urls, clients: spec.clients, ...(options.netns ? { netns: options.netns } : {}) }, 'NFS share serving');
   let closed: Promise<void> | undefined;
   return {
@@ -137,6 +159,7 @@ async function startGaneshaShare(spec: NfsShareSpec, options: StartNfsShareOptio
     get restarts() {
       return supervisor.restarts;
     },
+    update,
     close() {
       closed ??= supervisor.stop().then(() => log.info({ kind: 'ganesha', urls }, 'NFS share closed'));
       return closed;
@@ -180,6 +203,13 @@ async function startKernelShare(spec: NfsShareSpec, options: StartNfsShareOption
   await symlinkAtomic(exportsFile, link);
   await runTool('exportfs', ['-ra'], { purpose: 'export the image store through the kernel NFS server' });
   const urls = spec.exports.map((e) => shareUrl(spec.bindAddress, e.path));
+  const update = serialised(async (exports: NfsExport[]) => {
+    const next = validateShareSpec({ ...spec, exports });
+    await checkExportDirs(next.exports);
+    await writeFileAtomic(exportsFile, renderKernelExports(next));
+    await runTool('exportfs', ['-ra'], { purpose: 'update the exports of the kernel NFS server' });
+    log.info({ kind: 'kernel', exports: next.exports.map((e) => e.path) }, 'NFS exports updated');
+  });
   log.info({ kind: 'kernel', reason, urls, clients: spec.clients, exportsFile: link }, 'NFS share serving');
   let closed: Promise<void> | undefined;
   return {
@@ -188,6 +218,7 @@ async function startKernelShare(spec: NfsShareSpec, options: StartNfsShareOption
     urls,
     pid: undefined,
     restarts: 0,
+    update,
     close() {
       closed ??= (async () => {
         if ((await readlink(link).catch(() => undefined)) === exportsFile) await rm(link, { force: true });

@@ -19,7 +19,15 @@ export interface NfsExport {
    * The default is 'none' because the image files are root-owned with mode 0600 and the rescue
    * agent runs as root: with root squashed a restore cannot read its own image.
    */
-  squash?: 'none' | 'root';
+  squash?: 'none' | 'root' | 'all';
+  /**
+   * Who may mount this export, overriding the share's `clients`: a backup client's export is open
+   * to its one address and to nobody else on the test bed.
+   */
+  clients?: string[];
+  /** With squash 'all': the server-side uid and gid every request of the client runs as. */
+  anonUid?: number;
+  anonGid?: number;
 }
 
 export interface NfsShareSpec {
@@ -36,6 +44,15 @@ function invalid(message: string, details: Record<string, unknown> = {}): Lifebo
 
 /** Characters that neither ganesha's quoted strings nor exports(5) carry without escapes we avoid. */
 const UNSAFE_PATH = /["\\\u0000-\u001f\u007f]/;
+
+function isId(n: number | undefined): boolean {
+  return n !== undefined && Number.isInteger(n) && n > 0 && n < 2 ** 31;
+}
+
+/** Every address any export admits: the NFSv4 root must let each of them walk to its own export. */
+export function allClients(spec: NfsShareSpec): string[] {
+  return [...new Set([...spec.clients, ...spec.exports.flatMap((e) => e.clients ?? [])])];
+}
 
 export function isIpv4Cidr(text: string): boolean {
   const [addr, bits, ...rest] = text.split('/');
@@ -71,7 +88,15 @@ export function validateShareSpec(spec: NfsShareSpec): NfsShareSpec {
     }
     if (e.access !== 'ro' && e.access !== 'rw') throw invalid(`NFS export ${e.pseudo}: access must be 'ro' or 'rw', not '${String(e.access)}'`);
     const squash = e.squash ?? 'none';
-    if (squash !== 'none' && squash !== 'root') throw invalid(`NFS export ${e.pseudo}: squash must be 'none' or 'root', not '${String(squash)}'`);
+    if (squash !== 'none' && squash !== 'root' && squash !== 'all') throw invalid(`NFS export ${e.pseudo}: squash must be 'none', 'root' or 'all', not '${String(squash)}'`);
+    if (squash === 'all' && (!isId(e.anonUid) || !isId(e.anonGid))) {
+      throw invalid(`NFS export ${e.pseudo}: squash 'all' needs the uid and gid the client's requests run as (positive integers below 2^31)`, { pseudo: e.pseudo });
+    }
+    const clients = e.clients ?? spec.clients;
+    if (clients.length === 0) throw invalid(`NFS export ${e.pseudo} has no allowed clients`, { pseudo: e.pseudo });
+    for (const c of clients) {
+      if (!isIpv4Cidr(c)) throw invalid(`NFS client '${c}' of export ${e.pseudo} is not an IPv4 CIDR or address: write it as 10.77.0.5 or 10.77.0.0/24`, { client: c });
+    }
     for (const other of pseudos) {
       if (other === e.pseudo) throw invalid(`NFS pseudo path ${e.pseudo} is given twice: give each export its own`, { pseudo: e.pseudo });
       if (e.pseudo.startsWith(`${other}/`) || other.startsWith(`${e.pseudo}/`)) {
@@ -79,7 +104,14 @@ export function validateShareSpec(spec: NfsShareSpec): NfsShareSpec {
       }
     }
     pseudos.push(e.pseudo);
-    return { path: posix.normalize(e.path), pseudo: e.pseudo, access: e.access, squash };
+    return {
+      path: posix.normalize(e.path),
+      pseudo: e.pseudo,
+      access: e.access,
+      squash,
+      ...(e.clients ? { clients: [...e.clients] } : {}),
+      ...(squash === 'all' ? { anonUid: e.anonUid!, anonGid: e.anonGid! } : {}),
+    };
   });
   return { bindAddress: spec.bindAddress, clients: [...spec.clients], exports };
 }

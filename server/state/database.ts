@@ -126,6 +126,18 @@ const migrations: Array<(db: Db) => void> = [
       ALTER TABLE hosts ADD COLUMN inventory TEXT;
       ALTER TABLE hosts ADD COLUMN inventory_at INTEGER;
     `),
+  // Machines that send their own archives to the server: each gets one writable NFS export.
+  (db) =>
+    db.exec(`
+      CREATE TABLE backup_clients (
+        name        TEXT PRIMARY KEY,
+        address     TEXT NOT NULL,
+        image       TEXT NOT NULL UNIQUE,
+        quota_bytes INTEGER,
+        retention   TEXT NOT NULL DEFAULT '{}',
+        created_at  INTEGER NOT NULL
+      );
+    `),
 ];
 
 export function openDatabase(path: string): Db {

@@ -86,3 +86,41 @@ test('a kernel NFS server counts only with nfsd registered, its filesystem mount
     assert.match(facts.reason, reason);
   }
 });
+
+test('a backup export is open to its one client only, every request squashed to the given uid and gid, and the NFSv4 root admits that client', () => {
+  const withBackup = validateShareSpec({
+    ...spec,
+    exports: [
+      ...spec.exports,
+      { path: '/srv/lifeboat/store/web01', pseudo: '/backup/web01', access: 'rw', squash: 'all', anonUid: 60100, anonGid: 60100, clients: ['192.168.5.20'] },
+    ],
+  });
+  const ganesha = renderGaneshaConfig(withBackup, { recoveryRoot: '/r' });
+  const rootBlock = ganesha.slice(ganesha.indexOf('Export_Id = 0;'), ganesha.indexOf('Export_Id = 1;'));
+  assert.match(rootBlock, /Clients = 10\.77\.0\.0\/24, 10\.78\.0\.9, 192\.168\.5\.20;/);
+  const backupBlock = ganesha.slice(ganesha.indexOf('Export_Id = 3;'));
+  assert.equal(
+    backupBlock,
+    `Export_Id = 3;
+\tPath = "/srv/lifeboat/store/web01";
+\tPseudo = "/backup/web01";
+\tProtocols = 4;
+\tFSAL { Name = VFS; }
+\tCLIENT {
+\t\tClients = 192.168.5.20;
+\t\tProtocols = 4;
+\t\tAccess_Type = RW;
+\t\tSquash = All_Squash;
+\t\tAnonymous_Uid = 60100;
+\t\tAnonymous_Gid = 60100;
+\t}
+}
+`,
+  );
+  assert.match(renderKernelExports(withBackup), /\n\/srv\/lifeboat\/store\/web01 192\.168\.5\.20\(rw,all_squash,anonuid=60100,anongid=60100,no_subtree_check,insecure,sec=sys\)\n$/);
+  const backup = (change: object) => ({ ...spec, exports: [{ path: '/s/w', pseudo: '/backup/w', access: 'rw' as const, ...change }] });
+  refuses(() => validateShareSpec(backup({ squash: 'all' })), 'LB_INVALID', /squash 'all' needs the uid and gid/);
+  refuses(() => validateShareSpec(backup({ squash: 'all', anonUid: 0, anonGid: 5 })), 'LB_INVALID', /squash 'all' needs the uid and gid/);
+  refuses(() => validateShareSpec(backup({ clients: ['host.lan'] })), 'LB_INVALID', /'host\.lan' of export \/backup\/w is not an IPv4 CIDR/);
+  refuses(() => validateShareSpec(backup({ clients: [] })), 'LB_INVALID', /export \/backup\/w has no allowed clients/);
+});
