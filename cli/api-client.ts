@@ -17,6 +17,8 @@ export const serverOptions = {
 };
 
 export interface ApiClient {
+  /** The server's URL, as the user's flags, environment or config gave it. */
+  base: string;
   get<T>(path: string): Promise<T>;
   /** Every item of a paged list: follows the server's Link rel="next" headers to the last page. */
   getAll<T>(path: string): Promise<T[]>;
@@ -80,6 +82,7 @@ export async function apiClient(p: Parsed): Promise<ApiClient> {
     }
   };
   return {
+    base,
     get: async (path) => json((await call('GET', path)).text),
     async getAll<T>(path: string) {
       const all: T[] = [];

@@ -7,6 +7,10 @@ import { checkIpv4Argument, checkMacArgument } from './address-args.js';
 import { flag, listOption, requiredString, stringOption, type CommandSpec, type Parsed } from './args.js';
 import { parseOrHelp, parseSubcommand, type CommandGroup } from './command-group.js';
 import { table } from './text-table.js';
+import { keepOptions } from './common-options.js';
+import { retentionOptions } from './images-command.js';
+import { formatBytes, parseSize } from '../core/sizes.js';
+import { describePolicy, type RetentionPolicy } from '../images/retention/retention-plan.js';
 
 const when = (ms: number | null) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-');
 
@@ -50,17 +54,87 @@ const hostsSpecs: Record<string, CommandSpec> = {
     options: serverOptions,
     positionals: { min: 1, max: 1 },
   },
+  'allow-backup': {
+    name: 'hosts allow-backup',
+    summary: "Let a machine send its own archives to this server: one writable NFS export of its image, for its address alone.",
+    usage: 'lifeboat hosts allow-backup NAME --address IP|CIDR [--image NAME] [--quota SIZE|none] [--keep N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--server URL] [--json]',
+    description:
+      "The export is the image's directory in the store; every request from the machine runs as the backup uid (nfs.backupUid), which may add versions but not remove the server's. " +
+      'The server verifies each new version, keeps it or quarantines it, and applies the retention rules itself (default --keep-daily 7 --keep-weekly 4). ' +
+      'Given again, changes the address, quota or retention. On the machine: lifeboat schedule install NAME --server URL.',
+    options: {
+      ...serverOptions,
+      address: { type: 'string', value: 'IP|CIDR', description: 'the address the machine mounts from (required)' },
+      image: { type: 'string', value: 'NAME', description: 'the image its archives go into (default: NAME)' },
+      quota: { type: 'string', value: 'SIZE|none', description: 'most its versions may take (e.g. 200G); a version past it is quarantined' },
+      ...keepOptions(),
+    },
+    positionals: { min: 1, max: 1 },
+  },
+  'remove-backup': {
+    name: 'hosts remove-backup',
+    summary: "Withdraw a backup client's export; the versions it sent stay in the store.",
+    usage: 'lifeboat hosts remove-backup NAME [--server URL]',
+    options: serverOptions,
+    positionals: { min: 1, max: 1 },
+  },
+  backups: {
+    name: 'hosts backups',
+    summary: 'List the backup clients: address, image, export, space used against the quota.',
+    usage: 'lifeboat hosts backups [--server URL] [--json]',
+    options: serverOptions,
+  },
 };
+
+const MAC_SUBCOMMANDS = new Set(['show', 'boot-script']);
+
+interface BackupClientView {
+  name: string;
+  address: string;
+  image: string;
+  quotaBytes: number | null;
+  retention: RetentionPolicy;
+  export: string | null;
+  usage: { versions: number; bytes: number; quarantined: number };
+}
+
+function describeBackup(c: BackupClientView): string {
+  const quota = c.quotaBytes === null ? 'no quota' : `quota ${formatBytes(c.quotaBytes)}`;
+  return `${c.name} at ${c.address}: image ${c.image}, export ${c.export ?? '(no NFS share)'}, ${c.usage.versions} versions ${formatBytes(c.usage.bytes)} (${quota})${c.usage.quarantined ? `, ${c.usage.quarantined} quarantined` : ''}, keeps ${describePolicy(c.retention)}\n`;
+}
+
+async function allowBackup(p: Parsed, api: Awaited<ReturnType<typeof apiClient>>, json: boolean): Promise<void> {
+  const address = requiredString(p, hostsSpecs['allow-backup']!, 'address');
+  const quotaText = stringOption(p, 'quota');
+  const image = stringOption(p, 'image');
+  const retention = retentionOptions(p);
+  const body = {
+    address,
+    ...(image ? { image } : {}),
+    ...(quotaText ? { quotaBytes: quotaText === 'none' ? null : parseSize(quotaText, '--quota') } : {}),
+    ...(Object.keys(retention).length ? { retention } : {}),
+  };
+  const c = await api.send<BackupClientView>('PUT', `/api/v1/backup-clients/${encodeURIComponent(p.positionals[0]!)}`, body);
+  out(json, c, () => `${describeBackup(c)}on ${c.name}: lifeboat schedule install ${c.name} --server ${api.base}\n`);
+}
 
 const hostsGroup: CommandGroup = { name: 'hosts', summary: 'The machines the server knows (via the API).', specs: hostsSpecs };
 
 export async function runHosts(argv: string[]): Promise<number> {
-  const cmd = await apiSubcommand(hostsGroup, argv, (p) => p.sub !== 'list' && checkMacArgument(p.positionals[0]!, `hosts ${p.sub}`));
+  const cmd = await apiSubcommand(hostsGroup, argv, (p) => MAC_SUBCOMMANDS.has(p.sub) && checkMacArgument(p.positionals[0]!, `hosts ${p.sub}`));
   if (typeof cmd === 'number') return cmd;
   const { p, sub, api, json } = cmd;
   if (sub === 'list') {
     const hosts = await api.getAll<Host>('/api/v1/hosts?limit=1000');
     out(json, hosts, () => (hosts.length ? table([['MAC', 'NAME', 'FIRMWARE', 'LAST SEEN', 'VIA', 'ADDRESS'], ...hosts.map((h) => [h.mac, h.name ?? '-', h.firmware, when(h.lastSeen), h.lastSeenVia ?? '-', h.lastAddress ?? '-'])]) : 'no hosts yet\n'));
+  } else if (sub === 'allow-backup') {
+    await allowBackup(p, api, json);
+  } else if (sub === 'remove-backup') {
+    const c = await api.send<BackupClientView>('DELETE', `/api/v1/backup-clients/${encodeURIComponent(p.positionals[0]!)}`);
+    out(json, c, () => `${c.name} may no longer write image ${c.image}; its versions stay in the store\n`);
+  } else if (sub === 'backups') {
+    const list = await api.get<BackupClientView[]>('/api/v1/backup-clients');
+    out(json, list, () => (list.length ? list.map(describeBackup).join('') : 'no backup clients: lifeboat hosts allow-backup NAME --address IP adds one\n'));
   } else if (sub === 'boot-script') {
     process.stdout.write(await api.getText(`/api/v1/hosts/${encodeURIComponent(p.positionals[0]!)}/boot-script`));
   } else {

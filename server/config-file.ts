@@ -81,6 +81,7 @@ export const ServerConfigSchema = Type.Object(
           mode: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('auto'), Type.Literal('ganesha'), Type.Literal('kernel')])),
           clients: Type.Optional(Type.Array(Type.String())),
           capturesShare: Type.Optional(Type.String({ pattern: '^[^:\\s]+:/\\S*$', description: 'SERVER:/EXPORT: <data>/captures exported by an NFS server Lifeboat does not run (with nfs.mode off)' })),
+          backupUid: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647, description: 'uid and gid that backup clients write as (all squashed to it); default 60100' })),
         },
         { additionalProperties: false },
       ),

@@ -31,8 +31,17 @@ export interface ServerConfig {
   netbootRoot: string;
   dhcp: { mode: 'off' | 'proxy' | 'full' } & Partial<Pick<DhcpServerOptions, 'interface' | 'range' | 'subnetMask' | 'router' | 'dns' | 'leaseSeconds' | 'reservations' | 'port'>>;
   /** capturesShare: <data>/captures as another NFS server exports it, when Lifeboat runs none. */
-  nfs: { mode: 'off' | 'auto' | 'ganesha' | 'kernel'; clients: string[]; capturesShare: { server: string; export: string } | null };
+  nfs: {
+    mode: 'off' | 'auto' | 'ganesha' | 'kernel';
+    clients: string[];
+    capturesShare: { server: string; export: string } | null;
+    /** The uid and gid every request of a backup client runs as on the server, and owns what it writes. */
+    backupUid: number;
+  };
 }
+
+/** Owns what backup clients write until the server adopts it: no Debian package allocates it. */
+export const DEFAULT_BACKUP_UID = 60100;
 
 /** ADDR:PORT, ADDR, PORT or :PORT; a missing address is `defaultHost`. */
 export function parseHostPort(text: string, what: string, defaultPort: number, defaultHost = '0.0.0.0'): { host: string; port: number } {
@@ -115,7 +124,7 @@ export function resolveConfig(file: ServerConfigFile): ServerConfig {
       ...(file.dhcp?.reservations ? { reservations: file.dhcp.reservations } : {}),
       ...(file.dhcp?.port ? { port: file.dhcp.port } : {}),
     },
-    nfs: { mode: nfsMode, clients, capturesShare },
+    nfs: { mode: nfsMode, clients, capturesShare, backupUid: file.nfs?.backupUid ?? DEFAULT_BACKUP_UID },
   };
 }
 

@@ -1,4 +1,4 @@
-import { chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hasErrno, LifeboatError } from '../core/errors.js';
@@ -26,6 +26,10 @@ import { CloneSessions } from './state/clone-sessions.js';
 import { SessionTransfers } from './multicast/session-transfers.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 import { makeDirs } from '../core/make-dirs.js';
+import { BackupClients } from './state/backup-clients.js';
+import { BackupIntake } from './backup/backup-intake.js';
+import { BackupService } from './backup/backup-service.js';
+import type { NfsExport } from './nfs/share-spec.js';
 
 /**
  * The one server process: state, the BootPlanner, and the listeners that ask it (HTTP, TFTP,
@@ -107,7 +111,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const events = new EventLog(db);
     const hosts = new HostRegistry(db);
     const tasks = new TaskBoard(db, events);
-    const catalog = new ImageCatalog(db, config.store);
+    const backupClients = new BackupClients(db);
+    // A backup client's version is catalogued once the intake adopted it, which makes it root's.
+    const catalog = new ImageCatalog(db, config.store, async (image, dir) => backupClients.forImage(image) !== undefined && (await lstat(dir).then((s) => s.uid !== 0, () => true)));
     await catalog.refresh();
     catalog.start();
     stops.push(() => catalog.stop());
@@ -143,27 +149,46 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       log.warn({ dir: config.rescueDir }, 'no rescue system built yet: machines with a task cannot boot it until lifeboat netboot build has run');
     }
 
+    const backupIntake = new BackupIntake({
+      store: config.store,
+      clients: backupClients,
+      verifier,
+      events,
+      log: log.child({ component: 'backup' }),
+      uid: config.nfs.backupUid,
+      gid: config.nfs.backupUid,
+      onChange: () => void catalog.refresh(),
+    });
+    stops.push(() => backupIntake.close());
+
     let nfs: NfsShare | null = null;
     const capturesDir = join(config.dataDir, 'captures');
     // Captures land here whichever NFS server exports it: this one's share or the site's (--captures-share).
     if (config.nfs.capturesShare) await makeDirs(capturesDir);
+    let nfsExports: { share: NfsShare; server: string; baseExports: NfsExport[] } | null = null;
     if (config.nfs.mode !== 'off') {
-      const captures = capturesDir;
-      await makeDirs(captures);
+      await makeDirs(capturesDir);
+      const baseExports: NfsExport[] = [
+        { path: config.store, pseudo: '/store', access: 'ro' },
+        { path: capturesDir, pseudo: '/captures', access: 'rw' },
+      ];
+      // Backup clients allowed before this start get their exports from the first config on.
+      for (const c of backupClients.list()) await backupIntake.prepare(c);
+      const atStart = new BackupService({ store: config.store, clients: backupClients, intake: backupIntake, nfs: null, uid: config.nfs.backupUid, gid: config.nfs.backupUid });
       nfs = await startNfsShare({
         kind: config.nfs.mode,
         bindAddress: config.publicAddress,
         clients: config.nfs.clients,
-        exports: [
-          { path: config.store, pseudo: '/store', access: 'ro' },
-          { path: captures, pseudo: '/captures', access: 'rw' },
-        ],
+        exports: [...baseExports, ...atStart.exports()],
         stateDir: join(config.dataDir, 'nfs'),
         logger: log,
       });
       const share = nfs;
       stops.push(() => share.close());
+      nfsExports = { share, server: config.publicAddress, baseExports };
     }
+    const backup = new BackupService({ store: config.store, clients: backupClients, intake: backupIntake, nfs: nfsExports, uid: config.nfs.backupUid, gid: config.nfs.backupUid });
+    await backupIntake.start();
 
     let dhcp: DhcpServer | null = null;
     const metrics = new ServerMetrics({ tasks, events, leases: () => (dhcp ? dhcp.leases() : readLeases(db)) });
@@ -171,6 +196,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const app = await buildHttpApp({
       health: () => checkHealth({ db, store: config.store }),
       metrics,
+      backup,
       planner,
       hosts,
       tasks,

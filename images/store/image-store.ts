@@ -72,9 +72,13 @@ export async function listVersions(store: string, image: string): Promise<Versio
   const versions: VersionInfo[] = [];
   for (const version of names.filter((n) => VERSION_PATTERN.test(n)).sort(compareVersions)) {
     const vdir = join(dir, version);
-    if (!(await stat(vdir)).isDirectory()) continue;
+    // A version removed or moved aside while this looks (prune, a server's quarantine) is skipped.
+    const st = await stat(vdir).catch(() => null);
+    if (!st?.isDirectory()) continue;
     if (!(await stat(join(vdir, 'manifest.json')).catch(() => null))) continue;
-    versions.push({ image, version, dir: vdir, bytes: await dirBytes(vdir), createdAt: versionDate(version) });
+    const bytes = await dirBytes(vdir).catch((e: unknown) => (hasErrno(e, 'ENOENT') ? null : Promise.reject(e)));
+    if (bytes === null) continue;
+    versions.push({ image, version, dir: vdir, bytes, createdAt: versionDate(version) });
   }
   return versions;
 }

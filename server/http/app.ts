@@ -7,6 +7,7 @@ import { bootRoutes } from './boot-routes.js';
 import { cloneRoutes } from './clone-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { imageRoutes } from './image-routes.js';
+import { backupRoutes } from './backup-routes.js';
 import type { HttpContext } from './context.js';
 import { replyError } from './errors.js';
 import { partValidatorCompiler } from './validators.js';
@@ -54,6 +55,7 @@ export async function buildHttpApp(ctx: HttpContext): Promise<FastifyInstance> {
   await bootRoutes(app, ctx);
   await apiRoutes(app, ctx);
   await imageRoutes(app, ctx);
+  await backupRoutes(app, ctx);
   await cloneRoutes(app, ctx);
   await agentRoutes(app, ctx);
   await healthRoutes(app, ctx);

@@ -11,6 +11,7 @@ import type { Lease } from '../dhcp/address-plan.js';
 import type { HealthReport } from '../health.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { SessionTransfers } from '../multicast/session-transfers.js';
+import type { BackupService } from '../backup/backup-service.js';
 
 /** What the HTTP routes need from the rest of the server, handed in by the wiring. */
 export interface HttpContext {
@@ -52,5 +53,7 @@ export interface HttpContext {
   /** Whether the server serves now: database open, store readable (GET /healthz). */
   health: () => Promise<HealthReport>;
   metrics: ServerMetrics;
+  /** Machines that send their own archives to this server's NFS share. */
+  backup: BackupService;
   log: Logger;
 }

@@ -82,6 +82,6 @@ export function renderGaneshaConfig(spec: NfsShareSpec, files: GaneshaFiles): st
     ...clientBlock(allClients(spec), ['Access_Type = RO;']),
     '}',
   ];
-  spec.exports.forEach((e, i) => lines.push('', ...exportBlock(e, i + 1, spec.clients)));
+  spec.exports.forEach((e, i) => lines.push('', ...exportBlock(e, e.id ?? i + 1, spec.clients)));
   return `${lines.join('\n')}\n`;
 }

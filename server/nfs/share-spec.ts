@@ -25,6 +25,12 @@ export interface NfsExport {
    * to its one address and to nobody else on the test bed.
    */
   clients?: string[];
+  /**
+   * Ganesha's Export_Id (default: the position in the list, from 1). An export added or removed
+   * while the server runs must keep the others' ids: a reload matches exports by id and refuses
+   * one whose path changed.
+   */
+  id?: number;
   /** With squash 'all': the server-side uid and gid every request of the client runs as. */
   anonUid?: number;
   anonGid?: number;
@@ -79,7 +85,11 @@ export function validateShareSpec(spec: NfsShareSpec): NfsShareSpec {
   // Nested pseudo paths are refused: ganesha would need the inner one's directory to exist inside
   // the outer export, and the kernel server has no pseudo namespace at all.
   const pseudos: string[] = [];
-  const exports = spec.exports.map((e) => {
+  const ids = new Set<number>();
+  const exports = spec.exports.map((e, i) => {
+    const id = e.id ?? i + 1;
+    if (!Number.isInteger(id) || id < 1 || id > 65535 || ids.has(id)) throw invalid(`NFS export ${e.pseudo}: export id ${id} is not a free whole number from 1 to 65535`, { pseudo: e.pseudo });
+    ids.add(id);
     if (!posix.isAbsolute(e.path) || UNSAFE_PATH.test(e.path)) {
       throw invalid(`NFS export path '${e.path}' must be an absolute path without quotes, backslashes or control characters`, { path: e.path });
     }
@@ -109,6 +119,7 @@ export function validateShareSpec(spec: NfsShareSpec): NfsShareSpec {
       pseudo: e.pseudo,
       access: e.access,
       squash,
+      id,
       ...(e.clients ? { clients: [...e.clients] } : {}),
       ...(squash === 'all' ? { anonUid: e.anonUid!, anonGid: e.anonGid! } : {}),
     };

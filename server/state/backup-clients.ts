@@ -17,9 +17,12 @@ export interface BackupClient {
   quotaBytes: number | null;
   retention: RetentionPolicy;
   createdAt: number;
+  /** Its NFS export's id: fixed for the client's life, so other clients' changes leave its export alone. */
+  exportId: number;
 }
 
 interface Row {
+  rowid: number;
   name: string;
   address: string;
   image: string;
@@ -35,6 +38,7 @@ const fromRow = (r: Row): BackupClient => ({
   quotaBytes: r.quota_bytes,
   retention: JSON.parse(r.retention) as RetentionPolicy,
   createdAt: r.created_at,
+  exportId: 1000 + r.rowid,
 });
 
 /** Kept unless the operator says otherwise: a week of nightlies and a month of Sundays. */
@@ -52,16 +56,16 @@ export class BackupClients {
   constructor(private readonly db: Db) {}
 
   list(): BackupClient[] {
-    return (this.db.prepare('SELECT * FROM backup_clients ORDER BY name').all() as Row[]).map(fromRow);
+    return (this.db.prepare('SELECT rowid, * FROM backup_clients ORDER BY name').all() as Row[]).map(fromRow);
   }
 
   get(name: string): BackupClient | undefined {
-    const row = this.db.prepare('SELECT * FROM backup_clients WHERE name = ?').get(name) as Row | undefined;
+    const row = this.db.prepare('SELECT rowid, * FROM backup_clients WHERE name = ?').get(name) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }
 
   forImage(image: string): BackupClient | undefined {
-    const row = this.db.prepare('SELECT * FROM backup_clients WHERE image = ?').get(image) as Row | undefined;
+    const row = this.db.prepare('SELECT rowid, * FROM backup_clients WHERE image = ?').get(image) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }
 

@@ -31,6 +31,8 @@ export class ImageCatalog {
   constructor(
     private readonly db: Db,
     readonly store: string,
+    /** Versions left out until they are ready: a backup client's, until the server has verified and adopted it. */
+    private readonly notYet: (image: string, dir: string) => Promise<boolean> = async () => false,
   ) {}
 
   async refresh(): Promise<void> {
@@ -50,17 +52,20 @@ export class ImageCatalog {
   }
 
   private async scan(): Promise<void> {
-    let images: Awaited<ReturnType<typeof listImages>> = [];
+    let images: Awaited<ReturnType<typeof listImages>>;
     try {
       images = await listImages(this.store);
     } catch (err) {
+      // The catalog stays as it was: an unreadable moment must not make every image vanish.
       log.warn({ err, store: this.store }, 'cannot read the store');
+      return;
     }
     if (this.stopped) return;
     const known = new Map((this.db.prepare('SELECT name, version FROM images').all() as Array<{ name: string; version: string }>).map((r) => [`${r.name}@${r.version}`, r]));
     const rows: CatalogEntry[] = [];
     for (const image of images) {
       for (const v of image.versions) {
+        if (await this.notYet(v.image, v.dir)) continue;
         known.delete(`${v.image}@${v.version}`);
         let summary: CatalogEntry['summary'];
         try {
