@@ -5,7 +5,7 @@ import { describePolicy } from '../images/retention/retention-plan.js';
 import { listVersions } from '../images/store/image-store.js';
 import { detectInit, findSchedule, installSchedule, listSchedules, logFile, removeSchedule, type InstalledSchedule, type InitSystem } from '../images/schedule/schedule-files.js';
 import { lockPath } from '../images/schedule/schedule-lock.js';
-import { checkSchedule, defaultRetention, describeWhen, imagesOf, nextDue, PRESETS, runArguments, WEEKDAYS, type Preset, type Schedule, type Weekday } from '../images/schedule/schedule-model.js';
+import { backupMountBase, checkSchedule, defaultRetention, describeWhen, imagesOf, nextDue, PRESETS, runArguments, WEEKDAYS, type Preset, type Schedule, type Weekday } from '../images/schedule/schedule-model.js';
 import { runSchedule } from '../images/schedule/run-schedule.js';
 import { renderOnCalendar, unitName } from '../images/schedule/systemd-units.js';
 import { renderCronTime } from '../images/schedule/cron-entry.js';
@@ -17,12 +17,14 @@ import { untilInterrupted } from './interrupt.js';
 import { retentionOptions } from './images-command.js';
 import { createProgressSink } from './progress-display.js';
 import { storeOption } from './store-option.js';
+import { askBackupExport, type BackupTarget } from './backup-target.js';
 
 /** How the units and cron entries start Lifeboat: this node, this checkout's bin/lifeboat.js. */
 const COMMAND = { node: process.execPath, script: fileURLToPath(new URL('../../bin/lifeboat.js', import.meta.url)) };
 
 const rootOpt = { type: 'string' as const, value: 'DIR', description: 'the system whose schedules these are: / for this machine, or a directory holding another system\'s files', default: '/' };
 const keepOpts = keepOptions();
+const serverOpt = { type: 'string' as const, value: 'URL', description: "a Lifeboat server this machine sends its archives to, as its backup client (instead of --store)" };
 const whenOpts = {
   preset: { type: 'string' as const, value: 'PRESET', description: `${PRESETS.join(', ')} (weekday: a daily run into IMAGE-mon … IMAGE-sun, as Mondo users rotated a folder per weekday)`, default: 'daily' },
   at: { type: 'string' as const, value: 'HH:MM', description: 'time of day, local time', default: '02:00' },
@@ -38,7 +40,7 @@ export const scheduleSpecs: Record<string, CommandSpec> = {
   install: {
     name: 'schedule install',
     summary: 'Install a scheduled archive: a systemd timer and service (cron where there is no systemd).',
-    usage: 'lifeboat schedule install NAME --store DIR [--image NAME] [--preset daily|weekly|weekday] [--at HH:MM] [--day DAY] [--keep… N] [--init auto|systemd|cron] [--root DIR] [-- ARCHIVE OPTIONS…]',
+    usage: 'lifeboat schedule install NAME (--store DIR | --server URL) [--image NAME] [--preset daily|weekly|weekday] [--at HH:MM] [--day DAY] [--keep… N] [--init auto|systemd|cron] [--root DIR] [-- ARCHIVE OPTIONS…]',
     description: [
       'The timer runs `lifeboat schedule run` with the same settings: it takes a lock (two runs never overlap),',
       'archives like `lifeboat archive` with the options after --, then prunes the image with the --keep rules.',
@@ -46,9 +48,13 @@ export const scheduleSpecs: Record<string, CommandSpec> = {
       'cron an @reboot entry does the same (--catch-up). Without --keep options a preset keeps: daily',
       `${describePolicy(defaultRetention('daily'))}; weekly ${describePolicy(defaultRetention('weekly'))}; weekday ${describePolicy(defaultRetention('weekday'))} per weekday image.`,
       'Installing a name again replaces that schedule.',
+      'With --server, the machine is a backup client of that Lifeboat server (allowed there with lifeboat hosts',
+      'allow-backup): the server is asked for this machine\'s NFS export, each run mounts it, archives into it and',
+      'unmounts, and the server verifies every version and keeps the history with its own retention rules.',
     ].join('\n'),
     options: {
       store: storeOpt,
+      server: serverOpt,
       image: { type: 'string', value: 'NAME', description: 'image to archive into (default: the schedule name)' },
       ...whenOpts,
       ...keepOpts,
@@ -61,6 +67,7 @@ export const scheduleSpecs: Record<string, CommandSpec> = {
       'lifeboat schedule install web01 --store /srv/lifeboat/store -- --incremental --full-every 7 --exclude /srv/cache',
       'lifeboat schedule install golden --store /srv/store --preset weekday --at 23:30',
       'lifeboat schedule install db --store /mnt/nfs/store --preset weekly --day sat --keep-weekly 8 --keep-monthly 12',
+      'lifeboat schedule install web01 --server http://10.77.0.1:8080 -- --incremental --full-every 7',
     ],
   },
   remove: rootCommand('remove', 'Stop and remove a scheduled archive (its versions stay in the store).', 'NAME [--root DIR]', 'what was removed, as JSON', { min: 1, max: 1 }),
@@ -68,10 +75,12 @@ export const scheduleSpecs: Record<string, CommandSpec> = {
   run: {
     name: 'schedule run',
     summary: 'Carry out one run of a schedule now (what the timer or cron starts): lock, archive, prune.',
-    usage: 'lifeboat schedule run NAME --store DIR --image NAME [--preset P] [--at HH:MM] [--day DAY] [--keep… N] [--catch-up] [--json] [-- ARCHIVE OPTIONS…]',
-    description: 'Exits 4 without doing anything when another run of the same schedule holds its lock.',
+    usage: 'lifeboat schedule run NAME (--store DIR | --server URL --export HOST:/PATH) --image NAME [--preset P] [--at HH:MM] [--day DAY] [--keep… N] [--catch-up] [--json] [-- ARCHIVE OPTIONS…]',
+    description: 'Exits 4 without doing anything when another run of the same schedule holds its lock. With --server it mounts the export first and unmounts it after.',
     options: {
       store: storeOpt,
+      server: serverOpt,
+      export: { type: 'string', value: 'HOST:/PATH', description: 'with --server: the NFS export to mount (what schedule install was told by the server)' },
       image: { type: 'string', value: 'NAME', description: 'image to archive into (default: the schedule name)' },
       ...whenOpts,
       ...keepOpts,
@@ -110,19 +119,26 @@ export async function runScheduleCommand(argv: string[]): Promise<number> {
 }
 
 /** The schedule the options describe, checked, with the archive options validated as archive would. */
-function scheduleFrom(p: Parsed, spec: CommandSpec, archiveArgs: string[]): Schedule {
+function scheduleFrom(p: Parsed, spec: CommandSpec, archiveArgs: string[], backup?: BackupTarget): Schedule {
   const name = p.positionals[0]!;
   const preset = (stringOption(p, 'preset') ?? 'daily') as Preset;
   const given = retentionOptions(p);
+  // The run line carries the mount base as --store; only install refuses both.
+  if (backup && stringOption(p, 'store') && spec.name === 'schedule install') {
+    throw new LifeboatError('LB_USAGE', `${spec.name}: --store and --server exclude each other: a backup client archives into the server's export, mounted at ${backupMountBase(name)} for each run`);
+  }
+  const image = stringOption(p, 'image') ?? backup?.image ?? name;
+  if (backup && image !== backup.image) throw new LifeboatError('LB_USAGE', `${spec.name}: the server keeps this machine's archives as image ${backup.image}, not ${image}: leave out --image`);
   const schedule: Schedule = {
     name,
     preset,
     at: stringOption(p, 'at') ?? '02:00',
     day: (stringOption(p, 'day') ?? 'sun').toLowerCase() as Weekday,
-    store: resolve(storeOption(p, spec)),
-    image: stringOption(p, 'image') ?? name,
-    retention: Object.keys(given).length > 0 ? given : PRESETS.includes(preset) ? defaultRetention(preset) : {},
+    store: backup && !stringOption(p, 'store') ? backupMountBase(name) : resolve(storeOption(p, spec)),
+    image,
+    retention: backup || Object.keys(given).length > 0 ? given : PRESETS.includes(preset) ? defaultRetention(preset) : {},
     archiveArgs,
+    ...(backup ? { server: { url: backup.url, export: backup.export } } : {}),
   };
   checkSchedule(schedule);
   parseScheduledArchiveArgs(archiveArgs);
@@ -134,7 +150,8 @@ function commandLine(words: string[]): string {
 }
 
 async function installCommand(p: Parsed, spec: CommandSpec, archiveArgs: string[], root: string, json: boolean): Promise<number> {
-  const schedule = scheduleFrom(p, spec, archiveArgs);
+  const url = stringOption(p, 'server');
+  const schedule = scheduleFrom(p, spec, archiveArgs, url ? await askBackupExport(url) : undefined);
   const initText = stringOption(p, 'init') ?? 'auto';
   if (!['auto', 'systemd', 'cron'].includes(initText)) throw new LifeboatError('LB_USAGE', `--init ${initText} is not one of auto, systemd, cron`);
   const init: InitSystem = initText === 'auto' ? await detectInit(root) : (initText as InitSystem);
@@ -147,7 +164,7 @@ async function installCommand(p: Parsed, spec: CommandSpec, archiveArgs: string[
   process.stdout.write(`installed schedule ${schedule.name} (${init}${root === '/' ? '' : ` under ${root}`}): ${describeWhen(schedule)}, next ${next.toString()}\n`);
   for (const f of installed.files) process.stdout.write(`  ${f}\n`);
   process.stdout.write(`  runs:  ${commandLine([COMMAND.node, COMMAND.script, ...runArguments(schedule)])}\n`);
-  process.stdout.write(`  keeps: ${describePolicy(schedule.retention)}\n`);
+  process.stdout.write(`  keeps: ${schedule.server ? `what the server's retention keeps (lifeboat hosts allow-backup ${schedule.image} --keep… on the server)` : describePolicy(schedule.retention)}\n`);
   if (init === 'cron') process.stdout.write(`  log:   ${logFile(schedule.name)}\n`);
   else process.stdout.write(`  log:   journalctl -u ${unitName(schedule.name)}.service\n`);
   return 0;
@@ -175,9 +192,9 @@ async function showCommand(name: string | undefined, root: string, json: boolean
       [
         `${r.name}  (${r.init}${r.enabled ? '' : ', NOT enabled'})`,
         `  when      ${r.when} (${r.calendar}), next ${new Date(r.next).toString()}`,
-        `  archives  ${r.images.join(', ')} into ${r.store}${r.archiveArgs.length ? ` with ${commandLine(r.archiveArgs)}` : ''}`,
+        `  archives  ${r.images.join(', ')} into ${r.schedule.server ? `${r.schedule.server.export} (backup server ${r.schedule.server.url})` : r.store}${r.archiveArgs.length ? ` with ${commandLine(r.archiveArgs)}` : ''}`,
         `  keeps     ${r.keeps}`,
-        `  newest    ${r.newest ?? (root === '/' ? 'no version yet' : '(store not read under --root)')}`,
+        `  newest    ${r.newest ?? (r.schedule.server ? '(kept on the server: lifeboat images list there)' : root === '/' ? 'no version yet' : '(store not read under --root)')}`,
         `  lock      ${r.lock}`,
         `  files     ${r.files.join(', ')}`,
         `  runs      ${commandLine(r.command)}`,
@@ -191,7 +208,7 @@ async function showCommand(name: string | undefined, root: string, json: boolean
 async function describeInstalled(s: InstalledSchedule, root: string, now: Date) {
   const sc = s.schedule;
   let newest: string | null = null;
-  if (root === '/') {
+  if (root === '/' && !sc.server) {
     for (const image of imagesOf(sc)) {
       const v = (await listVersions(sc.store, image).catch(() => [])).at(-1);
       if (v && (!newest || v.version > newest.split('@')[1]!)) newest = `${v.image}@${v.version}`;
@@ -217,7 +234,10 @@ async function describeInstalled(s: InstalledSchedule, root: string, now: Date) 
 }
 
 async function runCommand(p: Parsed, spec: CommandSpec, archiveArgs: string[], json: boolean): Promise<number> {
-  const schedule = scheduleFrom(p, spec, archiveArgs);
+  const url = stringOption(p, 'server');
+  const exported = stringOption(p, 'export');
+  if (url && !exported) throw new LifeboatError('LB_USAGE', `${spec.name}: --server needs --export HOST:/PATH (schedule install asks the server for it)`);
+  const schedule = scheduleFrom(p, spec, archiveArgs, url ? { url, export: exported!, image: stringOption(p, 'image') ?? p.positionals[0]! } : undefined);
   const archive = parseScheduledArchiveArgs(archiveArgs);
   const sink = createProgressSink({ json });
   try {

@@ -28,7 +28,19 @@ export interface Schedule {
   retention: RetentionPolicy;
   /** Options passed on to the archive (--root, --exclude, --incremental, --compress, …). */
   archiveArgs: string[];
+  /**
+   * A Lifeboat server's backup export this machine writes to (the NFS backup target): each run
+   * mounts `export` on <store>/<image>, archives, and unmounts. Retention is then the server's.
+   */
+  server?: { url: string; export: string };
 }
+
+/** Where a backup client's runs mount the server's export: <base>/<image> is the image directory. */
+export function backupMountBase(name: string): string {
+  return `/run/lifeboat/backup/${name}`;
+}
+
+const NFS_EXPORT = /^[^:\s/]+:\/\S*$/;
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,47}$/;
 
@@ -67,7 +79,13 @@ export function checkSchedule(s: Schedule): Schedule {
     throw new LifeboatError('LB_USAGE', 'the weekday rotation keeps one full version per weekday image, which an incremental chain cannot span: use --preset daily with --incremental');
   }
   checkRetentionPolicy(s.retention);
-  if (!hasRetentionRules(s.retention)) throw new LifeboatError('LB_USAGE', 'a schedule needs at least one retention rule, or its store grows without bound');
+  if (s.server) {
+    if (s.preset === 'weekday') throw new LifeboatError('LB_USAGE', 'a backup client sends one image, whose history the server keeps: use --preset daily or weekly with --server');
+    if (hasRetentionRules(s.retention)) throw new LifeboatError('LB_USAGE', 'with --server the server keeps the history and applies the retention rules: give them to lifeboat hosts allow-backup on the server, not here');
+    if (!NFS_EXPORT.test(s.server.export)) throw new LifeboatError('LB_USAGE', `backup export ${JSON.stringify(s.server.export)} is not HOST:/PATH`);
+  } else if (!hasRetentionRules(s.retention)) {
+    throw new LifeboatError('LB_USAGE', 'a schedule needs at least one retention rule, or its store grows without bound');
+  }
   for (const a of s.archiveArgs) {
     if (/[\n\r\0]/.test(a)) throw new LifeboatError('LB_USAGE', `archive option ${JSON.stringify(a)} holds a line break or NUL, which neither a unit file nor a crontab can carry`);
   }
@@ -129,6 +147,7 @@ export function runArguments(s: Schedule, options: { catchUp?: boolean } = {}): 
   if (s.retention.keepMonthly !== undefined) retention.push('--keep-monthly', String(s.retention.keepMonthly));
   return [
     'schedule', 'run', s.name,
+    ...(s.server ? ['--server', s.server.url, '--export', s.server.export] : []),
     '--store', s.store, '--image', s.image, '--preset', s.preset, '--at', s.at, ...(s.preset === 'weekly' ? ['--day', s.day] : []),
     ...retention,
     ...(options.catchUp ? ['--catch-up'] : []),
@@ -137,5 +156,6 @@ export function runArguments(s: Schedule, options: { catchUp?: boolean } = {}): 
 }
 
 export function describeSchedule(s: Schedule): string {
+  if (s.server) return `${describeWhen(s)} to ${s.server.export}, the server keeping the history`;
   return `${describeWhen(s)}, keeping ${describePolicy(s.retention)}`;
 }

@@ -55,9 +55,12 @@ export function renderService(s: Schedule, command: { node: string; script: stri
   return [
     `${SCHEDULE_MARK}${JSON.stringify(s)}`,
     '[Unit]',
-    `Description=Lifeboat scheduled archive ${s.name}: ${s.image} into ${s.store}`,
-    // The store may be an NFS mount: wait for it rather than fill the directory under it.
-    `RequiresMountsFor=${systemdPath(s.store)}`,
+    `Description=Lifeboat scheduled archive ${s.name}: ${s.image} into ${s.server ? s.server.export : s.store}`,
+    // The run mounts a backup server's export itself; it needs the network up for that.
+    ...(s.server
+      ? ['Wants=network-online.target', 'After=network-online.target']
+      : // The store may be an NFS mount: wait for it rather than fill the directory under it.
+        [`RequiresMountsFor=${systemdPath(s.store)}`]),
     '',
     '[Service]',
     'Type=oneshot',

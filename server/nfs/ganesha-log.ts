@@ -37,8 +37,6 @@ const EXPECTED_NOISE = [
   /Cannot register .* on (TCP|UDP)/,
   /CAP_SYS_RESOURCE|currently set capabilities/,
   /svc_vc_wait: .* recv errno 104/, // a client closed its connection: every nfs-ls does
-  // Said for every CLIENT block at an export reload although NFS_CORE_PARAM enables NFSv4 too.
-  /A protocol is specified for a CLIENT block that is not enabled/,
 ];
 
 export function pinoLevelFor(line: GaneshaLogLine): 'error' | 'warn' | 'info' | 'debug' {

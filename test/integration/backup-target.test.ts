@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
@@ -202,10 +202,19 @@ test('backup clients: each writes only its own export, the server adopts verifie
     // A host name of its own (a UTS namespace), as the real client has: the server cannot ask
     // another machine whether the writer lives, so only a long silence makes it a leftover.
     const command = ['setpriv', ...asClient, process.execPath, LIFEBOAT_BIN, 'archive', '--store', bed.storeDir, '--image', 'web01', '--path', bigSrc, '--compress', 'zstd:19'];
-    const killed = execa('unshare', ['--uts', 'sh', '-c', 'hostname web01-client && exec "$@"', 'sh', ...command], { reject: false, env: { PATH: process.env.PATH ?? '', HOME: '/tmp' } });
+    // Its own process group: kill -9 takes the archiver and its tar and zstd at once, as a crash of the machine would.
+    const killed = execa('unshare', ['--uts', 'sh', '-c', 'hostname web01-client && exec "$@"', 'sh', ...command], { reject: false, detached: true, env: { PATH: process.env.PATH ?? '', HOME: '/tmp' } });
     const incoming = await waitFor('the client to start writing', async () => (await readdir(imageDir)).find((n) => n.startsWith('.incoming-') && !n.endsWith('.owner')), 30_000);
-    killed.kill('SIGKILL');
+    process.kill(-killed.pid!, 'SIGKILL');
     await killed;
+    await waitFor('no process of the killed archive left', async () => {
+      try {
+        process.kill(-killed.pid!, 0);
+        return undefined;
+      } catch {
+        return true;
+      }
+    }, 10_000);
     const leftover = join(imageDir, incoming);
     assert.ok(await stat(leftover), 'the killed archive left its incoming directory');
     await new Promise((r) => setTimeout(r, 1500));
@@ -227,6 +236,33 @@ test('backup clients: each writes only its own export, the server adopts verifie
       return vs.length === 1 && vs[0]!.version !== v1!.version ? vs : undefined;
     }, 60_000);
     assert.equal(kept[0]!.verification?.state, 'ok');
+
+    // ---- the client's side: schedule install asks the server which export is its own ------------
+    const clientRoot = join(world.dir, 'web01-root');
+    await mkdir(join(clientRoot, 'etc/systemd/system'), { recursive: true });
+    const install = await runInNamespace(web.ns, process.execPath, [LIFEBOAT_BIN, 'schedule', 'install', 'web01', '--server', bed.httpBase, '--root', clientRoot, '--init', 'systemd', '--', '--incremental']);
+    assert.equal(install.exitCode, 0, String(install.stderr));
+    assert.match(String(install.stdout), /keeps: what the server's retention keeps/);
+    const service = await readFile(join(clientRoot, 'etc/systemd/system/lifeboat-web01.service'), 'utf8');
+    const exportArg = `--export ${bed.serverAddress}:/backup/web01`;
+    assert.ok(service.includes(`schedule run web01 --server ${bed.httpBase} ${exportArg} --store /run/lifeboat/backup/web01 --image web01`), service);
+    assert.match(service, /After=network-online\.target/);
+    const notClient = await runInNamespace(outsider.ns, process.execPath, [LIFEBOAT_BIN, 'schedule', 'install', 'x', '--server', bed.httpBase, '--root', join(world.dir, 'x-root'), '--init', 'cron']);
+    assert.notEqual(notClient.exitCode, 0);
+    assert.match(String(notClient.stderr), new RegExp(`no backup export for this machine: ${outsider.address.replace(/\./g, '\\.')} is not a backup client`));
+    assert.equal(String(notClient.stderr).trim().split('\n').length, 1, 'one line, no stack');
+    const storeAndServer = await runInNamespace(web.ns, process.execPath, [LIFEBOAT_BIN, 'schedule', 'install', 'web01', '--server', bed.httpBase, '--store', '/srv', '--root', clientRoot]);
+    assert.equal(storeAndServer.exitCode, 2);
+    assert.match(String(storeAndServer.stderr), /--store and --server exclude each other/);
+    // This host's kernel has no NFS client, so the mount fails as it would with the server away:
+    // one line, before anything is written.
+    const run = await runInNamespace(web.ns, process.execPath, [LIFEBOAT_BIN, 'schedule', 'run', 'web01', '--server', bed.httpBase, '--export', `${bed.serverAddress}:/backup/web01`, '--store', join(world.dir, 'client-mnt'), '--image', 'web01', '--', '--path', src]);
+    assert.notEqual(run.exitCode, 0);
+    assert.match(String(run.stderr), new RegExp(`cannot mount the backup export ${bed.serverAddress.replace(/\./g, '\\.')}:/backup/web01 on .*; nothing was archived, and the next run tries again`));
+    const lines = String(run.stderr).trim().split('\n');
+    assert.match(lines[0]!, /^» mounting /, 'the progress line says what it tries');
+    assert.equal(lines.length, 2, `then one line for the failure, no stack: ${String(run.stderr)}`);
+    assert.match(lines[1]!, /mount.*(nfs4|status 32)/, 'and it says what mount said');
 
     // ---- remove-backup: the export goes, the versions stay --------------------------------------
     const removed = await bed.lifeboat(['hosts', 'remove-backup', 'web01']);

@@ -13,7 +13,7 @@ test('every command and subcommand answers --help with its usage and exit 0', as
   assert.equal(top.exitCode, 0);
   const commands = [...top.stdout.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1]!);
   assert.ok(commands.length >= 7, `commands listed: ${commands}`);
-  const nested: Record<string, string[]> = { images: ['list', 'show', 'verify', 'prune'], hosts: ['list', 'show', 'boot-script'], tasks: ['list', 'show', 'cancel', 'rearm'], netboot: ['build'], schedule: ['install', 'remove', 'show', 'run'], clones: ['list', 'show', 'cancel'] };
+  const nested: Record<string, string[]> = { images: ['list', 'show', 'verify', 'prune'], hosts: ['list', 'show', 'boot-script', 'allow-backup', 'remove-backup', 'backups'], tasks: ['list', 'show', 'cancel', 'rearm'], netboot: ['build'], schedule: ['install', 'remove', 'show', 'run'], clones: ['list', 'show', 'cancel'] };
   for (const c of commands) {
     for (const argv of nested[c] ? nested[c]!.map((s) => [c, s, '--help']) : [[c, '--help']]) {
       const r = await lifeboat(argv);

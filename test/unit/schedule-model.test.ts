@@ -77,3 +77,17 @@ test('rendered files open with the schedule itself, for show to read back', () =
   assert.match(renderService(base, command), /^ExecStart=\/usr\/bin\/node \/opt\/lifeboat\/bin\/lifeboat\.js schedule run web01 /m);
   assert.match(renderCronFile({ ...base, store: '/srv/100%' }, command), /--store \/srv\/100\\% /);
 });
+
+test('a backup client schedule mounts the export each run: no retention of its own, the network before it, the export on the run line', () => {
+  const client = { ...base, store: '/run/lifeboat/backup/web01', retention: {}, server: { url: 'http://10.77.0.1:8080', export: '10.77.0.1:/backup/web01' } };
+  assert.equal(checkSchedule(client), client);
+  assert.deepEqual(runArguments(client).slice(0, 11), ['schedule', 'run', 'web01', '--server', 'http://10.77.0.1:8080', '--export', '10.77.0.1:/backup/web01', '--store', '/run/lifeboat/backup/web01', '--image', 'web01']);
+  assert.ok(!runArguments(client).some((a) => a.startsWith('--keep')), 'the server keeps the history');
+  const service = renderService(client, { node: '/usr/bin/node', script: '/opt/lifeboat/bin/lifeboat.js' });
+  assert.match(service, /\nWants=network-online\.target\nAfter=network-online\.target\n/);
+  assert.doesNotMatch(service, /RequiresMountsFor/, 'the run mounts the export itself, so nothing waits for a mount unit');
+  assert.match(service, /Description=Lifeboat scheduled archive web01: web01 into 10\.77\.0\.1:\/backup\/web01/);
+  assert.throws(() => checkSchedule({ ...client, retention: { keepDaily: 7 } }), /the server keeps the history and applies the retention rules/);
+  assert.throws(() => checkSchedule({ ...client, preset: 'weekday', archiveArgs: [] }), /a backup client sends one image/);
+  assert.throws(() => checkSchedule({ ...client, server: { ...client.server, export: '/backup/web01' } }), /is not HOST:\/PATH/);
+});
