@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { BACKUP_CLIENT_FILE, type BackupClientNote } from '../images/store/backup-note.js';
 import { LifeboatError } from '../core/errors.js';
 import { formatBytes } from '../core/sizes.js';
 import { listImages, listVersions, loadVersion, resolveVersion, type VersionInfo } from '../images/store/image-store.js';
@@ -80,16 +82,42 @@ export async function runImages(argv: string[]): Promise<number> {
   }
 }
 
+/** The server's note on an image a backup client sends; null for every other image. */
+async function backupNote(store: string, image: string): Promise<BackupClientNote | null> {
+  try {
+    return JSON.parse(await readFile(join(store, image, BACKUP_CLIENT_FILE), 'utf8')) as BackupClientNote;
+  } catch {
+    return null;
+  }
+}
+
 async function listCommand(store: string, image: string | undefined, json: boolean): Promise<number> {
   const images = image ? [{ image, versions: await listVersions(store, image) }] : await listImages(store);
+  const notes = new Map<string, BackupClientNote>();
+  for (const i of images) {
+    const note = await backupNote(store, i.image);
+    if (note) notes.set(i.image, note);
+  }
   if (json) {
-    process.stdout.write(`${JSON.stringify(images.map((i) => ({ image: i.image, versions: i.versions.map((v) => ({ version: v.version, bytes: v.bytes, createdAt: v.createdAt.toISOString(), dir: v.dir })) })))}\n`);
+    const out = images.map((i) => ({
+      image: i.image,
+      versions: i.versions.map((v) => ({ version: v.version, bytes: v.bytes, createdAt: v.createdAt.toISOString(), dir: v.dir })),
+      ...(notes.has(i.image) ? { backup: { ...notes.get(i.image)!, usedBytes: i.versions.reduce((n, v) => n + v.bytes, 0) } } : {}),
+    }));
+    process.stdout.write(`${JSON.stringify(out)}\n`);
     return 0;
   }
   const rows = [['IMAGE', 'VERSION', 'SIZE', 'AGE']];
   for (const i of images) for (const v of i.versions) rows.push([i.image, v.version, formatBytes(v.bytes), age(v.createdAt)]);
   if (rows.length === 1) process.stdout.write(`no published image versions in ${store}\n`);
   else process.stdout.write(table(rows));
+  for (const i of images) {
+    const note = notes.get(i.image);
+    if (!note) continue;
+    const used = i.versions.reduce((n, v) => n + v.bytes, 0);
+    const quota = note.quotaBytes === null ? 'no quota' : `${formatBytes(used)} of its ${formatBytes(note.quotaBytes)} quota`;
+    process.stdout.write(`${i.image}: sent by backup client ${note.client} (${note.address}), ${quota}\n`);
+  }
   return 0;
 }
 

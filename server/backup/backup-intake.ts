@@ -11,6 +11,8 @@ import type { ImageVerifier } from '../image-verifier.js';
 import type { BackupClient, BackupClients } from '../state/backup-clients.js';
 import type { EventLog } from '../state/events.js';
 import { freezeVersion } from './freeze-version.js';
+import { writeFileAtomic } from '../nfs/atomic-file.js';
+import { BACKUP_CLIENT_FILE, type BackupClientNote } from '../../images/store/backup-note.js';
 
 /**
  * The server's half of the backup target. A backup client publishes a version into its image's
@@ -60,6 +62,8 @@ export class BackupIntake {
     await chown(dir, 0, this.o.gid);
     // Sticky: the client may add and rename its own entries but not remove or rename the server's.
     await chmod(dir, 0o1770);
+    // For `lifeboat images list` on the server, which reads the store and not the database.
+    await writeFileAtomic(join(dir, BACKUP_CLIENT_FILE), `${JSON.stringify({ client: client.name, address: client.address, quotaBytes: client.quotaBytes, retention: client.retention } satisfies BackupClientNote)}\n`);
     return dir;
   }
 
@@ -84,9 +88,10 @@ export class BackupIntake {
     this.soon(client.image);
   }
 
-  unfollow(image: string): void {
+  async unfollow(image: string): Promise<void> {
     this.watchers.get(image)?.close();
     this.watchers.delete(image);
+    await rm(join(this.o.store, image, BACKUP_CLIENT_FILE), { force: true });
   }
 
   private soon(image: string): void {

@@ -82,7 +82,7 @@ export class BackupService {
     const nfs = this.requireNfs();
     const removed = this.o.clients.remove(name);
     if (!removed) throw new LifeboatError('LB_NOT_FOUND', `no backup client is called ${name}: lifeboat hosts backups lists them`);
-    this.o.intake.unfollow(removed.image);
+    await this.o.intake.unfollow(removed.image);
     await nfs.share.update(this.exports());
     return removed;
   }

@@ -41,6 +41,9 @@ const fromRow = (r: Row): BackupClient => ({
   exportId: 1000 + r.rowid,
 });
 
+/** One machine's export is for one machine, or at most a small subnet of them (a cluster behind one name). */
+const MIN_PREFIX = 24;
+
 /** Kept unless the operator says otherwise: a week of nightlies and a month of Sundays. */
 export const DEFAULT_BACKUP_RETENTION: RetentionPolicy = { keepDaily: 7, keepWeekly: 4 };
 
@@ -75,6 +78,10 @@ export class BackupClients {
     const image = checkImageName(input.image ?? input.name);
     if (!isIpv4Cidr(input.address)) {
       throw new LifeboatError('LB_INVALID', `backup client ${input.name}: '${input.address}' is not an IPv4 address or CIDR: give the machine's address (192.168.5.20)`, { address: input.address });
+    }
+    const bits = Number(input.address.split('/')[1] ?? 32);
+    if (bits < MIN_PREFIX) {
+      throw new LifeboatError('LB_INVALID', `backup client ${input.name}: ${input.address} would open its writable export to ${2 ** (32 - bits)} addresses: give the machine's own address, or a subnet of /${MIN_PREFIX} or narrower`, { address: input.address });
     }
     if (input.quotaBytes !== undefined && input.quotaBytes !== null && (!Number.isSafeInteger(input.quotaBytes) || input.quotaBytes < 1)) {
       throw new LifeboatError('LB_INVALID', `backup client ${input.name}: the quota must be a positive number of bytes`);

@@ -93,7 +93,7 @@ test('backup clients: each writes only its own export, the server adopts verifie
     await chmod(bed.storeDir, 0o711);
 
     // ---- allowing -------------------------------------------------------------------------------
-    const allowWeb = await bed.lifeboat(['hosts', 'allow-backup', 'web01', '--address', web.address, '--keep', '1']);
+    const allowWeb = await bed.lifeboat(['hosts', 'allow-backup', 'web01', '--address', web.address, '--keep', '1', '--quota', '100M']);
     assert.equal(allowWeb.exitCode, 0, allowWeb.stderr);
     assert.match(allowWeb.stdout, new RegExp(`web01 at ${web.address.replace(/\./g, '\\.')}: image web01, export ${bed.serverAddress.replace(/\./g, '\\.')}:/backup/web01`));
     assert.match(allowWeb.stdout, /lifeboat schedule install web01 --server http:/);
@@ -195,7 +195,11 @@ test('backup clients: each writes only its own export, the server adopts verifie
     assert.equal((await versions(bed, 'db01')).length, 0);
     const listed = await bed.lifeboat(['hosts', 'backups']);
     assert.match(listed.stdout, /db01 at .*: image db01, .* 0 versions .*\(quota 2\.00 KiB\), 1 quarantined/);
-    assert.match(listed.stdout, /web01 at .*: image web01, .* 2 versions .*\(no quota\), 1 quarantined, keeps --keep 1/);
+    assert.match(listed.stdout, /web01 at .*: image web01, .* 2 versions .*\(quota 100\.0 MiB\), 1 quarantined, keeps --keep 1/);
+    const local = await execa(process.execPath, [LIFEBOAT_BIN, 'images', 'list', '--store', bed.storeDir], { reject: false });
+    assert.match(local.stdout, new RegExp(`\\nweb01: sent by backup client web01 \\(${web.address.replace(/\./g, '\\.')}\\), [\\d.]+ KiB of its 100\\.0 MiB quota$`, 'm'), local.stdout);
+    const wide = await bed.lifeboat(['hosts', 'allow-backup', 'lan', '--address', '10.0.0.0/8']);
+    assert.match(wide.stderr, /10\.0\.0\.0\/8 would open its writable export to 16777216 addresses/);
 
     // ---- killed mid-archive: nothing adopted; the leftover goes once it has been still -------
     const bigSrc = await tree(join(world.dir, 'big-src'), { 'big.bin': randomBytes(8_000_000) });
