@@ -1,4 +1,4 @@
-import { chmod, copyFile, lstat, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hasErrno, LifeboatError } from '../core/errors.js';
@@ -27,7 +27,7 @@ import { SessionTransfers } from './multicast/session-transfers.js';
 import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 import { makeDirs } from '../core/make-dirs.js';
 import { BackupClients } from './state/backup-clients.js';
-import { BackupIntake } from './backup/backup-intake.js';
+import { BackupIntake, backupPending } from './backup/backup-intake.js';
 import { BackupService } from './backup/backup-service.js';
 import type { NfsExport } from './nfs/share-spec.js';
 
@@ -112,8 +112,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const hosts = new HostRegistry(db);
     const tasks = new TaskBoard(db, events);
     const backupClients = new BackupClients(db);
-    // A backup client's version is catalogued once the intake adopted it, which makes it root's.
-    const catalog = new ImageCatalog(db, config.store, async (image, dir) => backupClients.forImage(image) !== undefined && (await lstat(dir).then((s) => s.uid !== 0, () => true)));
+    const verifications = new ImageVerifications(db);
+    // A backup client's version is catalogued once the intake has adopted it: root's, and verified.
+    const catalog = new ImageCatalog(db, config.store, (image, dir) => backupPending({ clients: backupClients, verifications }, image, dir));
     await catalog.refresh();
     catalog.start();
     stops.push(() => catalog.stop());
@@ -122,7 +123,6 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     const planner = new BootPlanner(hosts, tasks, events, plannerLog, new HostRegistrationLimit(config.registration), clones);
     const transfers = new SessionTransfers({ interface: config.dhcp.interface ?? null, store: config.store, clones, events, log: log.child({ component: 'multicast' }) });
     stops.push(() => transfers.close());
-    const verifications = new ImageVerifications(db);
     const verifier = new ImageVerifier({ verifications, events, log: log.child({ component: 'verify' }) });
     stops.push(() => verifier.close());
     // Retention: at start and every hour, events beyond the configured age and count are removed.
@@ -155,6 +155,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       verifier,
       events,
       log: log.child({ component: 'backup' }),
+      verifications,
       uid: config.nfs.backupUid,
       gid: config.nfs.backupUid,
       onChange: () => void catalog.refresh(),

@@ -16,6 +16,7 @@ export const RESCUE_TOOLS: readonly ToolGroup[] = [
     package: 'util-linux',
     tools: ['sfdisk', 'wipefs', 'blkid', 'lsblk', 'findmnt', 'losetup', 'partx', 'mkswap', 'swapon', 'blockdev', 'mount', 'umount', 'fsfreeze', 'fstrim'],
   },
+  { purpose: "the lock of a scheduled archive (lifeboat schedule run from the rescue shell)", package: 'util-linux', tools: ['flock'] },
   { purpose: 'interactive partitioning', package: 'fdisk', tools: ['fdisk'] },
   { purpose: 'GPT partitioning', package: 'gdisk', tools: ['sgdisk'] },
   {

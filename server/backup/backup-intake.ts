@@ -1,6 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { chmod, chown, lstat, readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hasErrno } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -8,6 +8,7 @@ import { makeDirs } from '../../core/make-dirs.js';
 import { INCOMING_PREFIX, VERSION_PATTERN, listVersions } from '../../images/store/image-store.js';
 import { pruneStore } from '../../images/retention/prune-store.js';
 import type { ImageVerifier } from '../image-verifier.js';
+import type { ImageVerifications } from '../state/image-verifications.js';
 import type { BackupClient, BackupClients } from '../state/backup-clients.js';
 import type { EventLog } from '../state/events.js';
 import { freezeVersion } from './freeze-version.js';
@@ -26,9 +27,22 @@ import { BACKUP_CLIENT_FILE, type BackupClientNote } from '../../images/store/ba
  */
 export const QUARANTINE_PREFIX = '.quarantine-';
 
+/**
+ * Whether a version in a backup image still waits for the intake: written by the client (the
+ * backup uid's), or taken over but not yet verified ok (a server stopped between the two). Such a
+ * version is neither catalogued nor usable.
+ */
+export async function backupPending(o: { clients: Pick<BackupClients, 'forImage'>; verifications: Pick<ImageVerifications, 'get'> }, image: string, dir: string): Promise<boolean> {
+  if (!o.clients.forImage(image)) return false;
+  const st = await lstat(dir).catch(() => null);
+  if (!st || st.uid !== 0) return true;
+  return o.verifications.get(image, basename(dir))?.state !== 'ok';
+}
+
 export interface BackupIntakeOptions {
   store: string;
   clients: BackupClients;
+  verifications: Pick<ImageVerifications, 'get'>;
   verifier: ImageVerifier;
   events: EventLog;
   log: Logger;
@@ -123,17 +137,17 @@ export class BackupIntake {
     for (const name of names.sort()) {
       if (this.stopped) break;
       if (!VERSION_PATTERN.test(name)) continue;
-      const st = await lstat(join(dir, name)).catch(() => null);
-      // Root's: adopted earlier, or put there by the server itself.
-      if (!st || st.uid === 0) continue;
-      outcomes.push(await this.take(client, name));
+      if (!(await backupPending(this.o, image, join(dir, name)))) continue;
+      const outcome = await this.take(client, name);
+      if (outcome) outcomes.push(outcome);
     }
     if (!outcomes.some((o) => o.adopted) && names.some((n) => n.startsWith(INCOMING_PREFIX))) await this.prune(client, false);
     if (outcomes.length > 0) this.o.onChange?.();
     return outcomes;
   }
 
-  private async take(client: BackupClient, version: string): Promise<IntakeOutcome> {
+  /** Null when the server stopped before the verification ended: the next start takes it again. */
+  private async take(client: BackupClient, version: string): Promise<IntakeOutcome | null> {
     const dir = join(this.o.store, client.image, version);
     const key = `${client.image}@${version}`;
     let frozen;
@@ -151,10 +165,9 @@ export class BackupIntake {
       }
     }
     const verification = await this.o.verifier.verify({ name: client.image, version, dir });
+    if (verification.state === 'running') return null;
     const first = verification.problems[0];
-    if (verification.state !== 'ok') {
-      return this.quarantine(client, version, first ? `failed verification: ${first.path} ${first.problem}` : 'was not verified (the server is stopping)');
-    }
+    if (verification.state !== 'ok') return this.quarantine(client, version, `failed verification: ${first?.path} ${first?.problem}`);
     this.o.events.record('backup.adopted', `backup client ${client.name} sent ${key} (${frozen.bytes} bytes, ${frozen.files} files): verified and kept`, {
       data: { client: client.name, image: client.image, version, bytes: frozen.bytes },
     });

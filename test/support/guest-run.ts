@@ -41,6 +41,11 @@ export interface GuestRunOptions {
   memoryMiB?: number;
   /** Also shown in the serial log's name. */
   name?: string;
+  /**
+   * A network card on a tap in that namespace (QEMU then runs inside it); without, none. The
+   * rescue /init brings up no network in script mode: run.sh configures the link itself.
+   */
+  net?: { ns: string; tap: string; mac: string };
 }
 
 export interface GuestRunResult {
@@ -99,7 +104,8 @@ export async function runInGuest(o: GuestRunOptions): Promise<GuestRunResult> {
   await rm(serialLog, { force: true });
   const accel = qemuAccel();
   const args = ['-accel', accel, '-machine', 'q35', '-m', String(o.memoryMiB ?? 1536), '-smp', '1', '-nographic', '-no-reboot',
-    '-serial', `file:${serialLog}`, '-monitor', 'none', '-nic', 'none',
+    '-serial', `file:${serialLog}`, '-monitor', 'none',
+    ...(o.net ? ['-netdev', `tap,id=n0,ifname=${o.net.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${o.net.mac}`] : ['-nic', 'none']),
     '-kernel', join(o.rescueDir, 'vmlinuz'), '-initrd', join(o.rescueDir, 'initrd.img'),
     '-append', `console=ttyS0,115200n8 panic=-1 lifeboat.script=${label} lifeboat.after=poweroff`];
   if (accel === 'kvm') args.push('-cpu', 'host');
@@ -110,7 +116,8 @@ export async function runInGuest(o: GuestRunOptions): Promise<GuestRunResult> {
   const started = performance.now();
   const qemuLog = join(o.workDir, `${name}.qemu.log`);
   const fd = openSync(qemuLog, 'w');
-  const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', fd, fd] });
+  // `ip netns exec` execs QEMU, so the PID killed on a timeout is QEMU's own.
+  const child = o.net ? spawn('ip', ['netns', 'exec', o.net.ns, 'qemu-system-x86_64', ...args], { stdio: ['ignore', fd, fd] }) : spawn('qemu-system-x86_64', args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const timedOut = await exitedWithin(child, o.timeoutMs);
   const serial = () => {
