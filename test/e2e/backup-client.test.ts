@@ -45,7 +45,8 @@ test('a backup client mounts its export, archives itself twice over NFS, the ser
     await mkdir(payload, { recursive: true });
     await bundleCli(join(payload, 'lifeboat'));
     const rootPart = fixture.partitions.findIndex((p) => p.role === 'root') + 1;
-    const run = `node ./lifeboat/lifeboat.mjs schedule run web01 --server ${bed.httpBase} --export ${exported} --image web01 -- --disk /dev/vda --incremental --compress zstd:1`;
+    const runOf = (exp: string) => `node ./lifeboat/lifeboat.mjs schedule run web01 --server ${bed.httpBase} --export ${exp} --image web01 -- --disk /dev/vda --incremental --compress zstd:1`;
+    const run = runOf(exported);
     await writeFile(
       join(payload, 'run.sh'),
       [
@@ -55,6 +56,8 @@ test('a backup client mounts its export, archives itself twice over NFS, the ser
         "IF=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)",
         'ip link set "$IF" up',
         `ip addr add ${address}/24 dev "$IF"`,
+        // A run whose export cannot be mounted fails having written nothing; the next one archives.
+        `if ${runOf(`${bed.serverAddress}:/backup/nobody`)} > out/run0.log 2>&1; then echo archived > out/run0.status; else echo failed > out/run0.status; fi`,
         `${run} > out/run1.log 2>&1`,
         // A change between the runs, in what the restored system shows: its host name.
         `mount /dev/vda${rootPart} /mnt/root`,
@@ -77,6 +80,8 @@ test('a backup client mounts its export, archives itself twice over NFS, the ser
     const log = async (f: string) => readFile(join(guest.outDir, f), 'utf8').catch(() => '(none)');
     assert.equal(guest.exitStatus, 0, `run.sh failed:\n--- run1 ---\n${await log('run1.log')}\n--- run2 ---\n${await log('run2.log')}\n${guest.serialTail}`);
     t.diagnostic(`guest: two scheduled runs over NFS in ${guest.seconds.toFixed(0)} s (TCG)`);
+    assert.equal((await log('run0.status')).trim(), 'failed', await log('run0.log'));
+    assert.match(await log('run0.log'), /cannot mount the backup export .*:\/backup\/nobody .*nothing was archived, and the next run tries again/);
     assert.match(await log('run1.log'), /mounting .*backup\/web01/);
     assert.doesNotMatch(await log('mounts-after'), /still-mounted/, 'each run unmounts the export');
 

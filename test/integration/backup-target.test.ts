@@ -268,6 +268,13 @@ test('backup clients: each writes only its own export, the server adopts verifie
     assert.equal(lines.length, 2, `then one line for the failure, no stack: ${String(run.stderr)}`);
     assert.match(lines[1]!, /mount.*(nfs4|status 32)/, 'and it says what mount said');
 
+    // ---- a restarted server serves the backup exports from its first config on --------------------
+    await bed.restartLifeboat({ signal: 'SIGTERM' });
+    const again = await nfs(web.ns, 'nfs-cp', [probe, url('/backup/web01/probe-again')]);
+    assert.equal(again.exitCode, 0, `after a restart the client writes its export again: ${again.out}`);
+    const stillClosed = await nfs(db.ns, 'nfs-ls', [url('/backup/web01')]);
+    assert.notEqual(stillClosed.exitCode, 0, 'and it is still closed to the others');
+
     // ---- remove-backup: the export goes, the versions stay --------------------------------------
     const removed = await bed.lifeboat(['hosts', 'remove-backup', 'web01']);
     assert.equal(removed.exitCode, 0, removed.stderr);
