@@ -224,7 +224,7 @@ async function describeInstalled(s: InstalledSchedule, root: string, now: Date) 
     images: imagesOf(sc),
     store: sc.store,
     archiveArgs: sc.archiveArgs,
-    keeps: describePolicy(sc.retention),
+    keeps: sc.server ? `the server's retention rules (lifeboat hosts allow-backup ${sc.image} --keep… there)` : describePolicy(sc.retention),
     newest,
     lock: lockPath(sc.name),
     files: s.files,

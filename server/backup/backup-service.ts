@@ -71,8 +71,12 @@ export class BackupService {
       await nfs.share.update(this.exports());
     } catch (e) {
       // The export could not be served: the record goes back to what it was, so list and share agree.
-      if (before) this.o.clients.allow({ ...before, quotaBytes: before.quotaBytes });
-      else this.o.clients.remove(input.name);
+      if (before) {
+        this.o.clients.allow({ ...before, quotaBytes: before.quotaBytes });
+      } else {
+        this.o.clients.remove(input.name);
+        await this.o.intake.unfollow(result.client.image).catch(() => undefined);
+      }
       throw e;
     }
     return result;

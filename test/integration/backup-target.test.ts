@@ -251,6 +251,9 @@ test('backup clients: each writes only its own export, the server adopts verifie
     const exportArg = `--export ${bed.serverAddress}:/backup/web01`;
     assert.ok(service.includes(`schedule run web01 --server ${bed.httpBase} ${exportArg} --store /run/lifeboat/backup/web01 --image web01`), service);
     assert.match(service, /After=network-online\.target/);
+    const shown = await runInNamespace(web.ns, process.execPath, [LIFEBOAT_BIN, 'schedule', 'show', 'web01', '--root', clientRoot]);
+    assert.match(String(shown.stdout), new RegExp(`archives  web01 into ${bed.serverAddress.replace(/\./g, '\\.')}:/backup/web01 \\(backup server http`));
+    assert.match(String(shown.stdout), /keeps {5}the server's retention rules/);
     const notClient = await runInNamespace(outsider.ns, process.execPath, [LIFEBOAT_BIN, 'schedule', 'install', 'x', '--server', bed.httpBase, '--root', join(world.dir, 'x-root'), '--init', 'cron']);
     assert.notEqual(notClient.exitCode, 0);
     assert.match(String(notClient.stderr), new RegExp(`no backup export for this machine: ${outsider.address.replace(/\./g, '\\.')} is not a backup client`));
