@@ -93,16 +93,16 @@ async function backupNote(store: string, image: string): Promise<BackupClientNot
 
 async function listCommand(store: string, image: string | undefined, json: boolean): Promise<number> {
   const images = image ? [{ image, versions: await listVersions(store, image) }] : await listImages(store);
-  const notes = new Map<string, BackupClientNote>();
+  const notes = new Map<string, BackupClientNote & { usedBytes: number }>();
   for (const i of images) {
     const note = await backupNote(store, i.image);
-    if (note) notes.set(i.image, note);
+    if (note) notes.set(i.image, { ...note, usedBytes: i.versions.reduce((n, v) => n + v.bytes, 0) });
   }
   if (json) {
     const out = images.map((i) => ({
       image: i.image,
       versions: i.versions.map((v) => ({ version: v.version, bytes: v.bytes, createdAt: v.createdAt.toISOString(), dir: v.dir })),
-      ...(notes.has(i.image) ? { backup: { ...notes.get(i.image)!, usedBytes: i.versions.reduce((n, v) => n + v.bytes, 0) } } : {}),
+      ...(notes.has(i.image) ? { backup: notes.get(i.image) } : {}),
     }));
     process.stdout.write(`${JSON.stringify(out)}\n`);
     return 0;
@@ -111,12 +111,9 @@ async function listCommand(store: string, image: string | undefined, json: boole
   for (const i of images) for (const v of i.versions) rows.push([i.image, v.version, formatBytes(v.bytes), age(v.createdAt)]);
   if (rows.length === 1) process.stdout.write(`no published image versions in ${store}\n`);
   else process.stdout.write(table(rows));
-  for (const i of images) {
-    const note = notes.get(i.image);
-    if (!note) continue;
-    const used = i.versions.reduce((n, v) => n + v.bytes, 0);
-    const quota = note.quotaBytes === null ? 'no quota' : `${formatBytes(used)} of its ${formatBytes(note.quotaBytes)} quota`;
-    process.stdout.write(`${i.image}: sent by backup client ${note.client} (${note.address}), ${quota}\n`);
+  for (const [image, note] of notes) {
+    const quota = note.quotaBytes === null ? `${formatBytes(note.usedBytes)}, no quota` : `${formatBytes(note.usedBytes)} of its ${formatBytes(note.quotaBytes)} quota`;
+    process.stdout.write(`${image}: sent by backup client ${note.client} (${note.address}), ${quota}\n`);
   }
   return 0;
 }
@@ -230,10 +227,7 @@ async function pruneCommand(store: string, image: string | undefined, policy: Re
   const kept: Array<{ image: string; version: string; reasons: string[] }> = [];
   const actions = await pruneStore(store, {
     ...(image ? { image } : {}),
-    ...(policy.keepLast !== undefined ? { keep: policy.keepLast } : {}),
-    ...(policy.keepDaily !== undefined ? { keepDaily: policy.keepDaily } : {}),
-    ...(policy.keepWeekly !== undefined ? { keepWeekly: policy.keepWeekly } : {}),
-    ...(policy.keepMonthly !== undefined ? { keepMonthly: policy.keepMonthly } : {}),
+    ...policy,
     dryRun,
     onPlan: (name, outcome) => {
       for (const d of outcome.decisions) if (d.keep) kept.push({ image: name, version: d.version, reasons: d.reasons });

@@ -31,3 +31,15 @@ export function ipv4ToBytes(text: string): Buffer {
 export function ipv4FromBytes(buf: Buffer, offset = 0): string {
   return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
 }
+
+/** Whether `address` lies in `cidr` (10.77.0.0/24, or a bare address as a /32); false for anything unparsable. */
+export function inCidr(cidr: string, address: string): boolean {
+  const [net, bits = '32'] = cidr.split('/') as [string, string?];
+  const n = Number(bits);
+  const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
+  try {
+    return ((parseIpv4(net) & mask) >>> 0) === ((parseIpv4(address) & mask) >>> 0);
+  } catch {
+    return false;
+  }
+}

@@ -49,8 +49,6 @@ async function writerAlive(ownerFile: string, incomingDir: string, remoteStaleMs
 
 export interface PruneOptions extends RetentionPolicy {
   image?: string;
-  /** The newest N versions (keepLast). */
-  keep?: number;
   dryRun?: boolean;
   /** An incoming directory another machine writes is abandoned once nothing in it changed for this long (default an hour). */
   remoteStaleMs?: number;
@@ -64,11 +62,8 @@ export interface PruneOptions extends RetentionPolicy {
  * a kept incremental version builds on (images/retention/). With dryRun it only says what it would remove.
  */
 export async function pruneStore(store: string, options: PruneOptions): Promise<PruneAction[]> {
-  if (options.keep !== undefined && (!Number.isInteger(options.keep) || options.keep < 1)) {
-    throw new LifeboatError('LB_USAGE', `--keep ${options.keep} must be 1 or more: prune never removes every version of an image`);
-  }
   const policy = checkRetentionPolicy({
-    ...(options.keep !== undefined ? { keepLast: options.keep } : {}),
+    ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}),
     ...(options.keepDaily !== undefined ? { keepDaily: options.keepDaily } : {}),
     ...(options.keepWeekly !== undefined ? { keepWeekly: options.keepWeekly } : {}),
     ...(options.keepMonthly !== undefined ? { keepMonthly: options.keepMonthly } : {}),

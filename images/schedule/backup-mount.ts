@@ -1,4 +1,4 @@
-import { LifeboatError } from '../../core/errors.js';
+import { isLifeboatError, LifeboatError } from '../../core/errors.js';
 import { makeDirs } from '../../core/make-dirs.js';
 import { runTool } from '../../core/run-tool.js';
 
@@ -13,8 +13,8 @@ export async function mountBackupExport(exported: string, mountpoint: string): P
     // hard: a server restart mid-archive stalls the run instead of failing writes half-way.
     await runTool('mount', ['-t', 'nfs4', '-o', 'rw,hard,timeo=600,retrans=2', exported, mountpoint], { timeoutMs: 60_000, purpose: `mount the backup export ${exported}` });
   } catch (e) {
-    // What mount said is on the lines after run-tool's "exited with status N:".
-    const said = (e as Error).message.split('\n').slice(1).map((l) => l.trim()).filter(Boolean).join(' ') || (e as Error).message;
+    const stderr = isLifeboatError(e) && typeof e.details.stderr === 'string' ? e.details.stderr : '';
+    const said = stderr.split('\n').map((l) => l.trim()).filter(Boolean).join(' ') || (e as Error).message;
     throw new LifeboatError('LB_UNREACHABLE', `cannot mount the backup export ${exported} on ${mountpoint}: ${said}; nothing was archived, and the next run tries again`, { export: exported }, { cause: e });
   }
 }

@@ -87,10 +87,7 @@ async function runMounted(request: ScheduleRunRequest, emit: (e: ScheduleEvent) 
   let kept = 0;
   const removed = await pruneStore(schedule.store, {
     image,
-    ...(schedule.retention.keepLast !== undefined ? { keep: schedule.retention.keepLast } : {}),
-    ...(schedule.retention.keepDaily !== undefined ? { keepDaily: schedule.retention.keepDaily } : {}),
-    ...(schedule.retention.keepWeekly !== undefined ? { keepWeekly: schedule.retention.keepWeekly } : {}),
-    ...(schedule.retention.keepMonthly !== undefined ? { keepMonthly: schedule.retention.keepMonthly } : {}),
+    ...schedule.retention,
     onPlan: (_image, outcome) => (kept = outcome.decisions.filter((d) => d.keep).length),
   });
   emit({ type: 'pruned', image, removed: removed.map((a) => a.path), kept });

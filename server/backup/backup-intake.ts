@@ -196,7 +196,7 @@ export class BackupIntake {
     const actions = await pruneStore(this.o.store, {
       image: client.image,
       remoteStaleMs: this.o.staleIncomingMs ?? 3_600_000,
-      ...(withRetention ? retentionOptions(client) : {}),
+      ...(withRetention ? client.retention : {}),
     });
     for (const a of actions) {
       const name = a.path.split('/').pop()!;
@@ -214,14 +214,4 @@ export class BackupIntake {
     this.watchers.clear();
     await Promise.allSettled([...this.queues.values()]);
   }
-}
-
-export function retentionOptions(client: BackupClient): { keep?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number } {
-  const r = client.retention;
-  return {
-    ...(r.keepLast !== undefined ? { keep: r.keepLast } : {}),
-    ...(r.keepDaily !== undefined ? { keepDaily: r.keepDaily } : {}),
-    ...(r.keepWeekly !== undefined ? { keepWeekly: r.keepWeekly } : {}),
-    ...(r.keepMonthly !== undefined ? { keepMonthly: r.keepMonthly } : {}),
-  };
 }

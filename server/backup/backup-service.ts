@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { LifeboatError } from '../../core/errors.js';
 import { listVersions } from '../../images/store/image-store.js';
-import { parseIpv4 } from '../ipv4.js';
+import { inCidr } from '../ipv4.js';
 import type { NfsShare } from '../nfs/nfs-share.js';
 import type { NfsExport } from '../nfs/share-spec.js';
 import type { BackupClient, BackupClientInput, BackupClients } from '../state/backup-clients.js';
@@ -32,17 +32,6 @@ export interface BackupServiceOptions {
 
 export function backupPseudo(name: string): string {
   return `/backup/${name}`;
-}
-
-function contains(cidr: string, address: string): boolean {
-  const [net, bits = '32'] = cidr.split('/') as [string, string?];
-  const n = Number(bits);
-  const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
-  try {
-    return ((parseIpv4(net) & mask) >>> 0) === ((parseIpv4(address) & mask) >>> 0);
-  } catch {
-    return false;
-  }
 }
 
 export class BackupService {
@@ -113,7 +102,7 @@ export class BackupService {
   /** The client a request comes from, by its address (the same rule the NFS export applies). */
   clientAt(address: string): BackupClient | undefined {
     const bare = address.replace(/^::ffff:/, '');
-    return this.o.clients.list().find((c) => contains(c.address, bare));
+    return this.o.clients.list().find((c) => inCidr(c.address, bare));
   }
 
   forImage(image: string): BackupClient | undefined {
