@@ -28,7 +28,7 @@ import { startTftpServer, type TftpServer } from './tftp/tftp-server.js';
 import { makeDirs } from '../core/make-dirs.js';
 import { BackupClients } from './state/backup-clients.js';
 import { BackupIntake, backupPending } from './backup/backup-intake.js';
-import { BackupService } from './backup/backup-service.js';
+import { BackupService, backupExports } from './backup/backup-service.js';
 import type { NfsExport } from './nfs/share-spec.js';
 
 /**
@@ -161,6 +161,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       onChange: () => void catalog.refresh(),
     });
     stops.push(() => backupIntake.close());
+    // Before the NFS share starts: it prepares each client's directory, which its export must find.
+    await backupIntake.start();
 
     let nfs: NfsShare | null = null;
     const capturesDir = join(config.dataDir, 'captures');
@@ -173,14 +175,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
         { path: config.store, pseudo: '/store', access: 'ro' },
         { path: capturesDir, pseudo: '/captures', access: 'rw' },
       ];
-      // Backup clients allowed before this start get their exports from the first config on.
-      for (const c of backupClients.list()) await backupIntake.prepare(c);
-      const atStart = new BackupService({ store: config.store, clients: backupClients, intake: backupIntake, nfs: null, uid: config.nfs.backupUid, gid: config.nfs.backupUid });
       nfs = await startNfsShare({
         kind: config.nfs.mode,
         bindAddress: config.publicAddress,
         clients: config.nfs.clients,
-        exports: [...baseExports, ...atStart.exports()],
+        // Backup clients allowed before this start get their exports from the first config on.
+        exports: [...baseExports, ...backupExports(backupClients.list(), config.store, config.nfs.backupUid, config.nfs.backupUid)],
         stateDir: join(config.dataDir, 'nfs'),
         logger: log,
       });
@@ -189,7 +189,6 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       nfsExports = { share, server: config.publicAddress, baseExports };
     }
     const backup = new BackupService({ store: config.store, clients: backupClients, intake: backupIntake, nfs: nfsExports, uid: config.nfs.backupUid, gid: config.nfs.backupUid });
-    await backupIntake.start();
 
     let dhcp: DhcpServer | null = null;
     const metrics = new ServerMetrics({ tasks, events, leases: () => (dhcp ? dhcp.leases() : readLeases(db)) });

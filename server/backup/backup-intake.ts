@@ -70,7 +70,7 @@ export class BackupIntake {
   constructor(private readonly o: BackupIntakeOptions) {}
 
   /** The image directory as a client's export needs it: root's, writable by the backup group, sticky. */
-  async prepare(client: BackupClient): Promise<string> {
+  private async prepare(client: BackupClient): Promise<string> {
     const dir = join(this.o.store, client.image);
     await makeDirs(dir);
     await chown(dir, 0, this.o.gid);

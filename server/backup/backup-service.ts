@@ -34,14 +34,16 @@ export function backupPseudo(name: string): string {
   return `/backup/${name}`;
 }
 
+/** Each backup client's export: its image's directory, for its address alone, all squashed to uid:gid. */
+export function backupExports(clients: readonly BackupClient[], store: string, uid: number, gid: number): NfsExport[] {
+  return clients.map((c) => ({ id: c.exportId, path: join(store, c.image), pseudo: backupPseudo(c.name), access: 'rw', squash: 'all', anonUid: uid, anonGid: gid, clients: [c.address] }));
+}
+
 export class BackupService {
   constructor(private readonly o: BackupServiceOptions) {}
 
   exports(): NfsExport[] {
-    const backups = this.o.clients.list().map(
-      (c): NfsExport => ({ id: c.exportId, path: join(this.o.store, c.image), pseudo: backupPseudo(c.name), access: 'rw', squash: 'all', anonUid: this.o.uid, anonGid: this.o.gid, clients: [c.address] }),
-    );
-    return [...(this.o.nfs?.baseExports ?? []), ...backups];
+    return [...(this.o.nfs?.baseExports ?? []), ...backupExports(this.o.clients.list(), this.o.store, this.o.uid, this.o.gid)];
   }
 
   private requireNfs(): NonNullable<BackupServiceOptions['nfs']> {
